@@ -1,0 +1,280 @@
+"""Configuration: one ``pmolens.toml`` read into one Settings object.
+
+Secrets are never in the file: a source names the environment variable that holds its token
+(``token_env``), and the token is read only when a connector is built. Every error names the key
+and the fix.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import tomllib
+from pathlib import Path
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+
+from warehouse.model import CATEGORIES, LEVELS
+
+SourceKind = Literal["jira_cloud", "jira_dc", "azure_devops"]
+DEFAULT_CONFIG = "pmolens.toml"
+
+
+class ConfigError(ValueError):
+    """A configuration problem, phrased as: where, what is wrong, how to fix it."""
+
+
+class Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+
+class FieldMap(Strict):
+    """Tracker field ids for the things every organisation keeps in a different place."""
+
+    story_points: str | None = None  # Jira Cloud: often customfield_10016
+    sprint: str | None = None  # Jira: customfield_10020 (Cloud) / the Sprint custom field (DC)
+    team: str | None = None  # a team custom field, when teams_from = "field"
+    epic_link: str | None = None  # Jira DC / older company-managed: the Epic Link custom field
+    flagged: str | None = None  # Jira "Flagged" custom field
+    business_value: str | None = None
+    cost: str | None = None
+    time_criticality: str | None = None
+    risk_reduction: str | None = None
+    target_date: str | None = None  # defaults: Jira duedate, ADO Microsoft.VSTS.Scheduling.TargetDate
+
+
+class LinkTypes(Strict):
+    """Which tracker link type names mean what. Names are compared case-insensitively.
+
+    ``blocks``: the *outward* issue is blocked ("A blocks B"). ``depends``: the outward issue is the
+    blocker ("A depends on B"). Anything not listed is kept as ``relates`` and reported once.
+    """
+
+    blocks: list[str] = ["Blocks"]
+    depends: list[str] = ["Dependency", "Depends", "Depends on"]
+    relates: list[str] = ["Relates", "Cloners", "Relation"]
+    duplicates: list[str] = ["Duplicate"]
+
+
+class CrossLinkPattern(Strict):
+    """A text reference to another tracker's item, e.g. ``ADO#1234`` in a label or summary.
+
+    ``pattern`` is a regex with one group capturing the native id; ``source`` names the source
+    that id belongs to.
+    """
+
+    pattern: str
+    source: str
+
+    @field_validator("pattern")
+    @classmethod
+    def _compiles(cls, value: str) -> str:
+        try:
+            compiled = re.compile(value)
+        except re.error as exc:
+            raise ValueError(f"not a valid regular expression ({exc})") from exc
+        if compiled.groups != 1:
+            raise ValueError("needs exactly one capture group for the native id")
+        return value
+
+
+class SourceConfig(Strict):
+    name: str = Field(pattern=r"^[A-Za-z0-9_.-]+$")
+    kind: SourceKind
+    organisation: str
+    base_url: str
+    token_env: str = Field(description="environment variable holding the API token / PAT")
+    email: str | None = None  # Jira Cloud basic auth user
+    # Jira
+    jql: str | None = None  # scope, e.g. "project in (ABC, DEF)"
+    boards: list[int] = []  # Jira agile boards to read sprints from
+    # Azure DevOps
+    project: str | None = None
+    area_paths: list[str] = []  # limit to these area paths (under), empty = whole project
+    # Mapping
+    teams_from: Literal["field", "component", "project", "board", "area_path"] = "field"
+    team_map: dict[str, str] = {}  # raw team value (field value, component, area path) -> team
+    levels: dict[str, str] = {}  # issue / work item type -> level, over the defaults
+    status_categories: dict[str, str] = {}  # status name -> category, over the tracker's own
+    blocked_statuses: list[str] = ["Blocked", "Impeded", "On Hold"]
+    fields: FieldMap = FieldMap()
+    link_types: LinkTypes = LinkTypes()
+    # Sync behaviour
+    schedule: str | None = None  # cron expression, e.g. "*/30 * * * *"
+    concurrency: int = Field(8, ge=1, le=64)
+    page_size: int = Field(100, ge=1, le=5000)
+    overlap_minutes: int = Field(60, ge=0)
+    reconcile: bool = True
+    timeout_seconds: float = Field(30.0, gt=0)
+    max_retries: int = Field(5, ge=0, le=20)
+
+    @field_validator("base_url")
+    @classmethod
+    def _url(cls, value: str) -> str:
+        if not re.match(r"^https?://[^\s/]+", value):
+            raise ValueError("must start with https:// (or http:// for a local simulator)")
+        return value.rstrip("/")
+
+    @field_validator("levels")
+    @classmethod
+    def _levels(cls, value: dict[str, str]) -> dict[str, str]:
+        for type_name, level in value.items():
+            if level not in LEVELS:
+                raise ValueError(f"{type_name!r} -> {level!r}: level must be one of {LEVELS}")
+        return value
+
+    @field_validator("status_categories")
+    @classmethod
+    def _categories(cls, value: dict[str, str]) -> dict[str, str]:
+        for status, category in value.items():
+            if category not in CATEGORIES:
+                raise ValueError(f"{status!r} -> {category!r}: must be one of {CATEGORIES}")
+        return value
+
+    @model_validator(mode="after")
+    def _kind_needs(self) -> SourceConfig:
+        if self.kind == "jira_cloud" and not self.email:
+            raise ValueError("kind 'jira_cloud' needs email (the account the API token belongs to)")
+        if self.kind == "azure_devops" and not self.project:
+            raise ValueError("kind 'azure_devops' needs project (the Azure DevOps project name)")
+        if self.kind != "azure_devops" and self.teams_from == "area_path":
+            raise ValueError("teams_from = 'area_path' is for azure_devops sources")
+        return self
+
+    def token(self) -> str:
+        """The secret, read from the environment only now; a clear error when it is missing."""
+        value = os.environ.get(self.token_env, "")
+        if not value:
+            raise ConfigError(
+                f"source {self.name!r}: environment variable {self.token_env} "
+                f"(sources.token_env) is not set - export it with the API token or PAT"
+            )
+        return value
+
+
+class OrganisationConfig(Strict):
+    name: str
+    description: str = ""
+
+
+class TokenConfig(Strict):
+    role: Literal["viewer", "operator"]
+    env: str  # environment variable holding the bearer token
+
+
+class ServerConfig(Strict):
+    host: str = "127.0.0.1"
+    port: int = Field(8765, ge=1, le=65535)
+    auth: Literal["token", "none"] = "token"
+    tokens: list[TokenConfig] = []
+
+    @model_validator(mode="after")
+    def _none_only_on_loopback(self) -> ServerConfig:
+        if self.auth == "none" and self.host not in ("127.0.0.1", "localhost", "::1"):
+            raise ValueError(
+                f"auth = 'none' is only allowed when host is loopback (127.0.0.1), not {self.host!r}"
+            )
+        return self
+
+
+class WarehouseConfig(Strict):
+    path: str = "pmolens.duckdb"
+
+
+class Settings(Strict):
+    warehouse: WarehouseConfig = WarehouseConfig()
+    server: ServerConfig = ServerConfig()
+    organisations: list[OrganisationConfig] = []
+    sources: list[SourceConfig] = []
+    cross_links: list[CrossLinkPattern] = []
+    rules: dict[str, dict[str, Any]] = {}  # per-rule switches and thresholds
+    custom_rules: list[dict[str, Any]] = []  # organisation rules written as SQL
+    analytics: dict[str, Any] = {}  # transform knobs (windows, percentiles, ready states)
+    base_dir: Path = Path(".")  # directory of the config file; relative paths resolve here
+
+    @model_validator(mode="after")
+    def _consistent(self) -> Settings:
+        names = [s.name for s in self.sources]
+        dupes = {n for n in names if names.count(n) > 1}
+        if dupes:
+            raise ValueError(f"source names must be unique, repeated: {sorted(dupes)}")
+        known = {o.name for o in self.organisations}
+        for source in self.sources:
+            if known and source.organisation not in known:
+                raise ValueError(
+                    f"source {source.name!r} names organisation {source.organisation!r}, "
+                    f"which is not under [[organisations]] (known: {sorted(known)})"
+                )
+        for pattern in self.cross_links:
+            if pattern.source not in names:
+                raise ValueError(f"cross_links pattern names unknown source {pattern.source!r}")
+        return self
+
+    @property
+    def warehouse_path(self) -> Path:
+        path = Path(os.environ.get("PMOLENS_WAREHOUSE", self.warehouse.path))
+        return path if path.is_absolute() else self.base_dir / path
+
+    def source(self, name: str) -> SourceConfig:
+        for source in self.sources:
+            if source.name == name:
+                return source
+        raise ConfigError(
+            f"no source named {name!r} in the config (known: {[s.name for s in self.sources]})"
+        )
+
+
+def load_settings(path: str | Path | None = None) -> Settings:
+    """Read the TOML config; ``PMOLENS_CONFIG`` points elsewhere. Errors name key and fix."""
+    path = Path(path or os.environ.get("PMOLENS_CONFIG", DEFAULT_CONFIG))
+    if not path.exists():
+        raise ConfigError(f"{path}: no config file - run `pmolens init` to write a commented one")
+    try:
+        data = tomllib.loads(path.read_text(encoding="utf-8"))
+    except tomllib.TOMLDecodeError as exc:
+        raise ConfigError(f"{path}: not valid TOML: {exc}") from exc
+    return settings_from_dict(data, source_name=str(path), base_dir=path.parent)
+
+
+def settings_from_dict(
+    data: dict[str, Any], *, source_name: str = "config", base_dir: Path | None = None
+) -> Settings:
+    try:
+        return Settings(**data, base_dir=base_dir or Path("."))
+    except ValidationError as exc:
+        raise ConfigError(_explain(source_name, data, exc)) from None
+
+
+def _explain(source_name: str, data: dict[str, Any], exc: ValidationError) -> str:
+    lines = [f"{source_name}: {exc.error_count()} problem(s)"]
+    for error in exc.errors():
+        key = _key_path(data, error["loc"])
+        kind = error["type"]
+        message = error["msg"].removeprefix("Value error, ")
+        if kind == "extra_forbidden":
+            message = "unknown key - check the spelling against `pmolens init` output"
+        elif kind == "missing":
+            message = "required key is missing - add it"
+        elif kind == "literal_error":
+            message = f"{message} (got {error.get('input')!r})"
+        lines.append(f"  {key}: {message}")
+    return "\n".join(lines)
+
+
+def _key_path(data: dict[str, Any], loc: tuple[int | str, ...]) -> str:
+    """Turn pydantic's ('sources', 0, 'kind') into sources[0] 'name'.kind for humans."""
+    parts: list[str] = []
+    node: Any = data
+    for part in loc:
+        if isinstance(part, int):
+            label = f"[{part}]"
+            if isinstance(node, list) and part < len(node) and isinstance(node[part], dict):
+                name = node[part].get("name")
+                label = f"[{part}]" + (f" ({name})" if name else "")
+            parts.append(label)
+            node = node[part] if isinstance(node, list) and part < len(node) else None
+        else:
+            parts.append(("." if parts else "") + str(part))
+            node = node.get(part) if isinstance(node, dict) else None
+    return "".join(parts) or "(top level)"

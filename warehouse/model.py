@@ -1,0 +1,163 @@
+"""The canonical model: one schema for every tracker.
+
+Connectors emit plain dict rows shaped like these schemas; the warehouse turns a batch of them into
+one Arrow table per kind and loads it in a single statement. Transforms read the same shapes back
+as polars frames, so this file is the contract between all three.
+
+Identity: ``item_id`` is ``"<source>:<native id>"``. The native id is the tracker's immutable id
+(Jira issue id, Azure DevOps work item id), never the display key, which changes when an issue moves.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any, Final, Literal
+
+import polars as pl
+
+Level = Literal["initiative", "epic", "feature", "story", "task", "bug", "impediment"]
+LEVELS: Final = ("initiative", "epic", "feature", "story", "task", "bug", "impediment")
+#: Levels from top (strategy) to bottom (work); used to walk "a path up to a goal".
+HIERARCHY: Final = ("initiative", "epic", "feature", "story")
+
+Category = Literal["todo", "in_progress", "done"]
+CATEGORIES: Final = ("todo", "in_progress", "done")
+
+#: Normalised link kinds. ``blocks`` is always stored blocker -> dependent (from_item blocks to_item).
+#: Hierarchy is *not* a link row: it lives in ``work_items.parent_id`` (one concept, one place);
+#: the ``all_links`` view adds it back as ``parent`` rows (parent -> child) for whoever wants edges.
+LinkKind = Literal["blocks", "relates", "duplicates"]
+LINK_KINDS: Final = ("blocks", "relates", "duplicates", "parent")
+
+UTC_TS = pl.Datetime("us", "UTC")
+
+WORK_ITEM_SCHEMA: Final = {
+    "item_id": pl.String,  # "<source>:<native_id>", the join key everywhere
+    "source": pl.String,
+    "native_id": pl.String,  # immutable tracker id
+    "key": pl.String,  # display key (ABC-123, or the ADO id)
+    "url": pl.String,  # browse link back to the tracker
+    "organisation": pl.String,
+    "project": pl.String,
+    "raw_type": pl.String,  # tracker issue / work item type name
+    "level": pl.String,  # one of LEVELS
+    "title": pl.String,
+    "has_description": pl.Boolean,  # description or acceptance criteria present
+    "raw_status": pl.String,
+    "status_category": pl.String,  # one of CATEGORIES
+    "team": pl.String,
+    "assignee": pl.String,
+    "priority": pl.String,  # raw priority name
+    "priority_rank": pl.Int32,  # 1 = most important; None when the tracker has no priority
+    "rank": pl.String,  # backlog order within a source, compares as text (LexoRank, padded StackRank)
+    "estimate": pl.Float64,  # story points / effort
+    "created": UTC_TS,
+    "updated": UTC_TS,
+    "resolved": UTC_TS,
+    "due_date": pl.Date,  # target / due date
+    "sprint_id": pl.String,  # "<source>:<sprint native id>" of the current (last) sprint
+    "parent_id": pl.String,  # item_id of the parent (Jira parent / Epic Link, ADO Hierarchy-Reverse)
+    "labels": pl.List(pl.String),
+    "business_value": pl.Float64,
+    "cost": pl.Float64,
+    "time_criticality": pl.Float64,
+    "risk_reduction": pl.Float64,
+    "flagged": pl.Boolean,  # Jira "Flagged" / ADO "Blocked" field
+    "is_deleted": pl.Boolean,  # set by reconciliation; transforms read live items only
+}
+
+LINK_SCHEMA: Final = {
+    "source": pl.String,  # source the link was read from
+    "link_id": pl.String,  # unique within the source (Jira link id, or derived for ADO)
+    "from_item": pl.String,  # item_id; for blocks: the blocker
+    "to_item": pl.String,  # item_id; for blocks: the dependent. None until a remote URL is resolved
+    "target_url": pl.String,  # cross-tracker links: the other tracker's URL (or text reference)
+    "kind": pl.String,  # blocks / relates / duplicates
+    "raw_type": pl.String,  # tracker link type name as read
+    "resolved": pl.Boolean,  # both ends are live items in the warehouse
+}
+
+SPRINT_SCHEMA: Final = {
+    "sprint_id": pl.String,  # "<source>:<native id>"
+    "source": pl.String,
+    "native_id": pl.String,
+    "name": pl.String,
+    "team": pl.String,
+    "board": pl.String,  # Jira board id, ADO team name
+    "state": pl.String,  # future / active / closed
+    "start": UTC_TS,
+    "end": UTC_TS,
+    "complete": UTC_TS,
+}
+
+STATUS_CHANGE_SCHEMA: Final = {
+    "source": pl.String,
+    "item_id": pl.String,
+    "change_id": pl.String,  # unique per item (history id + item index)
+    "at": UTC_TS,
+    "field": pl.String,  # "status" or "flagged"
+    "from_status": pl.String,
+    "to_status": pl.String,
+    "from_category": pl.String,
+    "to_category": pl.String,
+}
+
+TEAM_SCHEMA: Final = {"team": pl.String, "organisation": pl.String, "source": pl.String}
+ORGANISATION_SCHEMA: Final = {"organisation": pl.String, "description": pl.String}
+SOURCE_SCHEMA: Final = {
+    "source": pl.String,
+    "kind": pl.String,
+    "organisation": pl.String,
+    "base_url": pl.String,
+}
+
+SCHEMAS: Final = {
+    "work_items": WORK_ITEM_SCHEMA,
+    "links": LINK_SCHEMA,
+    "sprints": SPRINT_SCHEMA,
+    "status_changes": STATUS_CHANGE_SCHEMA,
+    "teams": TEAM_SCHEMA,
+    "organisations": ORGANISATION_SCHEMA,
+    "sources": SOURCE_SCHEMA,
+}
+
+Row = dict[str, Any]
+
+
+def item_id(source: str, native_id: str | int) -> str:
+    return f"{source}:{native_id}"
+
+
+@dataclass
+class Batch:
+    """What a connector yields: canonical rows for a slice of items, plus readable problems.
+
+    A batch carries the *complete* links and status history of each of its work items: the
+    warehouse replaces exactly those, so a link removed in the tracker disappears and a history
+    is never half-replaced.
+    """
+
+    work_items: list[Row] = field(default_factory=list)
+    links: list[Row] = field(default_factory=list)
+    sprints: list[Row] = field(default_factory=list)
+    status_changes: list[Row] = field(default_factory=list)
+    problems: list[str] = field(default_factory=list)
+
+    def extend(self, other: Batch) -> None:
+        self.work_items += other.work_items
+        self.links += other.links
+        self.sprints += other.sprints
+        self.status_changes += other.status_changes
+        self.problems += other.problems
+
+
+def frame(kind: str, rows: list[Row]) -> pl.DataFrame:
+    """Rows -> a frame with the canonical schema (missing keys become null, extra keys dropped)."""
+    schema = SCHEMAS[kind]
+    if not rows:
+        return pl.DataFrame(schema=schema)
+    return pl.DataFrame(rows, schema=schema, strict=False)
+
+
+def empty(kind: str) -> pl.DataFrame:
+    return pl.DataFrame(schema=SCHEMAS[kind])
