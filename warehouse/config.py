@@ -37,6 +37,7 @@ class FieldMap(Strict):
     team: str | None = None  # a team custom field, when teams_from = "field"
     epic_link: str | None = None  # Jira DC / older company-managed: the Epic Link custom field
     flagged: str | None = None  # Jira "Flagged" custom field
+    rank: str | None = None  # Jira "Rank" custom field (LexoRank), often customfield_10019
     business_value: str | None = None
     cost: str | None = None
     time_criticality: str | None = None
@@ -89,6 +90,9 @@ class SourceConfig(Strict):
     # Jira
     jql: str | None = None  # scope, e.g. "project in (ABC, DEF)"
     boards: list[int] = []  # Jira agile boards to read sprints from
+    # Jira has no bulk remote-link API: remote links (cross-tracker dependencies) are read per issue,
+    # only for changed issues matching this JQL (e.g. 'labels = chain'); None = do not read them.
+    remote_links_jql: str | None = None
     # Azure DevOps
     project: str | None = None
     area_paths: list[str] = []  # limit to these area paths (under), empty = whole project

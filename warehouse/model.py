@@ -70,8 +70,10 @@ LINK_SCHEMA: Final = {
     "source": pl.String,  # source the link was read from
     "link_id": pl.String,  # unique within the source (Jira link id, or derived for ADO)
     "from_item": pl.String,  # item_id; for blocks: the blocker
-    "to_item": pl.String,  # item_id; for blocks: the dependent. None until a remote URL is resolved
-    "target_url": pl.String,  # cross-tracker links: the other tracker's URL (or text reference)
+    "to_item": pl.String,  # item_id; for blocks: the dependent
+    # Cross-tracker links (Jira remote link, ADO Hyperlink/ArtifactLink, text pattern): the end in
+    # the other tracker is null until resolved, and target_url holds its URL (or text reference).
+    "target_url": pl.String,
     "kind": pl.String,  # blocks / relates / duplicates
     "raw_type": pl.String,  # tracker link type name as read
     "resolved": pl.Boolean,  # both ends are live items in the warehouse
