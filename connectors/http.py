@@ -141,12 +141,20 @@ class TrackerClient:
         await self._client.aclose()
 
     async def get(self, path: str, params: dict[str, Any] | None = None) -> Any:
-        return (await self.request("GET", path, params=params)).json()
+        return await self._json("GET", path, params, None)
 
-    async def post(
-        self, path: str, json: Any = None, params: dict[str, Any] | None = None
-    ) -> Any:
-        return (await self.request("POST", path, params=params, json=json)).json()
+    async def post(self, path: str, json: Any = None, params: dict[str, Any] | None = None) -> Any:
+        return await self._json("POST", path, params, json)
+
+    async def _json(self, method: str, path: str, params: Any, body: Any) -> Any:
+        """A body that is not JSON (a truncated page) is asked for again, then fails clearly."""
+        for attempt in range(3):
+            response = await self.request(method, path, params=params, json=body)
+            try:
+                return response.json()
+            except ValueError:
+                log.warning("%s %s: malformed JSON (attempt %d)", method, path, attempt + 1)
+        raise TrackerError(f"{method} {path}: the tracker sent malformed JSON three times")
 
     async def request(
         self,

@@ -57,6 +57,8 @@ WORK_ITEM_SCHEMA: Final = {
     "due_date": pl.Date,  # target / due date
     "sprint_id": pl.String,  # "<source>:<sprint native id>" of the current (last) sprint
     "parent_id": pl.String,  # item_id of the parent (Jira parent / Epic Link, ADO Hierarchy-Reverse)
+    "parent_key": pl.String,  # parent's display key when only that is known (Jira DC Epic Link);
+    # the warehouse resolves it to parent_id within the source after each load
     "labels": pl.List(pl.String),
     "business_value": pl.Float64,
     "cost": pl.Float64,
@@ -144,6 +146,8 @@ class Batch:
     sprints: list[Row] = field(default_factory=list)
     status_changes: list[Row] = field(default_factory=list)
     problems: list[str] = field(default_factory=list)
+    #: item_ids whose history could not be read this time: their stored history is kept as is
+    history_missing: list[str] = field(default_factory=list)
 
     def extend(self, other: Batch) -> None:
         self.work_items += other.work_items
@@ -151,6 +155,7 @@ class Batch:
         self.sprints += other.sprints
         self.status_changes += other.status_changes
         self.problems += other.problems
+        self.history_missing += other.history_missing
 
 
 def frame(kind: str, rows: list[Row]) -> pl.DataFrame:

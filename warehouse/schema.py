@@ -1,0 +1,128 @@
+"""DuckDB schema, versioned. Migrations run in order on open; each is applied once.
+
+Canonical tables take their columns from ``warehouse.model`` so the model stays the one place that
+says what a work item is. Upserts are delete-then-insert keyed by (source, native id) inside one
+transaction, so the tables carry no primary-key indexes (DuckDB's ART indexes make bulk upserts
+slow and reject delete+reinsert of a key in one transaction).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+import duckdb
+import polars as pl
+
+from warehouse.model import SCHEMAS
+
+_DUCK_TYPES: dict[type[pl.DataType], str] = {
+    pl.String: "VARCHAR",
+    pl.Boolean: "BOOLEAN",
+    pl.Int32: "INTEGER",
+    pl.Int64: "BIGINT",
+    pl.Float64: "DOUBLE",
+    pl.Date: "DATE",
+}
+
+
+def duck_type(dtype: pl.DataType) -> str:
+    if isinstance(dtype, pl.Datetime):
+        return "TIMESTAMPTZ" if dtype.time_zone else "TIMESTAMP"
+    if isinstance(dtype, pl.List):
+        return duck_type(dtype.inner) + "[]"
+    return _DUCK_TYPES[dtype.base_type()]
+
+
+def create_table_sql(name: str, extra: str = "") -> str:
+    columns = ", ".join(f'"{col}" {duck_type(t)}' for col, t in SCHEMAS[name].items())
+    return f"CREATE TABLE IF NOT EXISTS {name} ({columns}{extra})"
+
+
+def _v1(con: duckdb.DuckDBPyConnection) -> None:
+    for name in SCHEMAS:
+        con.execute(create_table_sql(name))
+    con.execute(
+        """
+        CREATE TABLE IF NOT EXISTS sync_runs (
+            run_id BIGINT, source VARCHAR, mode VARCHAR, started TIMESTAMPTZ,
+            finished TIMESTAMPTZ, outcome VARCHAR, items BIGINT, links BIGINT, sprints BIGINT,
+            status_changes BIGINT, deleted BIGINT, problems BIGINT, problem_text VARCHAR,
+            error VARCHAR, cursor_before TIMESTAMPTZ, cursor_after TIMESTAMPTZ
+        )
+        """
+    )
+    con.execute(
+        """
+        CREATE TABLE IF NOT EXISTS cursors (
+            source VARCHAR, cursor TIMESTAMPTZ, run_id BIGINT, updated_at TIMESTAMPTZ
+        )
+        """
+    )
+    con.execute("CREATE SEQUENCE IF NOT EXISTS run_ids START 1")
+    con.execute(
+        """
+        CREATE OR REPLACE VIEW all_links AS
+        SELECT source, link_id, from_item, to_item, target_url, kind, raw_type, resolved
+        FROM links
+        UNION ALL
+        SELECT w.source, 'parent:' || w.item_id, w.parent_id, w.item_id, NULL, 'parent',
+               'parent', p.item_id IS NOT NULL
+        FROM work_items w LEFT JOIN work_items p ON p.item_id = w.parent_id AND NOT p.is_deleted
+        WHERE w.parent_id IS NOT NULL AND NOT w.is_deleted
+        """
+    )
+
+
+def _v2(con: duckdb.DuckDBPyConnection) -> None:
+    """Analytics results kept per sync generation (see warehouse.results)."""
+    con.execute(
+        """
+        CREATE TABLE IF NOT EXISTS results (
+            name VARCHAR, generation BIGINT, computed_at TIMESTAMPTZ, data BLOB
+        )
+        """
+    )
+    con.execute(
+        """
+        CREATE TABLE IF NOT EXISTS metric_snapshots (
+            generation BIGINT, as_of TIMESTAMPTZ, family VARCHAR, metric VARCHAR,
+            scope VARCHAR, value DOUBLE
+        )
+        """
+    )
+    con.execute(
+        """
+        CREATE TABLE IF NOT EXISTS findings (
+            rule VARCHAR, severity VARCHAR, item_id VARCHAR, "key" VARCHAR, url VARCHAR,
+            team VARCHAR, organisation VARCHAR, owner_role VARCHAR, message VARCHAR,
+            since TIMESTAMPTZ, first_seen TIMESTAMPTZ, last_seen TIMESTAMPTZ,
+            resolved_at TIMESTAMPTZ
+        )
+        """
+    )
+
+
+MIGRATIONS: list[Callable[[duckdb.DuckDBPyConnection], None]] = [_v1, _v2]
+SCHEMA_VERSION = len(MIGRATIONS)
+
+
+def migrate(con: duckdb.DuckDBPyConnection) -> int:
+    """Apply pending migrations in one transaction each; returns the resulting version."""
+    con.execute("CREATE TABLE IF NOT EXISTS schema_version (version INTEGER)")
+    row = con.execute("SELECT max(version) FROM schema_version").fetchone()
+    current = int(row[0]) if row and row[0] is not None else 0
+    if current > SCHEMA_VERSION:
+        raise RuntimeError(
+            f"warehouse schema version {current} is newer than this pmolens ({SCHEMA_VERSION}): "
+            "upgrade pmolens"
+        )
+    for version in range(current + 1, SCHEMA_VERSION + 1):
+        con.execute("BEGIN TRANSACTION")
+        try:
+            MIGRATIONS[version - 1](con)
+            con.execute("INSERT INTO schema_version VALUES (?)", [version])
+            con.execute("COMMIT")
+        except Exception:
+            con.execute("ROLLBACK")
+            raise
+    return SCHEMA_VERSION

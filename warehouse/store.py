@@ -1,0 +1,422 @@
+"""The DuckDB warehouse: open (migrate), commit a sync atomically, read frames back.
+
+Invariants:
+- a sync's data, its deletions, its run record and its cursor are committed in ONE transaction,
+  so the cursor is never ahead of committed data and a failed or killed sync leaves the tables
+  exactly as they were;
+- loads are Arrow batches, never row by row;
+- readers use their own cursor on the same database and see the state before or after a commit,
+  never half of one (DuckDB MVCC).
+"""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import duckdb
+import polars as pl
+
+from warehouse.config import CrossLinkPattern, Settings
+from warehouse.model import SCHEMAS
+from warehouse.schema import migrate
+
+_MAX_PROBLEM_TEXT = 4000
+
+
+@dataclass
+class Staged:
+    """What one sync run read, as canonical frames, waiting to be committed."""
+
+    work_items: list[pl.DataFrame] = field(default_factory=list)
+    links: list[pl.DataFrame] = field(default_factory=list)
+    sprints: list[pl.DataFrame] = field(default_factory=list)
+    status_changes: list[pl.DataFrame] = field(default_factory=list)
+    history_missing: list[str] = field(default_factory=list)
+    problems: list[str] = field(default_factory=list)
+
+    def frame(self, kind: str) -> pl.DataFrame:
+        parts = getattr(self, kind)
+        if not parts:
+            return pl.DataFrame(schema=SCHEMAS[kind])
+        return pl.concat(parts, how="vertical_relaxed")
+
+    @property
+    def item_count(self) -> int:
+        return sum(part.height for part in self.work_items)
+
+
+@dataclass(frozen=True)
+class CommitResult:
+    run_id: int
+    items: int
+    links: int
+    sprints: int
+    status_changes: int
+    deleted: int
+    problems: int
+    cursor: datetime | None
+
+
+class Warehouse:
+    """One DuckDB file, one writer (this object), many reader cursors."""
+
+    def __init__(self, path: str | Path, *, read_only: bool = False) -> None:
+        self.path = str(path)
+        if self.path != ":memory:":
+            Path(self.path).parent.mkdir(parents=True, exist_ok=True)
+        self._con = duckdb.connect(self.path, read_only=read_only)
+        self._con.execute("SET TimeZone = 'UTC'")
+        self._write = threading.RLock()
+        if not read_only:
+            self.schema_version = migrate(self._con)
+
+    def close(self) -> None:
+        self._con.close()
+
+    def __enter__(self) -> Warehouse:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    # ------------------------------------------------------------------ reading
+
+    def cursor(self) -> duckdb.DuckDBPyConnection:
+        """A connection for this thread: reads see only committed data."""
+        con = self._con.cursor()
+        con.execute("SET TimeZone = 'UTC'")
+        return con
+
+    def query(self, sql: str, params: Sequence[Any] | dict[str, Any] | None = None) -> pl.DataFrame:
+        con = self.cursor()
+        try:
+            return con.sql(sql, params=params).pl()
+        finally:
+            con.close()
+
+    def frames(self) -> dict[str, pl.DataFrame]:
+        """The canonical tables as polars frames (live items only), read in one snapshot."""
+        con = self.cursor()
+        try:
+            con.execute("BEGIN TRANSACTION")
+            out = {
+                "work_items": _pl(con, "SELECT * FROM work_items WHERE NOT is_deleted"),
+                "links": _pl(con, "SELECT * FROM links"),
+                "sprints": _pl(con, "SELECT * FROM sprints"),
+                "status_changes": _pl(
+                    con,
+                    "SELECT s.* FROM status_changes s JOIN work_items w USING (item_id) "
+                    "WHERE NOT w.is_deleted",
+                ),
+                "teams": _pl(con, "SELECT * FROM teams"),
+                "organisations": _pl(con, "SELECT * FROM organisations"),
+                "sources": _pl(con, "SELECT * FROM sources"),
+            }
+            con.execute("COMMIT")
+        finally:
+            con.close()
+        return {name: _conform(name, df) for name, df in out.items()}
+
+    def generation(self) -> int:
+        """The id of the last successful sync run: results are cached per generation."""
+        row = self.cursor().execute(
+            "SELECT coalesce(max(run_id), 0) FROM sync_runs WHERE outcome IN ('success', 'partial')"
+        ).fetchone()
+        return int(row[0]) if row else 0
+
+    def last_cursor(self, source: str) -> datetime | None:
+        rows = self.query("SELECT cursor FROM cursors WHERE source = ?", [source])
+        return rows["cursor"][0] if rows.height else None
+
+    # ------------------------------------------------------------------ writing
+
+    @contextmanager
+    def transaction(self) -> Iterator[duckdb.DuckDBPyConnection]:
+        with self._write:
+            con = self.cursor()
+            con.execute("BEGIN TRANSACTION")
+            try:
+                yield con
+                con.execute("COMMIT")
+            except BaseException:
+                con.execute("ROLLBACK")
+                raise
+            finally:
+                con.close()
+
+    def register_config(self, settings: Settings) -> None:
+        """Organisations and sources from the config (never secrets)."""
+        orgs = pl.DataFrame(
+            [{"organisation": o.name, "description": o.description} for o in settings.organisations]
+            or [
+                {"organisation": s.organisation, "description": ""}
+                for s in settings.sources
+            ],
+            schema=SCHEMAS["organisations"],
+        ).unique("organisation", keep="first", maintain_order=True)
+        sources = pl.DataFrame(
+            [
+                {
+                    "source": s.name,
+                    "kind": s.kind,
+                    "organisation": s.organisation,
+                    "base_url": s.base_url,
+                }
+                for s in settings.sources
+            ],
+            schema=SCHEMAS["sources"],
+        )
+        with self.transaction() as con:
+            con.register("new_orgs", orgs.to_arrow())
+            con.register("new_sources", sources.to_arrow())
+            con.execute("DELETE FROM organisations")
+            con.execute("INSERT INTO organisations SELECT * FROM new_orgs")
+            con.execute("DELETE FROM sources")
+            con.execute("INSERT INTO sources SELECT * FROM new_sources")
+            _resolve_cross_links(con, settings.cross_links)
+
+    def begin_run(self, source: str, mode: str, cursor_before: datetime | None) -> int:
+        """Record that a run started (committed at once, so a killed run stays visible)."""
+        with self.transaction() as con:
+            con.execute(
+                "UPDATE sync_runs SET outcome = 'abandoned', finished = now(), "
+                "error = 'the process stopped before this run finished' "
+                "WHERE source = ? AND outcome = 'running'",
+                [source],
+            )
+            row = con.execute("SELECT nextval('run_ids')").fetchone()
+            assert row is not None
+            run_id = int(row[0])
+            con.execute(
+                "INSERT INTO sync_runs (run_id, source, mode, started, outcome, cursor_before) "
+                "VALUES (?, ?, ?, now(), 'running', ?)",
+                [run_id, source, mode, cursor_before],
+            )
+        return run_id
+
+    def fail_run(self, run_id: int, error: str, problems: Sequence[str] = ()) -> None:
+        with self.transaction() as con:
+            con.execute(
+                "UPDATE sync_runs SET outcome = 'failed', finished = now(), error = ?, "
+                "problems = ?, problem_text = ? WHERE run_id = ?",
+                [error[:_MAX_PROBLEM_TEXT], len(problems), _problem_text(problems), run_id],
+            )
+
+    def commit_sync(
+        self,
+        run_id: int,
+        source: str,
+        staged: Staged,
+        *,
+        live_ids: set[str] | None,
+        cursor: datetime | None,
+        cross_links: Sequence[CrossLinkPattern] = (),
+    ) -> CommitResult:
+        """Upsert everything one run read, reconcile deletions, move the cursor: all or nothing."""
+        items = staged.frame("work_items").unique("item_id", keep="last", maintain_order=True)
+        links = staged.frame("links").unique(["source", "link_id"], keep="first", maintain_order=True)
+        sprints = staged.frame("sprints").unique("sprint_id", keep="last", maintain_order=True)
+        changes = staged.frame("status_changes").unique(
+            ["item_id", "change_id"], keep="last", maintain_order=True
+        )
+        missing = pl.DataFrame({"item_id": staged.history_missing}, schema={"item_id": pl.String})
+        with self.transaction() as con:
+            con.register("staged_items", items.to_arrow())
+            con.register("staged_links", links.to_arrow())
+            con.register("staged_sprints", sprints.to_arrow())
+            con.register("staged_changes", changes.to_arrow())
+            con.register("history_missing", missing.to_arrow())
+            columns = ", ".join(f'"{c}"' for c in SCHEMAS["work_items"])
+            con.execute("DELETE FROM work_items WHERE item_id IN (SELECT item_id FROM staged_items)")
+            con.execute(f"INSERT INTO work_items SELECT {columns} FROM staged_items")
+            con.execute(
+                """
+                DELETE FROM links WHERE source = ? AND (
+                    from_item IN (SELECT item_id FROM staged_items)
+                    OR to_item IN (SELECT item_id FROM staged_items)
+                    OR link_id IN (SELECT link_id FROM staged_links))
+                """,
+                [source],
+            )
+            link_columns = ", ".join(f'"{c}"' for c in SCHEMAS["links"])
+            con.execute(f"INSERT INTO links SELECT {link_columns} FROM staged_links")
+            con.execute(
+                """
+                DELETE FROM status_changes WHERE item_id IN (
+                    SELECT item_id FROM staged_items
+                    WHERE item_id NOT IN (SELECT item_id FROM history_missing))
+                """
+            )
+            change_columns = ", ".join(f'"{c}"' for c in SCHEMAS["status_changes"])
+            con.execute(
+                f"INSERT INTO status_changes SELECT {change_columns} FROM staged_changes "
+                "WHERE item_id NOT IN (SELECT item_id FROM history_missing)"
+            )
+            con.execute("DELETE FROM sprints WHERE sprint_id IN (SELECT sprint_id FROM staged_sprints)")
+            sprint_columns = ", ".join(f'"{c}"' for c in SCHEMAS["sprints"])
+            con.execute(f"INSERT INTO sprints SELECT {sprint_columns} FROM staged_sprints")
+            deleted = 0
+            if live_ids is not None:
+                live = pl.DataFrame({"native_id": sorted(live_ids)}, schema={"native_id": pl.String})
+                con.register("live_ids", live.to_arrow())
+                row = con.execute(
+                    "SELECT count(*) FROM work_items WHERE source = ? AND NOT is_deleted "
+                    "AND native_id NOT IN (SELECT native_id FROM live_ids)",
+                    [source],
+                ).fetchone()
+                deleted = int(row[0]) if row else 0
+                con.execute(
+                    "UPDATE work_items SET is_deleted = native_id NOT IN "
+                    "(SELECT native_id FROM live_ids) WHERE source = ?",
+                    [source],
+                )
+            _derive(con, source, cross_links)
+            con.execute(
+                """
+                UPDATE sync_runs SET outcome = ?, finished = now(), items = ?, links = ?,
+                    sprints = ?, status_changes = ?, deleted = ?, problems = ?,
+                    problem_text = ?, cursor_after = ?
+                WHERE run_id = ?
+                """,
+                [
+                    "partial" if staged.problems else "success",
+                    items.height,
+                    links.height,
+                    sprints.height,
+                    changes.height,
+                    deleted,
+                    len(staged.problems),
+                    _problem_text(staged.problems),
+                    cursor,
+                    run_id,
+                ],
+            )
+            if cursor is not None:
+                con.execute("DELETE FROM cursors WHERE source = ?", [source])
+                con.execute(
+                    "INSERT INTO cursors VALUES (?, ?, ?, now())", [source, cursor, run_id]
+                )
+        return CommitResult(
+            run_id,
+            items.height,
+            links.height,
+            sprints.height,
+            changes.height,
+            deleted,
+            len(staged.problems),
+            cursor,
+        )
+
+
+def _derive(con: duckdb.DuckDBPyConnection, source: str, patterns: Sequence[CrossLinkPattern]) -> None:
+    """Facts that follow from the loaded rows: parents by key, sprint teams, teams, link ends."""
+    con.execute(
+        """
+        UPDATE work_items SET parent_id = p.item_id
+        FROM work_items p
+        WHERE work_items.source = ? AND work_items.parent_id IS NULL
+          AND work_items.parent_key IS NOT NULL
+          AND p.source = work_items.source AND p.key = work_items.parent_key
+        """,
+        [source],
+    )
+    con.execute(
+        """
+        UPDATE sprints SET team = m.team FROM (
+            SELECT sprint_id, mode(team) AS team FROM work_items
+            WHERE source = ? AND sprint_id IS NOT NULL AND team IS NOT NULL
+            GROUP BY sprint_id) m
+        WHERE sprints.sprint_id = m.sprint_id AND sprints.team IS NULL
+        """,
+        [source],
+    )
+    con.execute("DELETE FROM teams")
+    con.execute(
+        """
+        INSERT INTO teams
+        SELECT team, mode(organisation), mode(source) FROM work_items
+        WHERE team IS NOT NULL AND NOT is_deleted GROUP BY team ORDER BY team
+        """
+    )
+    _resolve_cross_links(con, patterns)
+
+
+def _resolve_cross_links(con: duckdb.DuckDBPyConnection, patterns: Sequence[CrossLinkPattern]) -> None:
+    """Give cross-tracker links their far end: match the URL to a source's base URL and the
+    item's key (Jira ``/browse/KEY``) or id (ADO ``/_workitems/edit/ID``, ``/workItems/ID``);
+    text references (``cross_links`` patterns) become links too. Then mark what resolved."""
+    con.execute("DELETE FROM links WHERE link_id LIKE 'text:%'")
+    for index, pattern in enumerate(patterns):
+        con.execute(
+            """
+            INSERT INTO links
+            SELECT DISTINCT w.source, 'text:' || ? || ':' || w.item_id || '>' || ref,
+                   NULL, w.item_id, ? || ':' || ref, 'blocks', 'text reference', NULL
+            FROM (
+                SELECT w.*, unnest(regexp_extract_all(
+                    w.title || ' ' || array_to_string(coalesce(w.labels, []), ' '), ?, 1)) AS ref
+                FROM work_items w WHERE NOT w.is_deleted
+            ) w
+            """,
+            [str(index), pattern.source, pattern.pattern],
+        )
+    con.execute(
+        """
+        UPDATE links SET
+            from_item = CASE WHEN links.from_item IS NULL THEN m.item_id ELSE links.from_item END,
+            to_item = CASE WHEN links.to_item IS NULL THEN m.item_id ELSE links.to_item END
+        FROM (
+            SELECT l.source, l.link_id, min(w.item_id) AS item_id
+            FROM links l
+            JOIN sources s ON starts_with(lower(l.target_url), lower(s.base_url) || '/')
+                OR starts_with(l.target_url, s.source || ':')
+            JOIN work_items w ON w.source = s.source AND NOT w.is_deleted AND (
+                w.key = regexp_extract(l.target_url, '/browse/([^/?#]+)', 1)
+                OR w.native_id = regexp_extract(l.target_url, '/(?:_workitems/edit|workItems)/(\\d+)', 1)
+                OR l.target_url = s.source || ':' || w.native_id)
+            WHERE (l.from_item IS NULL OR l.to_item IS NULL) AND l.target_url IS NOT NULL
+            GROUP BY l.source, l.link_id
+        ) m
+        WHERE links.source = m.source AND links.link_id = m.link_id
+        """
+    )
+    con.execute(
+        """
+        UPDATE links SET resolved = (
+            from_item IS NOT NULL AND to_item IS NOT NULL
+            AND from_item IN (SELECT item_id FROM work_items WHERE NOT is_deleted)
+            AND to_item IN (SELECT item_id FROM work_items WHERE NOT is_deleted))
+        """
+    )
+
+
+def _problem_text(problems: Sequence[str]) -> str | None:
+    if not problems:
+        return None
+    counted: dict[str, int] = {}
+    for problem in problems:
+        counted[problem] = counted.get(problem, 0) + 1
+    lines = [f"{text} (x{n})" if n > 1 else text for text, n in counted.items()]
+    return "\n".join(lines)[:_MAX_PROBLEM_TEXT]
+
+
+def _conform(name: str, df: pl.DataFrame) -> pl.DataFrame:
+    """DuckDB hands back what it stores; make dtypes exactly the canonical ones."""
+    schema = SCHEMAS.get(name)
+    if schema is None:
+        return df
+    return df.select([pl.col(c).cast(t) for c, t in schema.items()])
+
+
+def _pl(con: duckdb.DuckDBPyConnection, sql: str) -> pl.DataFrame:
+    return con.sql(sql).pl()
+
+
+def utcnow() -> datetime:
+    return datetime.now(UTC)
