@@ -74,11 +74,12 @@ def _v1(con: duckdb.DuckDBPyConnection) -> None:
 
 
 def _v2(con: duckdb.DuckDBPyConnection) -> None:
-    """Analytics results kept per sync generation (see warehouse.results)."""
+    """Analytics results kept per sync generation (see warehouse.results): each result is a
+    table ``result_<name>``; this index says which generation it was computed for."""
     con.execute(
         """
         CREATE TABLE IF NOT EXISTS results (
-            name VARCHAR, generation BIGINT, computed_at TIMESTAMPTZ, data BLOB
+            name VARCHAR, generation BIGINT, computed_at TIMESTAMPTZ, as_of TIMESTAMPTZ, "rows" BIGINT
         )
         """
     )

@@ -55,11 +55,15 @@ async def sync_source(
     full: bool = False,
     client: TrackerClient | None = None,
     progress: Progress | None = None,
+    run_id: int | None = None,
 ) -> CommitResult:
-    """Read one source and commit it atomically. Raises SyncError (warehouse untouched)."""
+    """Read one source and commit it atomically. Raises SyncError (warehouse untouched).
+
+    ``run_id``: a run already recorded with ``begin`` (the API hands out the id first).
+    """
     cursor_before = None if full else warehouse.last_cursor(config.name)
-    mode = "full" if cursor_before is None else "incremental"
-    run_id = warehouse.begin_run(config.name, mode, cursor_before)
+    if run_id is None:
+        run_id = begin(warehouse, config, full=full)
     staged = Staged()
     secrets: list[str] = []
     try:
@@ -95,6 +99,13 @@ async def sync_source(
     except BaseException as exc:  # cancelled / interrupted: record, then let it propagate
         warehouse.fail_run(run_id, _redact(f"interrupted ({type(exc).__name__})", secrets))
         raise
+
+
+def begin(warehouse: Warehouse, config: SourceConfig, *, full: bool = False) -> int:
+    """Record the start of a run and return its id."""
+    cursor_before = None if full else warehouse.last_cursor(config.name)
+    mode = "full" if cursor_before is None else "incremental"
+    return warehouse.begin_run(config.name, mode, cursor_before)
 
 
 async def sync_all(

@@ -1,0 +1,50 @@
+# Each target bootstraps .venv when missing and reinstalls only when pyproject.toml changed.
+PYTHON ?= python3
+VENV   := .venv
+BIN    := $(VENV)/bin
+STAMP  := $(VENV)/.installed-stamp
+
+.PHONY: install demo test lint typecheck unit bench bench-quick chromium clean
+
+$(STAMP): pyproject.toml
+	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	@$(BIN)/python -m pip install -q --upgrade pip
+	@$(BIN)/python -m pip install -q -e '.[dev]'
+	@touch $(STAMP)
+
+install: $(STAMP)
+
+demo: $(STAMP)
+	$(BIN)/pmolens demo
+
+lint: $(STAMP)
+	$(BIN)/ruff format --check .
+	$(BIN)/ruff check .
+
+typecheck: $(STAMP)
+	$(BIN)/mypy
+
+unit: $(STAMP)
+	$(BIN)/pytest
+
+test: lint typecheck unit
+
+# Headless Chromium for the report's browser test (Debian package; Playwright's own download
+# does not work offline). Needs root or an existing install.
+chromium:
+	@command -v chromium >/dev/null 2>&1 || (apt-get update -qq && apt-get install -y -qq chromium >/dev/null)
+
+bench: $(STAMP)
+	$(BIN)/python bench/sync_bench.py
+	$(BIN)/python bench/analytics_bench.py
+	$(BIN)/python bench/api_bench.py
+	$(BIN)/python bench/report_bench.py
+
+bench-quick: $(STAMP)
+	$(BIN)/python bench/sync_bench.py --quick
+	$(BIN)/python bench/analytics_bench.py --quick
+	$(BIN)/python bench/api_bench.py --quick
+	$(BIN)/python bench/report_bench.py --quick
+
+clean:
+	rm -rf $(VENV) demo .pytest_cache .mypy_cache .ruff_cache *.egg-info

@@ -1,0 +1,70 @@
+"""The FastAPI app: routers from api/routes, one Runtime, scheduler and single-writer claim.
+
+Adding a resource = one module in api/routes with a ``router``, listed in ROUTERS.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from collections.abc import AsyncIterator
+
+from fastapi import Depends, FastAPI
+
+from api.deps import strict_query
+from api.handoff import release_claim, write_claim
+from api.routes import health, portfolio, reports, sources, sync, work_items
+from api.runtime import Runtime, SyncScheduler, make_runtime, validate_schedules
+from warehouse.config import Settings
+
+log = logging.getLogger("pmolens.serve")
+
+ROUTERS = [health, sources, sync, work_items, portfolio, reports]
+
+
+def create_app(runtime: Runtime, *, scheduler: bool = False, claim_url: str | None = None) -> FastAPI:
+    @contextlib.asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        task = None
+        if claim_url:
+            write_claim(runtime.settings, claim_url)
+        if scheduler:
+            task = asyncio.create_task(SyncScheduler(runtime.settings, runtime.syncs).run_forever())
+        try:
+            yield
+        finally:
+            if task:
+                task.cancel()
+            await runtime.syncs.wait()
+            if claim_url:
+                release_claim(runtime.settings)
+
+    app = FastAPI(
+        title="pmolens",
+        version="0.1.0",
+        summary="Cross-team and cross-organisation steering analytics over Jira and Azure DevOps.",
+        dependencies=[Depends(strict_query)],
+        lifespan=lifespan,
+    )
+    app.state.runtime = runtime
+    for module in ROUTERS:
+        app.include_router(module.router)
+    return app
+
+
+def serve(settings: Settings, *, host: str | None = None, port: int | None = None) -> None:
+    """Run API + scheduler; this process becomes the warehouse's only writer."""
+    import uvicorn
+
+    host = host or settings.server.host
+    port = port or settings.server.port
+    if settings.server.auth == "none":
+        if host not in ("127.0.0.1", "localhost", "::1"):
+            raise SystemExit(f"auth = 'none' is only allowed on loopback, not {host}")
+        log.warning("auth is OFF (auth = 'none'): anyone on this machine can read and sync")
+    validate_schedules(settings)
+    runtime = make_runtime(settings)
+    url = f"http://{host}:{port}"
+    app = create_app(runtime, scheduler=True, claim_url=url)
+    uvicorn.run(app, host=host, port=port, log_level="info")

@@ -1,0 +1,263 @@
+"""The `pmolens` command line (Typer + Rich)."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import sys
+from pathlib import Path
+from typing import Annotated
+
+import typer
+from rich.console import Console
+from rich.progress import Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
+from rich.table import Table
+
+from warehouse.config import DEFAULT_CONFIG, ConfigError, Settings, load_settings
+
+app = typer.Typer(
+    help="pmolens: steering analytics across teams, organisations and trackers.",
+    no_args_is_help=True,
+    pretty_exceptions_enable=False,
+)
+console = Console()
+err = Console(stderr=True)
+
+ConfigOption = Annotated[
+    Path | None,
+    typer.Option("--config", "-c", help="Config file (default: $PMOLENS_CONFIG or ./pmolens.toml)."),
+]
+
+
+def _settings(config: Path | None) -> Settings:
+    try:
+        return load_settings(config)
+    except ConfigError as exc:
+        err.print(f"[red]config error[/red] {exc}")
+        raise typer.Exit(2) from None
+
+
+@app.command()
+def init(
+    path: Annotated[Path, typer.Argument(help="Where to write the example config.")] = Path(
+        DEFAULT_CONFIG
+    ),
+    force: Annotated[bool, typer.Option(help="Overwrite an existing file.")] = False,
+) -> None:
+    """Write a commented example pmolens.toml (Jira Cloud, Jira Data Center, Azure DevOps)."""
+    from api.example_config import EXAMPLE
+
+    if path.exists() and not force:
+        err.print(f"{path} exists; use --force to overwrite")
+        raise typer.Exit(1)
+    path.write_text(EXAMPLE, encoding="utf-8")
+    console.print(f"wrote {path}: fill in your sources, export the token variables, then `pmolens sync`")
+
+
+@app.command()
+def sync(
+    config: ConfigOption = None,
+    source: Annotated[
+        list[str] | None, typer.Option("--source", "-s", help="Only this source (repeatable).")
+    ] = None,
+    full: Annotated[bool, typer.Option("--full", help="Ignore the cursor: read everything.")] = False,
+) -> None:
+    """Pull sources into the warehouse (incremental from the last cursor unless --full)."""
+    settings = _settings(config)
+    if not settings.sources:
+        err.print("no [[sources]] in the config: add one (see `pmolens init`)")
+        raise typer.Exit(2)
+    from api.handoff import running_server
+
+    server = running_server(settings)
+    if server is not None:
+        _sync_via_server(server, settings, source, full)
+        return
+    ok = _sync_here(settings, source, full)
+    raise typer.Exit(0 if ok else 1)
+
+
+def _sync_here(settings: Settings, sources: list[str] | None, full: bool) -> bool:
+    from warehouse.store import Warehouse
+    from warehouse.sync import sync_all
+
+    try:
+        chosen = [settings.source(n).name for n in sources] if sources else None
+    except ConfigError as exc:
+        err.print(f"[red]{exc}[/red]")
+        raise typer.Exit(2) from None
+    with (
+        Warehouse(settings.warehouse_path) as warehouse,
+        Progress(
+            SpinnerColumn(), TextColumn("{task.description}"), TimeElapsedColumn(), console=console
+        ) as bar,
+    ):
+        tasks: dict[str, int] = {}
+
+        def progress(name: str, items: int) -> None:
+            if name not in tasks:
+                tasks[name] = bar.add_task(name)
+            bar.update(tasks[name], description=f"{name}: {items:,} items read")
+
+        outcomes = asyncio.run(
+            sync_all(warehouse, settings, sources=chosen, full=full, progress=progress)
+        )
+    _print_outcomes(outcomes)
+    return all(o.ok for o in outcomes)
+
+
+def _sync_via_server(server: dict, settings: Settings, sources: list[str] | None, full: bool) -> None:
+    """Another process (pmolens serve) owns the warehouse: ask it to run the sync."""
+    from api.handoff import trigger_remote_sync
+
+    console.print(f"pmolens serve is running at {server['url']}: handing the sync to it")
+    try:
+        results = trigger_remote_sync(server, settings, sources, full)
+    except RuntimeError as exc:
+        err.print(f"[red]{exc}[/red]")
+        raise typer.Exit(1) from None
+    table = Table("source", "outcome", "items", "error")
+    for run in results:
+        table.add_row(run["source"], run["outcome"], str(run.get("items") or 0), run.get("error") or "")
+    console.print(table)
+    if any(run["outcome"] == "failed" for run in results):
+        raise typer.Exit(1)
+
+
+def _print_outcomes(outcomes: list) -> None:
+    table = Table("source", "outcome", "items", "links", "history", "deleted", "problems", "seconds")
+    for o in outcomes:
+        r = o.result
+        if r is None:
+            table.add_row(o.source, "[red]failed[/red]", "", "", "", "", "", f"{o.seconds:.1f}")
+        else:
+            table.add_row(
+                o.source,
+                "[yellow]partial[/yellow]" if r.problems else "[green]ok[/green]",
+                f"{r.items:,}",
+                f"{r.links:,}",
+                f"{r.status_changes:,}",
+                f"{r.deleted:,}",
+                f"{r.problems:,}",
+                f"{o.seconds:.1f}",
+            )
+    console.print(table)
+    for o in outcomes:
+        if o.error:
+            err.print(f"[red]{o.error}[/red]")
+
+
+@app.command()
+def status(config: ConfigOption = None) -> None:
+    """Sources, last runs, counts and cursors."""
+    settings = _settings(config)
+    from api.handoff import running_server
+
+    if running_server(settings) is not None:
+        console.print("pmolens serve owns the warehouse: see its /health and /sync-runs")
+        raise typer.Exit(0)
+    if not settings.warehouse_path.exists():
+        err.print(f"no warehouse at {settings.warehouse_path} yet: run `pmolens sync`")
+        raise typer.Exit(1)
+    from warehouse.store import Warehouse
+
+    with Warehouse(settings.warehouse_path) as warehouse:
+        print_status(warehouse)
+
+
+def print_status(warehouse) -> None:  # type: ignore[no-untyped-def]
+    """What is in the warehouse, per source and per organisation; shared by status and demo."""
+    sources = warehouse.query(
+        """
+        SELECT s.source, s.kind, s.organisation,
+               count(w.item_id) FILTER (WHERE NOT w.is_deleted) AS items,
+               count(w.item_id) FILTER (WHERE w.is_deleted) AS deleted,
+               c.cursor, r.outcome, r.finished, r.problems, r.error
+        FROM sources s
+        LEFT JOIN work_items w USING (source)
+        LEFT JOIN cursors c USING (source)
+        LEFT JOIN (SELECT * FROM sync_runs QUALIFY row_number() OVER
+                   (PARTITION BY source ORDER BY run_id DESC) = 1) r USING (source)
+        GROUP BY ALL ORDER BY s.source
+        """
+    )
+    table = Table("source", "kind", "organisation", "items", "deleted", "last run", "finished", "cursor")
+    for row in sources.iter_rows(named=True):
+        table.add_row(
+            row["source"],
+            row["kind"],
+            row["organisation"],
+            f"{row['items']:,}",
+            f"{row['deleted']:,}",
+            str(row["outcome"] or "never"),
+            _when(row["finished"]),
+            _when(row["cursor"]),
+        )
+    console.print(table)
+    links = warehouse.query(
+        """
+        SELECT l.kind,
+               count(*) AS links,
+               count(*) FILTER (WHERE NOT l.resolved) AS unresolved,
+               count(*) FILTER (WHERE a.organisation <> b.organisation) AS cross_organisation,
+               count(*) FILTER (WHERE a.team <> b.team) AS cross_team
+        FROM links l
+        LEFT JOIN work_items a ON a.item_id = l.from_item
+        LEFT JOIN work_items b ON b.item_id = l.to_item
+        GROUP BY ALL ORDER BY l.kind
+        """
+    )
+    table = Table("link kind", "links", "unresolved", "cross-team", "cross-organisation")
+    for row in links.iter_rows(named=True):
+        table.add_row(
+            row["kind"],
+            f"{row['links']:,}",
+            f"{row['unresolved']:,}",
+            f"{row['cross_team']:,}",
+            f"{row['cross_organisation']:,}",
+        )
+    console.print(table)
+    for row in sources.iter_rows(named=True):
+        if row["error"]:
+            err.print(f"[red]{row['source']}: {row['error']}[/red]")
+
+
+def _when(value: object) -> str:
+    return value.strftime("%Y-%m-%d %H:%M UTC") if hasattr(value, "strftime") else "-"
+
+
+@app.command()
+def demo(
+    directory: Annotated[Path, typer.Option(help="Where the demo config and warehouse go.")] = Path(
+        "demo"
+    ),
+    size: Annotated[int, typer.Option(help="Work items in the simulated chain.")] = 2000,
+    seed: Annotated[int, typer.Option(help="Simulator seed (same seed, same portfolio).")] = 7,
+) -> None:
+    """Start the tracker simulator, sync the demo chain into a fresh warehouse, show what landed."""
+    from api.demo import run_demo
+
+    sys.exit(run_demo(directory, size=size, seed=seed, console=console))
+
+
+@app.command()
+def simulator(
+    host: Annotated[str, typer.Option()] = "127.0.0.1",
+    port: Annotated[int, typer.Option()] = 8901,
+    size: Annotated[int, typer.Option()] = 2000,
+    seed: Annotated[int, typer.Option()] = 7,
+    latency_ms: Annotated[float, typer.Option(help="Added to every response.")] = 0.0,
+) -> None:
+    """Run the tracker simulator (Jira Cloud, Jira DC, Azure DevOps) in the foreground."""
+    from connectors.simulator.server import serve_forever
+
+    serve_forever(host=host, port=port, size=size, seed=seed, latency_ms=latency_ms)
+
+
+def main() -> None:  # pragma: no cover
+    os.environ.setdefault("PYTHONUNBUFFERED", "1")
+    app()
+
+
+if __name__ == "__main__":  # pragma: no cover
+    main()

@@ -1,0 +1,146 @@
+"""Response models: the OpenAPI contract of every route."""
+
+from __future__ import annotations
+
+from datetime import date, datetime
+from typing import Literal
+
+from pydantic import BaseModel, Field
+
+
+class SourceHealth(BaseModel):
+    source: str
+    last_outcome: str | None
+    last_finished: datetime | None
+    last_error: str | None
+
+
+class Health(BaseModel):
+    status: Literal["ok", "degraded"]
+    warehouse: bool
+    schema_version: int
+    generation: int
+    syncing: list[str]
+    sources: list[SourceHealth]
+
+
+class Source(BaseModel):
+    source: str
+    kind: str
+    organisation: str
+    base_url: str
+    schedule: str | None
+    items: int
+    cursor: datetime | None
+
+
+class Organisation(BaseModel):
+    organisation: str
+    description: str | None
+    sources: int
+    teams: int
+    items: int
+
+
+class Team(BaseModel):
+    team: str
+    organisation: str | None
+    source: str | None
+    items: int
+    open_items: int
+
+
+class SyncRun(BaseModel):
+    run_id: int
+    source: str
+    mode: str | None
+    started: datetime | None
+    finished: datetime | None
+    outcome: str
+    items: int | None
+    links: int | None
+    sprints: int | None
+    status_changes: int | None
+    deleted: int | None
+    problems: int | None
+    problem_text: str | None
+    error: str | None
+
+
+class SyncRequest(BaseModel):
+    sources: list[str] | None = Field(None, description="Source names; all sources when omitted.")
+    full: bool = Field(False, description="Ignore cursors and read everything.")
+
+
+class SyncStarted(BaseModel):
+    runs: list[SyncRun]
+
+
+class WorkItem(BaseModel):
+    item_id: str
+    source: str
+    native_id: str
+    key: str | None
+    url: str | None
+    organisation: str | None
+    project: str | None
+    raw_type: str | None
+    level: str | None
+    title: str | None
+    raw_status: str | None
+    status_category: str | None
+    team: str | None
+    assignee: str | None
+    priority: str | None
+    rank: str | None
+    estimate: float | None
+    created: datetime | None
+    updated: datetime | None
+    resolved: datetime | None
+    due_date: date | None
+    sprint_id: str | None
+    parent_id: str | None
+    labels: list[str] | None
+    business_value: float | None
+    cost: float | None
+    flagged: bool | None
+
+
+class PortfolioNode(BaseModel):
+    item_id: str
+    key: str | None
+    url: str | None
+    title: str | None
+    level: str | None
+    team: str | None
+    organisation: str | None
+    parent_id: str | None
+    status_category: str | None
+    assignee: str | None
+    due_date: date | None
+    depth: int | None
+    items_total: int
+    items_done: int
+    estimate_total: float
+    estimate_done: float
+    progress_count: float | None
+    progress_estimate: float | None
+
+
+class PortfolioRollup(BaseModel):
+    name: str | None
+    epics: int
+    epics_done: int
+    items_total: int
+    items_done: int
+    estimate_total: float
+    estimate_done: float
+    progress_count: float | None
+    progress_estimate: float | None
+
+
+class Portfolio(BaseModel):
+    generation: int
+    nodes: list[PortfolioNode]
+    by_team: list[PortfolioRollup]
+    by_organisation: list[PortfolioRollup]

@@ -1,0 +1,40 @@
+"""Executive summary: headline figures and how fresh each source's data is."""
+
+from __future__ import annotations
+
+import polars as pl
+
+from reports.steering import ReportContext, Section, Table
+
+
+def build(ctx: ReportContext) -> Section:
+    t = ctx.t
+    items = ctx.scoped(ctx.inputs.work_items)
+    epics = items.filter(pl.col("level") == "epic")
+    open_items = items.filter(pl.col("status_category") != "done")
+    headline = [
+        (t("organisations"), str(items["organisation"].n_unique())),
+        (t("teams"), str(items["team"].drop_nulls().n_unique())),
+        (t("epics"), str(epics.height)),
+        (t("open_items"), f"{open_items.height:,}"),
+        (t("done_items"), f"{items.height - open_items.height:,}"),
+    ]
+    fresh = ctx.scoped(ctx.freshness)
+    rows = [
+        [
+            r["source"],
+            r["kind"],
+            r["organisation"],
+            r["finished"].strftime("%Y-%m-%d %H:%M UTC") if r["finished"] else t("never"),
+            r["outcome"] or "",
+            int(r["items"]),
+        ]
+        for r in fresh.iter_rows(named=True)
+    ]
+    columns = [t("source"), t("kind"), t("organisation"), t("last_sync"), t("outcome"), t("items")]
+    return Section(
+        key="summary",
+        title=t("summary"),
+        headline=headline,
+        tables=[(t("freshness"), Table(columns, rows))],
+    )
