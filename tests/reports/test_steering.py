@@ -1,0 +1,80 @@
+from __future__ import annotations
+
+import re
+import shutil
+from datetime import UTC, datetime
+from pathlib import Path
+
+import pytest
+
+from reports.i18n import CATALOGUE, LANGS
+from reports.steering import build_report
+from tests.api.conftest import chain_settings, seed
+from warehouse.store import Warehouse
+
+ARTIFACTS = Path(__file__).parents[1] / "artifacts"
+
+
+@pytest.fixture(scope="module")
+def warehouse(tmp_path_factory):
+    tmp = tmp_path_factory.mktemp("report")
+    settings = chain_settings(tmp)
+    with Warehouse(settings.warehouse_path) as wh:
+        seed(wh, settings)
+        yield wh, settings
+
+
+def test_every_label_has_both_languages():
+    for key, entry in CATALOGUE.items():
+        assert set(entry) == set(LANGS), key
+
+
+def test_report_is_self_contained_and_escapes_untrusted_text(warehouse):
+    wh, settings = warehouse
+    page = build_report(wh, settings, lang="en", as_of=datetime(2026, 11, 22, tzinfo=UTC))
+    assert "<script src=" not in page and "Plotly.newPlot" in page  # plotly.js inlined
+    assert "<script>alert(1)</script>" not in page
+    assert '<img src=x onerror="window.__pwned=1">' not in page
+    assert "&lt;script&gt;alert(1)&lt;/script&gt; epic" in page
+    # every <script> element is ours: plotly, figure specs and the loader
+    assert len(re.findall(r"<script\b", page)) == 2 + page.count('<script type="application/json"')
+    assert "Steering report" in page and "2026-11-22" in page
+
+
+def test_dutch_report_and_organisation_scope(warehouse):
+    wh, settings = warehouse
+    page = build_report(wh, settings, lang="nl", organisation="Contoso", plotly="cdn")
+    assert "Stuurrapportage" in page and "Portfolio-overzicht" in page
+    assert '<script src="https://cdn.plot.ly/' in page and len(page) < 200_000
+    assert "NW-1" not in page and "CO-1" in page
+    with pytest.raises(ValueError, match="unknown organisation"):
+        build_report(wh, settings, organisation="Nobody")
+
+
+@pytest.mark.browser
+@pytest.mark.skipif(shutil.which("chromium") is None, reason="needs Debian chromium (make chromium)")
+def test_report_renders_in_headless_chromium_without_running_injected_code(warehouse, tmp_path):
+    from playwright.sync_api import sync_playwright
+
+    wh, settings = warehouse
+    path = tmp_path / "steering.html"
+    path.write_text(build_report(wh, settings, lang="en"), encoding="utf-8")
+    errors: list[str] = []
+    dialogs: list[str] = []
+    with sync_playwright() as p:
+        browser = p.chromium.launch(
+            executable_path=shutil.which("chromium"),
+            args=["--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update", "--disable-sync"],
+        )
+        page = browser.new_page(viewport={"width": 1400, "height": 1000})
+        page.on("console", lambda m: errors.append(m.text) if m.type == "error" else None)
+        page.on("pageerror", lambda e: errors.append(str(e)))
+        page.on("dialog", lambda d: (dialogs.append(d.message), d.dismiss()))
+        page.goto(path.as_uri())
+        page.wait_for_selector(".main-svg", timeout=20_000)
+        assert page.locator(".js-plotly-plot").count() >= 2
+        assert page.evaluate("window.__pwned") is None
+        ARTIFACTS.mkdir(exist_ok=True)
+        page.screenshot(path=str(ARTIFACTS / "steering.png"), full_page=True)
+        browser.close()
+    assert errors == [] and dialogs == []
