@@ -23,7 +23,9 @@ log = logging.getLogger("pmolens.serve")
 ROUTERS = [health, sources, sync, work_items, portfolio, reports]
 
 
-def create_app(runtime: Runtime, *, scheduler: bool = False, claim_url: str | None = None) -> FastAPI:
+def create_app(
+    runtime: Runtime, *, scheduler: bool = False, claim_url: str | None = None
+) -> FastAPI:
     @contextlib.asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         task = None

@@ -25,7 +25,9 @@ err = Console(stderr=True)
 
 ConfigOption = Annotated[
     Path | None,
-    typer.Option("--config", "-c", help="Config file (default: $PMOLENS_CONFIG or ./pmolens.toml)."),
+    typer.Option(
+        "--config", "-c", help="Config file (default: $PMOLENS_CONFIG or ./pmolens.toml)."
+    ),
 ]
 
 
@@ -51,7 +53,9 @@ def init(
         err.print(f"{path} exists; use --force to overwrite")
         raise typer.Exit(1)
     path.write_text(EXAMPLE, encoding="utf-8")
-    console.print(f"wrote {path}: fill in your sources, export the token variables, then `pmolens sync`")
+    console.print(
+        f"wrote {path}: fill in your sources, export the token variables, then `pmolens sync`"
+    )
 
 
 @app.command()
@@ -60,7 +64,9 @@ def sync(
     source: Annotated[
         list[str] | None, typer.Option("--source", "-s", help="Only this source (repeatable).")
     ] = None,
-    full: Annotated[bool, typer.Option("--full", help="Ignore the cursor: read everything.")] = False,
+    full: Annotated[
+        bool, typer.Option("--full", help="Ignore the cursor: read everything.")
+    ] = False,
 ) -> None:
     """Pull sources into the warehouse (incremental from the last cursor unless --full)."""
     settings = _settings(config)
@@ -102,11 +108,17 @@ def _sync_here(settings: Settings, sources: list[str] | None, full: bool) -> boo
         outcomes = asyncio.run(
             sync_all(warehouse, settings, sources=chosen, full=full, progress=progress)
         )
+        if any(o.ok for o in outcomes):
+            from warehouse.results import refresh
+
+            refresh(warehouse, settings)  # analytics computed once per sync, read many times
     _print_outcomes(outcomes)
     return all(o.ok for o in outcomes)
 
 
-def _sync_via_server(server: dict, settings: Settings, sources: list[str] | None, full: bool) -> None:
+def _sync_via_server(
+    server: dict, settings: Settings, sources: list[str] | None, full: bool
+) -> None:
     """Another process (pmolens serve) owns the warehouse: ask it to run the sync."""
     from api.handoff import trigger_remote_sync
 
@@ -118,14 +130,18 @@ def _sync_via_server(server: dict, settings: Settings, sources: list[str] | None
         raise typer.Exit(1) from None
     table = Table("source", "outcome", "items", "error")
     for run in results:
-        table.add_row(run["source"], run["outcome"], str(run.get("items") or 0), run.get("error") or "")
+        table.add_row(
+            run["source"], run["outcome"], str(run.get("items") or 0), run.get("error") or ""
+        )
     console.print(table)
     if any(run["outcome"] == "failed" for run in results):
         raise typer.Exit(1)
 
 
 def _print_outcomes(outcomes: list) -> None:
-    table = Table("source", "outcome", "items", "links", "history", "deleted", "problems", "seconds")
+    table = Table(
+        "source", "outcome", "items", "links", "history", "deleted", "problems", "seconds"
+    )
     for o in outcomes:
         r = o.result
         if r is None:
@@ -181,7 +197,9 @@ def print_status(warehouse) -> None:  # type: ignore[no-untyped-def]
         GROUP BY ALL ORDER BY s.source
         """
     )
-    table = Table("source", "kind", "organisation", "items", "deleted", "last run", "finished", "cursor")
+    table = Table(
+        "source", "kind", "organisation", "items", "deleted", "last run", "finished", "cursor"
+    )
     for row in sources.iter_rows(named=True):
         table.add_row(
             row["source"],
@@ -224,6 +242,81 @@ def print_status(warehouse) -> None:  # type: ignore[no-untyped-def]
 
 def _when(value: object) -> str:
     return value.strftime("%Y-%m-%d %H:%M UTC") if hasattr(value, "strftime") else "-"
+
+
+@app.command()
+def serve(
+    config: ConfigOption = None,
+    host: Annotated[str | None, typer.Option(help="Bind address (default: server.host).")] = None,
+    port: Annotated[int | None, typer.Option(help="Port (default: server.port).")] = None,
+) -> None:
+    """Serve the API and run the scheduled syncs; this process then owns the warehouse."""
+    settings = _settings(config)
+    from api.app import serve as run_server
+    from api.handoff import running_server
+
+    if running_server(settings) is not None:
+        err.print("another pmolens serve already owns this warehouse")
+        raise typer.Exit(1)
+    try:
+        run_server(settings, host=host, port=port)
+    except ConfigError as exc:
+        err.print(f"[red]config error[/red] {exc}")
+        raise typer.Exit(2) from None
+
+
+@app.command()
+def report(
+    config: ConfigOption = None,
+    out: Annotated[Path, typer.Option("--out", "-o", help="HTML file to write.")] = Path(
+        "steering.html"
+    ),
+    lang: Annotated[str, typer.Option(help="nl or en.")] = "en",
+    organisation: Annotated[str | None, typer.Option(help="Only this organisation.")] = None,
+    as_of: Annotated[
+        str | None, typer.Option("--as-of", help="Report as of this date (YYYY-MM-DD).")
+    ] = None,
+    plotly: Annotated[
+        str, typer.Option(help="inline (offline, default) or cdn (small file).")
+    ] = "inline",
+) -> None:
+    """Write the HTML steering report (self-contained, print-friendly)."""
+    from datetime import UTC, date, datetime, time
+
+    from reports.steering import build_report
+    from warehouse.store import Warehouse
+
+    settings = _settings(config)
+    if lang not in ("nl", "en") or plotly not in ("inline", "cdn"):
+        err.print("--lang must be nl or en; --plotly must be inline or cdn")
+        raise typer.Exit(2)
+    moment = None
+    if as_of:
+        try:
+            moment = datetime.combine(date.fromisoformat(as_of), time(23, 59, 59), tzinfo=UTC)
+        except ValueError:
+            err.print(f"--as-of {as_of!r}: use YYYY-MM-DD")
+            raise typer.Exit(2) from None
+    from api.handoff import running_server
+
+    if running_server(settings) is not None:
+        err.print("pmolens serve owns the warehouse: fetch GET /reports/steering from it instead")
+        raise typer.Exit(1)
+    with Warehouse(settings.warehouse_path) as warehouse:
+        try:
+            page = build_report(
+                warehouse,
+                settings,
+                lang=lang,
+                organisation=organisation,
+                as_of=moment,
+                plotly=plotly,  # type: ignore[arg-type]
+            )
+        except ValueError as exc:
+            err.print(f"[red]{exc}[/red]")
+            raise typer.Exit(2) from None
+    out.write_text(page, encoding="utf-8")
+    console.print(f"wrote {out} ({len(page) / 1e6:.1f} MB, {lang})")
 
 
 @app.command()

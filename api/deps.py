@@ -5,7 +5,7 @@ from __future__ import annotations
 import io
 import os
 import secrets
-from enum import Enum
+from enum import StrEnum
 from typing import Annotated, Any, Generic, TypeVar
 
 import polars as pl
@@ -40,9 +40,9 @@ def _role_of(runtime: Runtime, credentials: HTTPAuthorizationCredentials | None)
     role = None
     for token in server.tokens:
         expected = os.environ.get(token.env, "")
-        if expected and secrets.compare_digest(offered, expected.encode()):
-            if role is None or ROLES[token.role] > ROLES[role]:
-                role = token.role
+        matches = bool(expected) and secrets.compare_digest(offered, expected.encode())
+        if matches and (role is None or ROLES[token.role] > ROLES[role]):
+            role = token.role
     return role
 
 
@@ -103,7 +103,7 @@ def strict_query(request: Request) -> None:
 # ----------------------------------------------------------------------- table responses
 
 
-class Format(str, Enum):
+class Format(StrEnum):
     json = "json"
     csv = "csv"
     parquet = "parquet"

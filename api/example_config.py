@@ -1,6 +1,6 @@
 """The commented example written by `pmolens init`."""
 
-EXAMPLE = '''\
+EXAMPLE = """\
 # pmolens configuration. Secrets never go in this file: each source names the environment
 # variable that holds its token (token_env). Relative paths resolve next to this file.
 
@@ -102,4 +102,4 @@ teams_from = "area_path"
 # [[cross_links]]
 # pattern = "ADO#(\\\\d+)"
 # source = "contoso-ado"
-'''
+"""

@@ -189,9 +189,7 @@ class TrackerClient:
                     last_problem = f"HTTP {response.status_code}"
             if attempt == self._max_retries:
                 break
-            delay = retry_delay(
-                response, attempt, base=self._backoff_base, cap=self._backoff_cap
-            )
+            delay = retry_delay(response, attempt, base=self._backoff_base, cap=self._backoff_cap)
             if response is not None and response.status_code == 429:
                 self._slow_down(delay)  # every request to this host waits, not only this one
             self.retries += 1

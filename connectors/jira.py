@@ -80,7 +80,9 @@ class JiraContext:
     status_categories: dict[str, str] = field(default_factory=dict)  # status name (lower) -> cat
 
     @classmethod
-    def from_config(cls, config: SourceConfig, statuses: dict[str, str] | None = None) -> JiraContext:
+    def from_config(
+        cls, config: SourceConfig, statuses: dict[str, str] | None = None
+    ) -> JiraContext:
         merged = dict(statuses or {})
         merged.update({k.lower(): v for k, v in config.status_categories.items()})
         return cls(
@@ -216,8 +218,10 @@ def map_issue(raw: dict[str, Any], ctx: JiraContext) -> tuple[Row, list[Row], li
     issue_type = _name(fields.get("issuetype")) or "Story"
     status = fields.get("status") or {}
     status_name = _name(status)
-    category_key = ((status.get("statusCategory") or {}).get("key")) if isinstance(status, dict) else None
-    category = ctx.category(status_name) or JIRA_CATEGORY.get(str(category_key), None)
+    category_key = (
+        ((status.get("statusCategory") or {}).get("key")) if isinstance(status, dict) else None
+    )
+    category = ctx.category(status_name) or JIRA_CATEGORY.get(str(category_key))
     if category is None:
         problems.append(f"{key}: status {status_name!r} has no category; counted as todo")
         category = "todo"
@@ -228,7 +232,9 @@ def map_issue(raw: dict[str, Any], ctx: JiraContext) -> tuple[Row, list[Row], li
     current_sprint = _current_sprint(sprint_rows)
 
     parent = fields.get("parent")
-    parent_id = item_id(ctx.source, parent["id"]) if isinstance(parent, dict) and parent.get("id") else None
+    parent_id = (
+        item_id(ctx.source, parent["id"]) if isinstance(parent, dict) and parent.get("id") else None
+    )
     parent_key = None
     if parent_id is None and mapping.epic_link:
         parent_key = read("epic_link", _name, fields.get(mapping.epic_link))
@@ -273,7 +279,9 @@ def map_issue(raw: dict[str, Any], ctx: JiraContext) -> tuple[Row, list[Row], li
         "labels": [str(v) for v in fields.get("labels") or []],
         "business_value": _mapped_number(fields, mapping.business_value, "business_value", read),
         "cost": _mapped_number(fields, mapping.cost, "cost", read),
-        "time_criticality": _mapped_number(fields, mapping.time_criticality, "time_criticality", read),
+        "time_criticality": _mapped_number(
+            fields, mapping.time_criticality, "time_criticality", read
+        ),
         "risk_reduction": _mapped_number(fields, mapping.risk_reduction, "risk_reduction", read),
         "flagged": bool(flagged_value),
         "is_deleted": False,
@@ -412,7 +420,9 @@ _BLOCKED_BY = re.compile(r"blocked by|depends on|waits? (on|for)|afhankelijk van
 _BLOCKS = re.compile(r"\bblocks\b|is depended on|blokkeert", re.I)
 
 
-def map_remote_links(me: str, remote_links: Iterable[dict[str, Any]], ctx: JiraContext) -> list[Row]:
+def map_remote_links(
+    me: str, remote_links: Iterable[dict[str, Any]], ctx: JiraContext
+) -> list[Row]:
     """Remote links (other trackers' URLs) -> link rows with the far end left open for resolution."""
     rows: list[Row] = []
     for link in remote_links:
@@ -463,10 +473,7 @@ class JiraConnector:
         jql = self._jql(await self._since_clause(since))
         first = Batch(sprints=sprints)
         remote_ids = await self._remote_link_ids(since)
-        if self.cloud:
-            pages = self._cloud_issues(jql)
-        else:
-            pages = self._dc_issues(jql)
+        pages = self._cloud_issues(jql) if self.cloud else self._dc_issues(jql)
         pending = first
         async for raws, histories in pages:
             batch = await self._map_page(raws, histories, ctx, remote_ids)
@@ -577,11 +584,17 @@ class JiraConnector:
 
     async def _cloud_changelogs(self, ids: list[str]) -> dict[str, list[dict[str, Any]] | None]:
         """Full histories via changelog/bulkfetch (paged by nextPageToken across the issues)."""
-        field_ids = ["status"] + ([self.config.fields.flagged] if self.config.fields.flagged else [])
+        field_ids = ["status"] + (
+            [self.config.fields.flagged] if self.config.fields.flagged else []
+        )
         histories: dict[str, list[dict[str, Any]] | None] = {i: [] for i in ids}
         token: str | None = None
         while True:
-            body: dict[str, Any] = {"issueIdsOrKeys": ids, "fieldIds": field_ids, "maxResults": 10000}
+            body: dict[str, Any] = {
+                "issueIdsOrKeys": ids,
+                "fieldIds": field_ids,
+                "maxResults": 10000,
+            }
             if token:
                 body["nextPageToken"] = token
             page = await self.client.post(f"{self.api}/changelog/bulkfetch", json=body)
@@ -709,7 +722,9 @@ class JiraConnector:
 
     async def _board_sprints(self) -> list[Row]:
         ctx = JiraContext.from_config(self.config)
-        results = await asyncio.gather(*(self._sprints_of(board, ctx) for board in self.config.boards))
+        results = await asyncio.gather(
+            *(self._sprints_of(board, ctx) for board in self.config.boards)
+        )
         seen: dict[str, Row] = {}
         for rows in results:
             for row in rows:

@@ -13,7 +13,10 @@ CATALOGUE: dict[str, dict[str, str]] = {
     "generated": {"en": "Generated", "nl": "Gegenereerd"},
     "as_of": {"en": "Data as of", "nl": "Peildatum"},
     "scope": {"en": "Scope", "nl": "Scope"},
-    "all_organisations": {"en": "All organisations in the chain", "nl": "Alle organisaties in de keten"},
+    "all_organisations": {
+        "en": "All organisations in the chain",
+        "nl": "Alle organisaties in de keten",
+    },
     "freshness": {"en": "Data freshness per source", "nl": "Actualiteit per bron"},
     "source": {"en": "Source", "nl": "Bron"},
     "kind": {"en": "Tracker", "nl": "Tracker"},

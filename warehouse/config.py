@@ -42,7 +42,9 @@ class FieldMap(Strict):
     cost: str | None = None
     time_criticality: str | None = None
     risk_reduction: str | None = None
-    target_date: str | None = None  # defaults: Jira duedate, ADO Microsoft.VSTS.Scheduling.TargetDate
+    target_date: str | None = (
+        None  # defaults: Jira duedate, ADO Microsoft.VSTS.Scheduling.TargetDate
+    )
 
 
 class LinkTypes(Strict):
@@ -169,7 +171,7 @@ class TokenConfig(Strict):
 
 class ServerConfig(Strict):
     host: str = "127.0.0.1"
-    port: int = Field(8765, ge=1, le=65535)
+    port: int = Field(default=8765, ge=1, le=65535)
     auth: Literal["token", "none"] = "token"
     tokens: list[TokenConfig] = []
 

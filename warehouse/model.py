@@ -30,8 +30,9 @@ LinkKind = Literal["blocks", "relates", "duplicates"]
 LINK_KINDS: Final = ("blocks", "relates", "duplicates", "parent")
 
 UTC_TS = pl.Datetime("us", "UTC")
+Schema = dict[str, Any]  # column -> polars dtype
 
-WORK_ITEM_SCHEMA: Final = {
+WORK_ITEM_SCHEMA: Final[Schema] = {
     "item_id": pl.String,  # "<source>:<native_id>", the join key everywhere
     "source": pl.String,
     "native_id": pl.String,  # immutable tracker id
@@ -68,7 +69,7 @@ WORK_ITEM_SCHEMA: Final = {
     "is_deleted": pl.Boolean,  # set by reconciliation; transforms read live items only
 }
 
-LINK_SCHEMA: Final = {
+LINK_SCHEMA: Final[Schema] = {
     "source": pl.String,  # source the link was read from
     "link_id": pl.String,  # unique within the source (Jira link id, or derived for ADO)
     "from_item": pl.String,  # item_id; for blocks: the blocker
@@ -81,7 +82,7 @@ LINK_SCHEMA: Final = {
     "resolved": pl.Boolean,  # both ends are live items in the warehouse
 }
 
-SPRINT_SCHEMA: Final = {
+SPRINT_SCHEMA: Final[Schema] = {
     "sprint_id": pl.String,  # "<source>:<native id>"
     "source": pl.String,
     "native_id": pl.String,
@@ -94,7 +95,7 @@ SPRINT_SCHEMA: Final = {
     "complete": UTC_TS,
 }
 
-STATUS_CHANGE_SCHEMA: Final = {
+STATUS_CHANGE_SCHEMA: Final[Schema] = {
     "source": pl.String,
     "item_id": pl.String,
     "change_id": pl.String,  # unique per item (history id + item index)
@@ -106,16 +107,16 @@ STATUS_CHANGE_SCHEMA: Final = {
     "to_category": pl.String,
 }
 
-TEAM_SCHEMA: Final = {"team": pl.String, "organisation": pl.String, "source": pl.String}
-ORGANISATION_SCHEMA: Final = {"organisation": pl.String, "description": pl.String}
-SOURCE_SCHEMA: Final = {
+TEAM_SCHEMA: Final[Schema] = {"team": pl.String, "organisation": pl.String, "source": pl.String}
+ORGANISATION_SCHEMA: Final[Schema] = {"organisation": pl.String, "description": pl.String}
+SOURCE_SCHEMA: Final[Schema] = {
     "source": pl.String,
     "kind": pl.String,
     "organisation": pl.String,
     "base_url": pl.String,
 }
 
-SCHEMAS: Final = {
+SCHEMAS: Final[dict[str, Schema]] = {
     "work_items": WORK_ITEM_SCHEMA,
     "links": LINK_SCHEMA,
     "sprints": SPRINT_SCHEMA,

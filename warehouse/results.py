@@ -109,12 +109,15 @@ def _store_snapshots(con: Any, generation: int, as_of: datetime, inputs: Inputs)
     if not rows:
         return
     frame = pl.DataFrame(
-        rows, schema={"family": pl.String, "metric": pl.String, "scope": pl.String, "value": pl.Float64}
+        rows,
+        schema={"family": pl.String, "metric": pl.String, "scope": pl.String, "value": pl.Float64},
     ).with_columns(
         pl.lit(generation, pl.Int64).alias("generation"),
         pl.lit(as_of).dt.convert_time_zone("UTC").alias("as_of"),
     )
-    con.register("snap", frame.select("generation", "as_of", "family", "metric", "scope", "value").to_arrow())
+    con.register(
+        "snap", frame.select("generation", "as_of", "family", "metric", "scope", "value").to_arrow()
+    )
     con.execute("DELETE FROM metric_snapshots WHERE generation = ?", [generation])
     con.execute("INSERT INTO metric_snapshots SELECT * FROM snap")
     con.unregister("snap")
@@ -138,7 +141,14 @@ def _portfolio_snapshot(inputs: Inputs) -> list[dict[str, Any]]:
         {"family": "portfolio", "metric": "items_done", "scope": "all", "value": float(done)},
     ]
     for org, count in items.group_by("organisation").len().iter_rows():
-        rows.append({"family": "portfolio", "metric": "items", "scope": f"organisation:{org}", "value": float(count)})
+        rows.append(
+            {
+                "family": "portfolio",
+                "metric": "items",
+                "scope": f"organisation:{org}",
+                "value": float(count),
+            }
+        )
     return rows
 
 
@@ -163,9 +173,7 @@ class ResultCache:
             cached = self._frames.get(name)
         if cached is not None:
             return cached
-        stored = self._warehouse.query(
-            "SELECT generation FROM results WHERE name = ?", [name]
-        )
+        stored = self._warehouse.query("SELECT generation FROM results WHERE name = ?", [name])
         if stored.height and stored["generation"][0] == generation:
             frame = self._warehouse.query(f"SELECT * FROM result_{name}")
         else:  # not materialised for this generation (yet): compute from the snapshot

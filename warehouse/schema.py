@@ -9,6 +9,7 @@ slow and reject delete+reinsert of a key in one transaction).
 from __future__ import annotations
 
 from collections.abc import Callable
+from typing import Any
 
 import duckdb
 import polars as pl
@@ -25,7 +26,7 @@ _DUCK_TYPES: dict[type[pl.DataType], str] = {
 }
 
 
-def duck_type(dtype: pl.DataType) -> str:
+def duck_type(dtype: Any) -> str:
     if isinstance(dtype, pl.Datetime):
         return "TIMESTAMPTZ" if dtype.time_zone else "TIMESTAMP"
     if isinstance(dtype, pl.List):

@@ -125,9 +125,13 @@ class Warehouse:
 
     def generation(self) -> int:
         """The id of the last successful sync run: results are cached per generation."""
-        row = self.cursor().execute(
-            "SELECT coalesce(max(run_id), 0) FROM sync_runs WHERE outcome IN ('success', 'partial')"
-        ).fetchone()
+        row = (
+            self.cursor()
+            .execute(
+                "SELECT coalesce(max(run_id), 0) FROM sync_runs WHERE outcome IN ('success', 'partial')"
+            )
+            .fetchone()
+        )
         return int(row[0]) if row else 0
 
     def last_cursor(self, source: str) -> datetime | None:
@@ -154,10 +158,7 @@ class Warehouse:
         """Organisations and sources from the config (never secrets)."""
         orgs = pl.DataFrame(
             [{"organisation": o.name, "description": o.description} for o in settings.organisations]
-            or [
-                {"organisation": s.organisation, "description": ""}
-                for s in settings.sources
-            ],
+            or [{"organisation": s.organisation, "description": ""} for s in settings.sources],
             schema=SCHEMAS["organisations"],
         ).unique("organisation", keep="first", maintain_order=True)
         sources = pl.DataFrame(
@@ -220,7 +221,9 @@ class Warehouse:
     ) -> CommitResult:
         """Upsert everything one run read, reconcile deletions, move the cursor: all or nothing."""
         items = staged.frame("work_items").unique("item_id", keep="last", maintain_order=True)
-        links = staged.frame("links").unique(["source", "link_id"], keep="first", maintain_order=True)
+        links = staged.frame("links").unique(
+            ["source", "link_id"], keep="first", maintain_order=True
+        )
         sprints = staged.frame("sprints").unique("sprint_id", keep="last", maintain_order=True)
         changes = staged.frame("status_changes").unique(
             ["item_id", "change_id"], keep="last", maintain_order=True
@@ -233,7 +236,9 @@ class Warehouse:
             con.register("staged_changes", changes.to_arrow())
             con.register("history_missing", missing.to_arrow())
             columns = ", ".join(f'"{c}"' for c in SCHEMAS["work_items"])
-            con.execute("DELETE FROM work_items WHERE item_id IN (SELECT item_id FROM staged_items)")
+            con.execute(
+                "DELETE FROM work_items WHERE item_id IN (SELECT item_id FROM staged_items)"
+            )
             con.execute(f"INSERT INTO work_items SELECT {columns} FROM staged_items")
             con.execute(
                 """
@@ -258,12 +263,16 @@ class Warehouse:
                 f"INSERT INTO status_changes SELECT {change_columns} FROM staged_changes "
                 "WHERE item_id NOT IN (SELECT item_id FROM history_missing)"
             )
-            con.execute("DELETE FROM sprints WHERE sprint_id IN (SELECT sprint_id FROM staged_sprints)")
+            con.execute(
+                "DELETE FROM sprints WHERE sprint_id IN (SELECT sprint_id FROM staged_sprints)"
+            )
             sprint_columns = ", ".join(f'"{c}"' for c in SCHEMAS["sprints"])
             con.execute(f"INSERT INTO sprints SELECT {sprint_columns} FROM staged_sprints")
             deleted = 0
             if live_ids is not None:
-                live = pl.DataFrame({"native_id": sorted(live_ids)}, schema={"native_id": pl.String})
+                live = pl.DataFrame(
+                    {"native_id": sorted(live_ids)}, schema={"native_id": pl.String}
+                )
                 con.register("live_ids", live.to_arrow())
                 row = con.execute(
                     "SELECT count(*) FROM work_items WHERE source = ? AND NOT is_deleted "
@@ -299,9 +308,7 @@ class Warehouse:
             )
             if cursor is not None:
                 con.execute("DELETE FROM cursors WHERE source = ?", [source])
-                con.execute(
-                    "INSERT INTO cursors VALUES (?, ?, ?, now())", [source, cursor, run_id]
-                )
+                con.execute("INSERT INTO cursors VALUES (?, ?, ?, now())", [source, cursor, run_id])
         return CommitResult(
             run_id,
             items.height,
@@ -314,7 +321,9 @@ class Warehouse:
         )
 
 
-def _derive(con: duckdb.DuckDBPyConnection, source: str, patterns: Sequence[CrossLinkPattern]) -> None:
+def _derive(
+    con: duckdb.DuckDBPyConnection, source: str, patterns: Sequence[CrossLinkPattern]
+) -> None:
     """Facts that follow from the loaded rows: parents by key, sprint teams, teams, link ends."""
     con.execute(
         """
@@ -347,7 +356,9 @@ def _derive(con: duckdb.DuckDBPyConnection, source: str, patterns: Sequence[Cros
     _resolve_cross_links(con, patterns)
 
 
-def _resolve_cross_links(con: duckdb.DuckDBPyConnection, patterns: Sequence[CrossLinkPattern]) -> None:
+def _resolve_cross_links(
+    con: duckdb.DuckDBPyConnection, patterns: Sequence[CrossLinkPattern]
+) -> None:
     """Give cross-tracker links their far end: match the URL to a source's base URL and the
     item's key (Jira ``/browse/KEY``) or id (ADO ``/_workitems/edit/ID``, ``/workItems/ID``);
     text references (``cross_links`` patterns) become links too. Then mark what resolved."""

@@ -25,7 +25,12 @@ def health(runtime: RuntimeDep) -> Health:
         reachable = True
     except Exception:  # the probe reports, it does not raise
         return Health(
-            status="degraded", warehouse=False, schema_version=0, generation=0, syncing=[], sources=[]
+            status="degraded",
+            warehouse=False,
+            schema_version=0,
+            generation=0,
+            syncing=[],
+            sources=[],
         )
     sources = [
         SourceHealth(source=s, last_outcome=o, last_finished=f, last_error=e)

@@ -20,7 +20,9 @@ async def steering(
     runtime: RuntimeDep,
     lang: Annotated[Literal["en", "nl"], Query()] = "en",
     organisation: Annotated[str | None, Query()] = None,
-    as_of: Annotated[date | None, Query(description="Report as of this date (default: now).")] = None,
+    as_of: Annotated[
+        date | None, Query(description="Report as of this date (default: now).")
+    ] = None,
     plotly: Annotated[Literal["inline", "cdn"], Query()] = "inline",
 ) -> HTMLResponse:
     moment = datetime.combine(as_of, time(23, 59, 59), tzinfo=UTC) if as_of else None

@@ -46,7 +46,9 @@ def sync_runs(
     outcome: Annotated[
         Literal["running", "success", "partial", "failed", "abandoned"] | None, Query()
     ] = None,
-    since: Annotated[datetime | None, Query(description="Runs started at or after this time.")] = None,
+    since: Annotated[
+        datetime | None, Query(description="Runs started at or after this time.")
+    ] = None,
     limit: Annotated[int, Query(ge=1, le=1000)] = 100,
 ):  # type: ignore[no-untyped-def]
     frame = runtime.warehouse.query(

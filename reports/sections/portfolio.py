@@ -63,14 +63,19 @@ def _progress_bars(epics: pl.DataFrame, ctx: ReportContext) -> go.Figure:
         )
         .sort("organisation", "team")
     )
-    labels = [f"{esc(o)} · {esc(tm)}" for o, tm in zip(rolled["organisation"], rolled["team"], strict=True)]
+    labels = [
+        f"{esc(o)} · {esc(tm)}"
+        for o, tm in zip(rolled["organisation"], rolled["team"], strict=True)
+    ]
     figure = go.Figure(
         go.Bar(
             x=rolled["progress"].to_list(),
             y=labels,
             orientation="h",
             marker_color="#1f5fbf",
-            customdata=list(zip(rolled["items_done"], rolled["items_total"], rolled["epics"], strict=True)),
+            customdata=list(
+                zip(rolled["items_done"], rolled["items_total"], rolled["epics"], strict=True)
+            ),
             hovertemplate="%{y}<br>%{x:.0%} (%{customdata[0]}/%{customdata[1]}), "
             + esc(t("epics"))
             + ": %{customdata[2]}<extra></extra>",
@@ -110,7 +115,9 @@ def _sunburst(tree: pl.DataFrame, ctx: ReportContext) -> go.Figure:
     child_of = set(parents)
     sizes = dict(zip(nodes["item_id"], nodes["items_total"], strict=True))
     values = [
-        max(1, int(sizes.get(node, 0))) if node not in child_of and not node.startswith("org:") else 0
+        max(1, int(sizes.get(node, 0)))
+        if node not in child_of and not node.startswith("org:")
+        else 0
         for node in ids
     ]
     figure = go.Figure(

@@ -50,18 +50,70 @@ def chain_settings(tmp_path, auth: str = "token"):
 def seed(warehouse: Warehouse, settings) -> None:
     warehouse.register_config(settings)
     nw = work_items(
-        {"item_id": "nw:1", "source": "nw", "key": "NW-1", "level": "epic", "team": "Web", "organisation": "Northwind", "title": "<script>alert(1)</script> epic"},
-        {"item_id": "nw:2", "source": "nw", "key": "NW-2", "parent_id": "nw:1", "team": "Web", "organisation": "Northwind", "estimate": 3.0, "status_category": "done"},
-        {"item_id": "nw:3", "source": "nw", "key": "NW-3", "parent_id": "nw:1", "team": "App", "organisation": "Northwind", "estimate": 5.0},
+        {
+            "item_id": "nw:1",
+            "source": "nw",
+            "key": "NW-1",
+            "level": "epic",
+            "team": "Web",
+            "organisation": "Northwind",
+            "title": "<script>alert(1)</script> epic",
+        },
+        {
+            "item_id": "nw:2",
+            "source": "nw",
+            "key": "NW-2",
+            "parent_id": "nw:1",
+            "team": "Web",
+            "organisation": "Northwind",
+            "estimate": 3.0,
+            "status_category": "done",
+        },
+        {
+            "item_id": "nw:3",
+            "source": "nw",
+            "key": "NW-3",
+            "parent_id": "nw:1",
+            "team": "App",
+            "organisation": "Northwind",
+            "estimate": 5.0,
+        },
     )
     co = work_items(
-        {"item_id": "co:1", "source": "co", "key": "CO-1", "level": "epic", "team": "Pay", "organisation": "Contoso", "title": '<img src=x onerror="window.__pwned=1">'},
-        {"item_id": "co:2", "source": "co", "key": "CO-2", "parent_id": "co:1", "team": "Pay", "organisation": "Contoso"},
+        {
+            "item_id": "co:1",
+            "source": "co",
+            "key": "CO-1",
+            "level": "epic",
+            "team": "Pay",
+            "organisation": "Contoso",
+            "title": '<img src=x onerror="window.__pwned=1">',
+        },
+        {
+            "item_id": "co:2",
+            "source": "co",
+            "key": "CO-2",
+            "parent_id": "co:1",
+            "team": "Pay",
+            "organisation": "Contoso",
+        },
     )
-    links = frame("links", {"source": "nw", "link_id": "L1", "from_item": "co:2", "to_item": "nw:3", "kind": "blocks", "raw_type": "Blocks"})
+    links = frame(
+        "links",
+        {
+            "source": "nw",
+            "link_id": "L1",
+            "from_item": "co:2",
+            "to_item": "nw:3",
+            "kind": "blocks",
+            "raw_type": "Blocks",
+        },
+    )
     for source, items, link_rows in (("nw", nw, [links]), ("co", co, [])):
         run_id = warehouse.begin_run(source, "full", None)
-        warehouse.commit_sync(run_id, source, Staged(work_items=[items], links=link_rows), live_ids=None, cursor=None)
+        warehouse.commit_sync(
+            run_id, source, Staged(work_items=[items], links=link_rows), live_ids=None, cursor=None
+        )
     refresh(warehouse, settings)
 
 

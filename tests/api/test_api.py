@@ -36,9 +36,13 @@ def test_operator_may_trigger_sync_and_unknown_source_is_422(client):
 
 def test_work_items_filters_and_pagination(client):
     h = auth(VIEWER)
-    page = client.get("/work-items", headers=h, params={"organisation": "Northwind", "limit": 2}).json()
+    page = client.get(
+        "/work-items", headers=h, params={"organisation": "Northwind", "limit": 2}
+    ).json()
     assert page["total"] == 3 and len(page["items"]) == 2 and page["limit"] == 2
-    page2 = client.get("/work-items", headers=h, params={"organisation": "Northwind", "limit": 2, "offset": 2}).json()
+    page2 = client.get(
+        "/work-items", headers=h, params={"organisation": "Northwind", "limit": 2, "offset": 2}
+    ).json()
     assert [i["key"] for i in page2["items"]] == ["NW-3"]
     done = client.get("/work-items", headers=h, params={"status_category": "done"}).json()
     assert [i["key"] for i in done["items"]] == ["NW-2"]
@@ -111,7 +115,18 @@ def test_sync_runs_history_filters(client):
 
 def test_openapi_is_the_contract(client):
     spec = client.get("/openapi.json").json()
-    for path in ("/health", "/sources", "/sync", "/sync-runs", "/organisations", "/teams", "/work-items", "/portfolio"):
+    for path in (
+        "/health",
+        "/sources",
+        "/sync",
+        "/sync-runs",
+        "/organisations",
+        "/teams",
+        "/work-items",
+        "/portfolio",
+    ):
         assert path in spec["paths"], path
-    ok = spec["paths"]["/work-items"]["get"]["responses"]["200"]["content"]["application/json"]["schema"]
+    ok = spec["paths"]["/work-items"]["get"]["responses"]["200"]["content"]["application/json"][
+        "schema"
+    ]
     assert "$ref" in ok

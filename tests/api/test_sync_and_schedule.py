@@ -21,7 +21,12 @@ def jira_settings(tmp_path, schedule="*/10 * * * *"):
     return settings_from_dict(
         {
             "warehouse": {"path": str(tmp_path / "s.duckdb")},
-            "server": {"tokens": [{"role": "operator", "env": "TEST_OPERATOR_TOKEN"}, {"role": "viewer", "env": "TEST_VIEWER_TOKEN"}]},
+            "server": {
+                "tokens": [
+                    {"role": "operator", "env": "TEST_OPERATOR_TOKEN"},
+                    {"role": "viewer", "env": "TEST_VIEWER_TOKEN"},
+                ]
+            },
             "sources": [
                 {
                     "name": "fk",
@@ -119,7 +124,11 @@ def test_scheduler_runs_are_recorded_and_failures_isolated(tmp_path):
             "warehouse": {"path": str(tmp_path / "r.duckdb")},
             "sources": [
                 jira_settings(tmp_path).sources[0].model_dump(),
-                {**jira_settings(tmp_path).sources[0].model_dump(), "name": "broken", "base_url": "https://broken.example"},
+                {
+                    **jira_settings(tmp_path).sources[0].model_dump(),
+                    "name": "broken",
+                    "base_url": "https://broken.example",
+                },
             ],
         }
     )
@@ -127,7 +136,10 @@ def test_scheduler_runs_are_recorded_and_failures_isolated(tmp_path):
     fake = FakeJira(count=2)
 
     async def scenario() -> None:
-        with Warehouse(settings.warehouse_path) as warehouse, respx.mock(assert_all_called=False) as router:
+        with (
+            Warehouse(settings.warehouse_path) as warehouse,
+            respx.mock(assert_all_called=False) as router,
+        ):
             fake.mount(router)
             router.route(host="broken.example").mock(return_value=httpx.Response(500))
             manager = SyncManager(
@@ -135,7 +147,9 @@ def test_scheduler_runs_are_recorded_and_failures_isolated(tmp_path):
                 settings,
                 client_factory=lambda c: TrackerClient(c.base_url, sleep=_no_sleep, max_retries=1),
             )
-            scheduler = SyncScheduler(settings, manager, clock=lambda: now[0] - timedelta(minutes=1))
+            scheduler = SyncScheduler(
+                settings, manager, clock=lambda: now[0] - timedelta(minutes=1)
+            )
             assert scheduler.tick() == []
             scheduler.clock = lambda: now[0]
             assert sorted(scheduler.tick()) == ["broken", "fk"]

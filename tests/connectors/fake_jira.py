@@ -128,7 +128,9 @@ class FakeJira:
         )
 
     def _sprints(self, request: httpx.Request) -> httpx.Response:
-        return httpx.Response(200, json={"maxResults": 50, "startAt": 0, "isLast": True, "values": []})
+        return httpx.Response(
+            200, json={"maxResults": 50, "startAt": 0, "isLast": True, "values": []}
+        )
 
     def _search_jql(self, request: httpx.Request) -> httpx.Response:
         failed = self._maybe_fail("search")
@@ -154,7 +156,8 @@ class FakeJira:
         ids = json.loads(request.content)["issueIdsOrKeys"]
         self.bulk_sizes.append(len(ids))
         return httpx.Response(
-            200, json={"issues": [self.issues[i] for i in ids if i in self.issues], "issueErrors": []}
+            200,
+            json={"issues": [self.issues[i] for i in ids if i in self.issues], "issueErrors": []},
         )
 
     def _changelog_bulk(self, request: httpx.Request) -> httpx.Response:
@@ -162,9 +165,7 @@ class FakeJira:
         if failed:
             return failed
         body = json.loads(request.content)
-        entries = [
-            (i, h) for i in body["issueIdsOrKeys"] for h in self.histories.get(i, [])
-        ]
+        entries = [(i, h) for i in body["issueIdsOrKeys"] for h in self.histories.get(i, [])]
         start = int(body.get("nextPageToken") or 0)
         size = 100  # smaller than asked, as the real API may answer
         chunk = entries[start : start + size]

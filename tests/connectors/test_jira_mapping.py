@@ -67,7 +67,7 @@ def dc_ctx() -> JiraContext:
 
 
 def test_cloud_issue_maps_every_field():
-    row, links, sprints, problems = map_issue(load("cloud_issue.json"), cloud_ctx())
+    row, _links, sprints, problems = map_issue(load("cloud_issue.json"), cloud_ctx())
     assert row["item_id"] == "nw:10042"
     assert row["native_id"] == "10042" and row["key"] == "NW-42"
     assert row["url"] == "https://northwind.atlassian.net/browse/NW-42"

@@ -185,7 +185,10 @@ def test_links_replace_on_refetch(wh, fake):
     ]
     run(wh, settings(), full=True)
     links = wh.query("SELECT link_id, from_item, to_item, resolved FROM links ORDER BY link_id")
-    assert links.rows() == [("900", "fk:10001", "fk:10002", True), ("901", "fk:10001", "fk:99999", False)]
+    assert links.rows() == [
+        ("900", "fk:10001", "fk:10002", True),
+        ("901", "fk:10001", "fk:99999", False),
+    ]
     fake.issues["10001"]["fields"]["issuelinks"] = []
     fake.touch("10001", datetime(2026, 3, 1, tzinfo=UTC))
     run(wh, settings())

@@ -52,7 +52,9 @@ def test_dutch_report_and_organisation_scope(warehouse):
 
 
 @pytest.mark.browser
-@pytest.mark.skipif(shutil.which("chromium") is None, reason="needs Debian chromium (make chromium)")
+@pytest.mark.skipif(
+    shutil.which("chromium") is None, reason="needs Debian chromium (make chromium)"
+)
 def test_report_renders_in_headless_chromium_without_running_injected_code(warehouse, tmp_path):
     from playwright.sync_api import sync_playwright
 
@@ -64,7 +66,13 @@ def test_report_renders_in_headless_chromium_without_running_injected_code(wareh
     with sync_playwright() as p:
         browser = p.chromium.launch(
             executable_path=shutil.which("chromium"),
-            args=["--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update", "--disable-sync"],
+            args=[
+                "--no-sandbox",
+                "--disable-gpu",
+                "--disable-background-networking",
+                "--disable-component-update",
+                "--disable-sync",
+            ],
         )
         page = browser.new_page(viewport={"width": 1400, "height": 1000})
         page.on("console", lambda m: errors.append(m.text) if m.type == "error" else None)

@@ -9,7 +9,13 @@ def sample():
         {"item_id": "I1", "level": "initiative", "team": "PMO"},
         {"item_id": "E1", "level": "epic", "parent_id": "I1", "team": "A"},
         {"item_id": "F1", "level": "feature", "parent_id": "E1", "team": "A"},
-        {"item_id": "S1", "parent_id": "F1", "team": "A", "estimate": 3.0, "status_category": "done"},
+        {
+            "item_id": "S1",
+            "parent_id": "F1",
+            "team": "A",
+            "estimate": 3.0,
+            "status_category": "done",
+        },
         {"item_id": "S2", "parent_id": "F1", "team": "B", "estimate": 5.0},
         {"item_id": "S3", "parent_id": "E1", "team": "B", "status_category": "done"},
         {"item_id": "E2", "level": "epic", "team": "B", "organisation": "Other"},
@@ -34,7 +40,10 @@ def test_roll_up_counts_work_below_each_node():
 
 
 def test_roll_up_per_organisation():
-    by_org = {r["organisation"]: r for r in portfolio_by(portfolio_tree(sample()), "organisation").iter_rows(named=True)}
+    by_org = {
+        r["organisation"]: r
+        for r in portfolio_by(portfolio_tree(sample()), "organisation").iter_rows(named=True)
+    }
     assert by_org["Org"]["epics"] == 1 and by_org["Org"]["items_done"] == 2
     assert by_org["Other"]["progress_count"] == 0.0
 

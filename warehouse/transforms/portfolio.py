@@ -54,9 +54,12 @@ def portfolio_tree(work_items: pl.DataFrame) -> pl.DataFrame:
         "due_date",
         "rank",
     )
-    has_children = items.filter(pl.col("parent_id").is_not_null()).select(
-        pl.col("parent_id").alias("item_id")
-    ).unique().with_columns(pl.lit(True).alias("has_children"))
+    has_children = (
+        items.filter(pl.col("parent_id").is_not_null())
+        .select(pl.col("parent_id").alias("item_id"))
+        .unique()
+        .with_columns(pl.lit(True).alias("has_children"))
+    )
     leaves = (
         items.join(has_children, on="item_id", how="left")
         .filter(pl.col("has_children").is_null())
@@ -78,9 +81,7 @@ def portfolio_tree(work_items: pl.DataFrame) -> pl.DataFrame:
         )
         .rename({"ancestor_id": "item_id"})
     )
-    depth = (
-        ancestors(work_items).group_by("item_id").agg(pl.col("distance").max().alias("depth"))
-    )
+    depth = ancestors(work_items).group_by("item_id").agg(pl.col("distance").max().alias("depth"))
     return (
         items.join(rolled, on="item_id", how="left")
         .join(depth, on="item_id", how="left")
@@ -120,6 +121,4 @@ def portfolio_by(tree: pl.DataFrame, by: str, level: str = "epic") -> pl.DataFra
 
 
 def _ratio(done: str, total: str) -> pl.Expr:
-    return (
-        pl.when(pl.col(total) > 0).then(pl.col(done) / pl.col(total)).otherwise(None).round(4)
-    )
+    return pl.when(pl.col(total) > 0).then(pl.col(done) / pl.col(total)).otherwise(None).round(4)

@@ -1,0 +1,117 @@
+"""`pmolens demo`: the simulated chain, synced over real HTTP into a fresh warehouse."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import shutil
+import tomllib
+from pathlib import Path
+
+from rich.console import Console
+
+from warehouse.config import settings_from_dict
+
+
+def _toml(value: object) -> str:
+    """Minimal TOML writer for the demo config (strings, numbers, bools, lists, tables)."""
+    import json
+
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, int | float):
+        return str(value)
+    if isinstance(value, str):
+        return json.dumps(value)
+    if isinstance(value, list):
+        return "[" + ", ".join(_toml(v) for v in value) + "]"
+    if isinstance(value, dict):
+        return "{ " + ", ".join(f"{json.dumps(k)} = {_toml(v)}" for k, v in value.items()) + " }"
+    raise TypeError(type(value))
+
+
+def write_config(data: dict, path: Path) -> None:
+    lines = [
+        "# Written by `pmolens demo`: the simulated chain (three organisations, three trackers)."
+    ]
+    for key, value in data.items():
+        if isinstance(value, dict):
+            lines.append(f"\n[{key}]")
+            lines += [f"{k} = {_toml(v)}" for k, v in value.items()]
+        elif isinstance(value, list) and value and all(isinstance(v, dict) for v in value):
+            for entry in value:
+                lines.append(f"\n[[{key}]]")
+                lines += [f"{json_key(k)} = {_toml(v)}" for k, v in entry.items()]
+        else:
+            lines.append(f"{key} = {_toml(value)}")
+    text = "\n".join(lines) + "\n"
+    tomllib.loads(text)  # what we write must read back
+    path.write_text(text, encoding="utf-8")
+
+
+def json_key(key: str) -> str:
+    import json
+
+    return key if key.replace("_", "").isalnum() else json.dumps(key)
+
+
+def run_demo(directory: Path, *, size: int, seed: int, console: Console) -> int:
+    from api.cli import print_status
+    from connectors.simulator import DEMO_TOKEN, Simulator, demo_settings
+    from reports.steering import build_report
+    from warehouse.results import refresh
+    from warehouse.store import Warehouse
+    from warehouse.sync import sync_all
+
+    directory.mkdir(parents=True, exist_ok=True)
+    warehouse_path = directory / "pmolens.duckdb"
+    for stale in (warehouse_path, Path(str(warehouse_path) + ".wal")):
+        if stale.exists():
+            stale.unlink()
+    os.environ["PMOLENS_DEMO_TOKEN"] = DEMO_TOKEN
+    console.print(
+        f"[bold]pmolens demo[/bold]: simulating a chain of three organisations ({size:,} items)"
+    )
+    with Simulator(seed=seed, size=size) as sim:
+        data = demo_settings(sim.url)
+        data["warehouse"] = {"path": "pmolens.duckdb"}
+        data["server"] = {"host": "127.0.0.1", "port": 8765, "auth": "none"}
+        config_path = directory / "pmolens.toml"
+        write_config(data, config_path)
+        settings = settings_from_dict(data, source_name=str(config_path), base_dir=directory)
+        console.print(f"simulator at {sim.url}; config written to {config_path}")
+        with Warehouse(settings.warehouse_path) as warehouse:
+            outcomes = asyncio.run(sync_all(warehouse, settings, full=True))
+            from api.cli import _print_outcomes
+
+            _print_outcomes(outcomes)
+            if not all(o.ok for o in outcomes):
+                return 1
+            refresh(warehouse, settings)
+            print_status(warehouse)
+            for lang in ("en", "nl"):
+                out = directory / f"steering-{lang}.html"
+                out.write_text(build_report(warehouse, settings, lang=lang), encoding="utf-8")
+                console.print(f"steering report ({lang}): {out}")
+            _print_findings(warehouse, settings, console)
+    shutil.copyfile(directory / "steering-en.html", directory / "steering.html")
+    console.print(
+        "\n[bold]Next[/bold]\n"
+        f"  pmolens status --config {config_path}\n"
+        f"  pmolens serve  --config {config_path}    # API on http://127.0.0.1:8765 "
+        "(docs at /docs); the demo simulator has stopped, so run `pmolens simulator` "
+        "beside it for scheduled syncs\n"
+        f"  open {directory / 'steering-nl.html'} or {directory / 'steering-en.html'}"
+    )
+    return 0
+
+
+def _print_findings(warehouse, settings, console: Console) -> None:  # type: ignore[no-untyped-def]
+    """Counts per analytics family, so a newcomer sees what the chain's data reveals."""
+    from rich.table import Table
+
+    counts = warehouse.query('SELECT name, "rows" FROM results ORDER BY name')
+    table = Table("result", "rows")
+    for name, rows in counts.iter_rows():
+        table.add_row(name, f"{rows:,}")
+    console.print(table)
