@@ -47,7 +47,7 @@ class FakeJira:
         self.histories: dict[str, list[dict[str, Any]]] = {}
         for n in range(1, count + 1):
             self.add(issue(n))
-        self.fail: dict[str, list[int]] = {}  # route name -> statuses to answer first
+        self.fail: dict[str, list[int]] = {}  # route name -> statuses to answer first (0 = bad JSON)
         self.calls: dict[str, int] = {}
         self.seen_jql: list[str] = []
         self.bulk_sizes: list[int] = []
@@ -84,6 +84,8 @@ class FakeJira:
         queue = self.fail.get(name)
         if queue:
             status = queue.pop(0)
+            if status == 0:  # a truncated body
+                return httpx.Response(200, text='{"issues": [{"id": "1')
             headers = {"Retry-After": "2"} if status == 429 else {}
             return httpx.Response(status, json={"errorMessages": ["fault"]}, headers=headers)
         return None

@@ -203,3 +203,29 @@ def test_data_center_pages_by_start_at(wh):
     assert result.items == 8
     assert result.status_changes == 16
     assert jira.calls["search"] >= 3
+
+
+def test_malformed_json_page_is_asked_again_then_fails_cleanly(wh, fake):
+    fake.fail = {"issues": [0]}
+    run(wh, settings(), full=True)
+    assert wh.query("SELECT count(*) AS n FROM work_items")["n"][0] == 7
+    before = snapshot(wh)
+    fake.fail = {"search": [0, 0, 0]}
+    with pytest.raises(SyncError, match="malformed JSON"):
+        run(wh, settings(), full=True)
+    after = snapshot(wh)
+    assert all(before[name].equals(after[name]) for name in before)
+
+
+def test_odd_field_types_keep_the_item_and_count_the_problem(wh, fake):
+    fake.issues["10002"]["fields"]["duedate"] = "soon"
+    fake.issues["10002"]["fields"]["created"] = "yesterday"
+    fake.issues["10003"]["fields"]["issuelinks"] = [{"type": {"name": "Mystery"}, "outwardIssue": {"id": "10001"}}]
+    result = run(wh, settings(), full=True)
+    assert result.items == 7 and result.problems >= 3
+    run_row = wh.query("SELECT outcome, problem_text FROM sync_runs")
+    assert run_row["outcome"][0] == "partial"
+    text = run_row["problem_text"][0]
+    assert "FK-2: field created unreadable" in text and "Mystery" in text
+    link = wh.query("SELECT kind, raw_type FROM links")
+    assert link.rows() == [("relates", "Mystery")]

@@ -1,0 +1,82 @@
+from __future__ import annotations
+
+import pytest
+
+from api.example_config import EXAMPLE
+from warehouse.config import ConfigError, load_settings, settings_from_dict
+
+SOURCE = {
+    "name": "acme",
+    "kind": "jira_cloud",
+    "organisation": "Acme",
+    "base_url": "https://acme.atlassian.net",
+    "email": "pmo@acme.example",
+    "token_env": "ACME_TOKEN",
+}
+
+
+def error_of(data) -> str:
+    with pytest.raises(ConfigError) as exc:
+        settings_from_dict(data, source_name="pmolens.toml")
+    return str(exc.value)
+
+
+def test_example_config_from_init_is_valid(tmp_path):
+    path = tmp_path / "pmolens.toml"
+    path.write_text(EXAMPLE)
+    settings = load_settings(path)
+    assert [s.kind for s in settings.sources] == ["jira_cloud", "jira_dc", "azure_devops"]
+    assert settings.sources[2].team_map == {"Delivery\\Payments": "Payments Core"}
+    assert settings.warehouse_path == tmp_path / "pmolens.duckdb"
+
+
+def test_wrong_kind_names_the_key_and_the_choices():
+    message = error_of({"sources": [{**SOURCE, "kind": "jira"}]})
+    assert "sources[0] (acme).kind" in message and "jira_cloud" in message and "'jira'" in message
+
+
+def test_unknown_key_is_reported_with_the_fix():
+    message = error_of({"sources": [{**SOURCE, "story_points": "x"}]})
+    assert "sources[0] (acme).story_points" in message and "unknown key" in message
+
+
+def test_missing_key_and_kind_specific_requirements():
+    missing = {k: v for k, v in SOURCE.items() if k != "token_env"}
+    assert "token_env: required key is missing" in error_of({"sources": [missing]})
+    no_email = {k: v for k, v in SOURCE.items() if k != "email"}
+    assert "needs email" in error_of({"sources": [no_email]})
+    ado = {**SOURCE, "kind": "azure_devops"}
+    assert "needs project" in error_of({"sources": [ado]})
+
+
+def test_bad_values_are_explained():
+    assert "must start with https://" in error_of({"sources": [{**SOURCE, "base_url": "acme"}]})
+    assert "level must be one of" in error_of({"sources": [{**SOURCE, "levels": {"Saga": "saga"}}]})
+    assert "only allowed when host is loopback" in error_of(
+        {"server": {"host": "0.0.0.0", "auth": "none"}}
+    )
+    assert "capture group" in error_of({"sources": [SOURCE], "cross_links": [{"pattern": "ADO#\\d+", "source": "acme"}]})
+    assert "unknown source" in error_of({"sources": [SOURCE], "cross_links": [{"pattern": "ADO#(\\d+)", "source": "nope"}]})
+    assert "repeated" in error_of({"sources": [SOURCE, SOURCE]})
+    assert "not under [[organisations]]" in error_of(
+        {"organisations": [{"name": "Other"}], "sources": [SOURCE]}
+    )
+
+
+def test_missing_file_and_broken_toml(tmp_path):
+    with pytest.raises(ConfigError, match="pmolens init"):
+        load_settings(tmp_path / "nope.toml")
+    broken = tmp_path / "broken.toml"
+    broken.write_text("[sources\nname = 1")
+    with pytest.raises(ConfigError, match="not valid TOML"):
+        load_settings(broken)
+
+
+def test_token_comes_from_the_environment_only(monkeypatch):
+    settings = settings_from_dict({"sources": [SOURCE]})
+    monkeypatch.delenv("ACME_TOKEN", raising=False)
+    with pytest.raises(ConfigError, match="ACME_TOKEN"):
+        settings.sources[0].token()
+    monkeypatch.setenv("ACME_TOKEN", "t0ken")
+    assert settings.sources[0].token() == "t0ken"
+    assert "t0ken" not in repr(settings)
