@@ -47,7 +47,9 @@ class FakeJira:
         self.histories: dict[str, list[dict[str, Any]]] = {}
         for n in range(1, count + 1):
             self.add(issue(n))
-        self.fail: dict[str, list[int]] = {}  # route name -> statuses to answer first (0 = bad JSON)
+        self.fail: dict[
+            str, list[int]
+        ] = {}  # route name -> statuses to answer first (0 = bad JSON)
         self.calls: dict[str, int] = {}
         self.seen_jql: list[str] = []
         self.bulk_sizes: list[int] = []

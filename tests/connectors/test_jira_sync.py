@@ -220,7 +220,9 @@ def test_malformed_json_page_is_asked_again_then_fails_cleanly(wh, fake):
 def test_odd_field_types_keep_the_item_and_count_the_problem(wh, fake):
     fake.issues["10002"]["fields"]["duedate"] = "soon"
     fake.issues["10002"]["fields"]["created"] = "yesterday"
-    fake.issues["10003"]["fields"]["issuelinks"] = [{"type": {"name": "Mystery"}, "outwardIssue": {"id": "10001"}}]
+    fake.issues["10003"]["fields"]["issuelinks"] = [
+        {"type": {"name": "Mystery"}, "outwardIssue": {"id": "10001"}}
+    ]
     result = run(wh, settings(), full=True)
     assert result.items == 7 and result.problems >= 3
     run_row = wh.query("SELECT outcome, problem_text FROM sync_runs")

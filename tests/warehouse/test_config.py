@@ -55,8 +55,12 @@ def test_bad_values_are_explained():
     assert "only allowed when host is loopback" in error_of(
         {"server": {"host": "0.0.0.0", "auth": "none"}}
     )
-    assert "capture group" in error_of({"sources": [SOURCE], "cross_links": [{"pattern": "ADO#\\d+", "source": "acme"}]})
-    assert "unknown source" in error_of({"sources": [SOURCE], "cross_links": [{"pattern": "ADO#(\\d+)", "source": "nope"}]})
+    assert "capture group" in error_of(
+        {"sources": [SOURCE], "cross_links": [{"pattern": "ADO#\\d+", "source": "acme"}]}
+    )
+    assert "unknown source" in error_of(
+        {"sources": [SOURCE], "cross_links": [{"pattern": "ADO#(\\d+)", "source": "nope"}]}
+    )
     assert "repeated" in error_of({"sources": [SOURCE, SOURCE]})
     assert "not under [[organisations]]" in error_of(
         {"organisations": [{"name": "Other"}], "sources": [SOURCE]}
