@@ -1,0 +1,910 @@
+"""Flow metrics from status history: cycle time, lead time, throughput, WIP, age, efficiency.
+
+Everything is computed on *delivery items*: items at a work level (story, bug, task) whose parent
+is not itself at a work level, so a Jira sub-task or an Azure DevOps task under a backlog item is
+not counted next to its story (the story is the unit that flows). Status history is
+``status_changes`` rows with ``field == "status"``; "flagged" rows mark blocked periods.
+
+All functions are pure and vectorised (joins, group-bys, cumulative sums; no loop per item), because
+they run on millions of status changes. Days are UTC calendar days; durations are fractional days.
+Definitions, formulas and who acts on them: docs/flow.md.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, fields
+from datetime import UTC, date, datetime, timedelta
+from typing import Any, Self
+
+import numpy as np
+import polars as pl
+
+DAY_US = 86_400_000_000
+WORK_LEVELS = ("story", "bug", "task")
+CATEGORIES = ("todo", "in_progress", "done")
+#: Percentile method: the smallest value with at least p % of observations at or below it
+#: ("85 % of items finished within N days"); numpy's "inverted_cdf" is the same rule.
+QUANTILE = "equiprobable"
+NO_GROUP = "(none)"
+
+
+@dataclass(frozen=True)
+class FlowParams:
+    """Knobs for the flow metrics; ``from_mapping`` reads them from ``[analytics.flow]``."""
+
+    window_days: int = 90  # look-back for percentiles, throughput, efficiency, distribution
+    percentiles: tuple[int, ...] = (50, 70, 85, 95)
+    work_levels: tuple[str, ...] = WORK_LEVELS
+    #: Raw status names (case-insensitive) that count as active work. Empty = every in-progress
+    #: status that is not a waiting status.
+    active_statuses: tuple[str, ...] = ()
+    #: Raw status names (case-insensitive) that count as waiting even in the in-progress category.
+    waiting_statuses: tuple[str, ...] = (
+        "blocked",
+        "impeded",
+        "on hold",
+        "waiting",
+        "waiting for review",
+        "ready for review",
+        "ready for test",
+        "ready for testing",
+        "ready for release",
+        "ready for deployment",
+        "awaiting approval",
+    )
+    defect_types: tuple[str, ...] = ("bug", "defect", "incident", "production bug")
+    risk_types: tuple[str, ...] = ("risk",)
+    risk_labels: tuple[str, ...] = ("risk", "security", "compliance")
+    debt_types: tuple[str, ...] = ("technical debt", "tech debt")
+    debt_labels: tuple[str, ...] = (
+        "tech-debt",
+        "techdebt",
+        "technical-debt",
+        "debt",
+        "refactoring",
+    )
+    littles_tolerance: float = 0.25  # |avg WIP / (throughput x cycle time) - 1| within this = ok
+
+    @classmethod
+    def from_mapping(cls, values: Mapping[str, Any] | None) -> Self:
+        """Build from a config mapping; unknown keys raise so typos do not pass silently."""
+        values = dict(values or {})
+        known = {f.name for f in fields(cls)}
+        unknown = set(values) - known
+        if unknown:
+            raise ValueError(f"unknown flow parameter(s) {sorted(unknown)}; known: {sorted(known)}")
+        converted = {k: tuple(v) if isinstance(v, list) else v for k, v in values.items()}
+        return cls(**converted)
+
+
+# --------------------------------------------------------------------------- shared helpers
+
+
+def live(work_items: pl.DataFrame) -> pl.DataFrame:
+    """Live items only (the warehouse already hands these over; cheap insurance)."""
+    if "is_deleted" not in work_items.columns:
+        return work_items
+    return work_items.filter(~pl.col("is_deleted").fill_null(False))
+
+
+def _delivery_expr(work_items: pl.DataFrame, work_levels: Sequence[str]) -> pl.Expr:
+    levels = list(work_levels)
+    work_ids = work_items.filter(pl.col("level").is_in(levels))["item_id"].implode()
+    return (
+        pl.col("level").is_in(levels) & ~pl.col("parent_id").is_in(work_ids).fill_null(False)
+    ).alias("delivery")
+
+
+def with_delivery_flag(
+    work_items: pl.DataFrame, work_levels: Sequence[str] = WORK_LEVELS
+) -> pl.DataFrame:
+    """Adds ``delivery`` (bool): at a work level and the parent is not at a work level."""
+    return work_items.with_columns(_delivery_expr(work_items, work_levels))
+
+
+def _parent_index(work_items: pl.DataFrame) -> np.ndarray:
+    """Row number of each item's parent in ``work_items`` (-1: none or not in the frame)."""
+    ids = work_items.select(pl.col("item_id").alias("parent_id")).with_row_index("_pix")
+    return (
+        work_items.select("parent_id")
+        .with_row_index("_row")
+        .join(ids, on="parent_id", how="left")
+        .sort("_row")["_pix"]
+        .cast(pl.Int64)
+        .fill_null(-1)
+        .to_numpy()
+    )
+
+
+def _walk_up(parent: np.ndarray, is_level: np.ndarray, max_depth: int) -> np.ndarray:
+    """Row of the first ancestor (the row itself included) where ``is_level``; -1 if none.
+
+    One vectorised gather per level walked (numpy), never a loop per row.
+    """
+    n = len(parent)
+    found = np.full(n, -1, dtype=np.int64)
+    cur = np.arange(n, dtype=np.int64)
+    active = np.ones(n, dtype=bool)
+    for depth in range(max_depth + 1):
+        hit = active & is_level[cur]
+        found[hit] = cur[hit]
+        active &= ~hit
+        if depth == max_depth or not active.any():
+            break
+        nxt = np.where(active, parent[cur], -1)
+        active &= nxt >= 0
+        cur = np.where(active, nxt, 0)
+    return found
+
+
+def _gather_ids(ids: pl.Series, rows: np.ndarray, name: str) -> pl.Series:
+    """ids[rows] with null where rows == -1."""
+    picked = ids.gather(np.where(rows >= 0, rows, 0))
+    return pl.select(
+        pl.when(pl.lit(pl.Series(rows >= 0))).then(pl.lit(picked)).alias(name)
+    ).to_series()
+
+
+def ancestor_at_level(
+    work_items: pl.DataFrame, level: str, alias: str, max_depth: int = 6
+) -> pl.DataFrame:
+    """(item_id, ``alias``): the first ancestor of each item (itself included) at ``level``.
+
+    At most ``max_depth`` parents up (parent cycles in bad data end there); items with no such
+    ancestor are absent.
+    """
+    found = _walk_up(
+        _parent_index(work_items),
+        (work_items["level"] == level).fill_null(False).to_numpy(),
+        max_depth,
+    )
+    return pl.DataFrame(
+        [work_items["item_id"], _gather_ids(work_items["item_id"], found, alias)]
+    ).filter(pl.col(alias).is_not_null())
+
+
+def work_type_expr(params: FlowParams | None = None) -> pl.Expr:
+    """feature / defect / risk / debt from level, raw type and labels (first match wins)."""
+    p = params or FlowParams()
+    raw = pl.col("raw_type").str.to_lowercase()
+
+    def labelled(names: Sequence[str]) -> pl.Expr:
+        wanted = [n.lower() for n in names]
+        return (
+            pl.col("labels")
+            .list.eval(pl.element().str.to_lowercase().is_in(wanted))
+            .list.any()
+            .fill_null(False)
+        )
+
+    return (
+        pl.when((pl.col("level") == "bug") | raw.is_in(list(p.defect_types)).fill_null(False))
+        .then(pl.lit("defect"))
+        .when(
+            (pl.col("level") == "impediment")
+            | raw.is_in(list(p.risk_types)).fill_null(False)
+            | labelled(p.risk_labels)
+        )
+        .then(pl.lit("risk"))
+        .when(raw.is_in(list(p.debt_types)).fill_null(False) | labelled(p.debt_labels))
+        .then(pl.lit("debt"))
+        .otherwise(pl.lit("feature"))
+        .alias("work_type")
+    )
+
+
+def days_between(start: str | pl.Expr, end: str | pl.Expr) -> pl.Expr:
+    """Fractional days from ``start`` to ``end`` (Datetime expressions)."""
+    s = pl.col(start) if isinstance(start, str) else start
+    e = pl.col(end) if isinstance(end, str) else end
+    return (e - s).dt.total_microseconds() / DAY_US
+
+
+def as_of_date(as_of: datetime) -> date:
+    """The UTC calendar day of ``as_of``."""
+    return as_of.date() if as_of.tzinfo is None else as_of.astimezone(UTC).date()
+
+
+TODO, IN_PROGRESS, DONE = 0, 1, 2
+_CODES = {"todo": TODO, "in_progress": IN_PROGRESS, "done": DONE}
+
+
+def _code(column: str) -> pl.Expr:
+    return pl.col(column).replace_strict(_CODES, default=None, return_dtype=pl.Int8)
+
+
+def started_expr() -> pl.Expr:
+    """Start of work from the timeline columns: created when the item was created in progress
+    (it left an in-progress status before it ever entered one), else the first entry into one.
+    """
+    created_in_progress = pl.col("first_from_ip").is_not_null() & (
+        pl.col("first_to_ip").is_null() | (pl.col("first_from_ip") <= pl.col("first_to_ip"))
+    )
+    return (
+        pl.when(created_in_progress)
+        .then(pl.col("created"))
+        .otherwise(pl.col("first_to_ip"))
+        .alias("started")
+    )
+
+
+# --------------------------------------------------------------------------- prepared inputs
+
+
+@dataclass(frozen=True)
+class FlowData:
+    """The canonical frames joined once, so every metric runs on integer keys.
+
+    ``items``: live work items with ``ix`` (row number, the join key everywhere below), ``delivery``,
+    ``epic_id`` and ``initiative_id`` (first ancestor at that level, itself included), and the
+    status timeline columns ``first_to_ip``, ``first_from_ip``, ``last_done`` plus ``started``.
+    ``events``: status transitions at or before ``as_of`` of live items, as ``ix``, ``row`` (row in
+    ``status_changes``, to fetch status names for a few items), ``at``, ``from_cat``/``to_cat``
+    (0 todo, 1 in progress, 2 done). Pure data: build it with ``prepare`` and pass it to the metric
+    functions (``data=``) to skip the joins when several metrics run on one snapshot.
+    """
+
+    as_of: datetime
+    work_levels: tuple[str, ...]
+    items: pl.DataFrame
+    events: pl.DataFrame
+    status_changes: pl.DataFrame
+
+
+def item_frame(
+    work_items: pl.DataFrame, work_levels: Sequence[str] = WORK_LEVELS, max_depth: int = 6
+) -> pl.DataFrame:
+    """Live items with ``ix`` (row number), ``delivery``, ``epic_id`` and ``initiative_id``.
+
+    The hierarchy walk is one parent join, then one numpy gather per level (``max_depth`` up).
+    """
+    items = live(work_items)
+    items = items.with_row_index("ix").with_columns(_delivery_expr(items, work_levels))
+    parent = _parent_index(items)
+    level = items["level"]
+    for name, lvl in (("epic_id", "epic"), ("initiative_id", "initiative")):
+        rows = _walk_up(parent, (level == lvl).fill_null(False).to_numpy(), max_depth)
+        items = items.with_columns(_gather_ids(items["item_id"], rows, name))
+    return items
+
+
+def prepare(
+    work_items: pl.DataFrame,
+    status_changes: pl.DataFrame,
+    as_of: datetime,
+    work_levels: Sequence[str] = WORK_LEVELS,
+    max_depth: int = 6,
+) -> FlowData:
+    """Join items and history once (one string join over the status changes)."""
+    items = item_frame(work_items, work_levels, max_depth)
+    events = (
+        status_changes.select("item_id", "at", "field", "from_category", "to_category")
+        .with_row_index("row")
+        .filter(
+            (pl.col("field") == "status") & pl.col("at").is_not_null() & (pl.col("at") <= as_of)
+        )
+        .select(
+            "row",
+            "item_id",
+            "at",
+            _code("from_category").alias("from_cat"),
+            _code("to_category").alias("to_cat"),
+        )
+        .join(items.select("item_id", "ix"), on="item_id", how="inner")
+        .drop("item_id")
+    )
+    timeline = events.group_by("ix").agg(
+        pl.col("at").filter(pl.col("to_cat") == IN_PROGRESS).min().alias("first_to_ip"),
+        pl.col("at").filter(pl.col("from_cat") == IN_PROGRESS).min().alias("first_from_ip"),
+        pl.col("at").filter(pl.col("to_cat") == DONE).max().alias("last_done"),
+    )
+    items = items.join(timeline, on="ix", how="left").sort("ix").with_columns(started_expr())
+    return FlowData(as_of, tuple(work_levels), items, events, status_changes)
+
+
+def _data(
+    data: FlowData | None,
+    work_items: pl.DataFrame,
+    status_changes: pl.DataFrame,
+    as_of: datetime,
+    work_levels: Sequence[str],
+) -> FlowData:
+    if data is not None:
+        return data
+    return prepare(work_items, status_changes, as_of, work_levels)
+
+
+def _grid(groups: pl.DataFrame, start: date, end: date, interval: str = "1d") -> pl.DataFrame:
+    """Every group x every date from start to end (inclusive), column ``date``."""
+    if end < start:
+        return groups.with_columns(pl.lit(None, pl.Date).alias("date")).clear()
+    dates = pl.DataFrame({"date": pl.date_range(start, end, interval, eager=True)})
+    return groups.join(dates, how="cross")
+
+
+# --------------------------------------------------------------------------- cycle and lead time
+
+
+def cycle_times(
+    work_items: pl.DataFrame,
+    status_changes: pl.DataFrame,
+    as_of: datetime,
+    params: FlowParams | None = None,
+    *,
+    data: FlowData | None = None,
+) -> pl.DataFrame:
+    """One row per *done* delivery item with its start, finish, cycle and lead time.
+
+    Columns: item_id, key, url, title, source, team, organisation, level, raw_type, work_type,
+    estimate, business_value, created, started (first entry into an in-progress status; created
+    when the item was created in progress; null when it went straight to done), done_at (last
+    entry into done, else ``resolved``), done_date (Date), cycle_time_days (done_at - started),
+    lead_time_days (done_at - created).
+    """
+    p = params or FlowParams()
+    d = _data(data, work_items, status_changes, as_of, p.work_levels)
+    return (
+        d.items.filter(pl.col("delivery") & (pl.col("status_category") == "done"))
+        .with_columns(pl.coalesce("last_done", "resolved").alias("done_at"), work_type_expr(p))
+        .filter(pl.col("done_at").is_not_null() & (pl.col("done_at") <= as_of))
+        .with_columns(
+            pl.when(pl.col("started") <= pl.col("done_at")).then(pl.col("started")).alias("started")
+        )
+        .with_columns(
+            pl.col("done_at").dt.date().alias("done_date"),
+            days_between("started", "done_at").alias("cycle_time_days"),
+            pl.when(pl.col("created") <= pl.col("done_at"))
+            .then(days_between("created", "done_at"))
+            .alias("lead_time_days"),
+        )
+        .select(
+            "item_id",
+            "key",
+            "url",
+            "title",
+            "source",
+            "team",
+            "organisation",
+            "level",
+            "raw_type",
+            "work_type",
+            "estimate",
+            "business_value",
+            "created",
+            "started",
+            "done_at",
+            "done_date",
+            "cycle_time_days",
+            "lead_time_days",
+        )
+        .sort("done_at", "item_id")
+    )
+
+
+def cycle_time_percentiles(
+    cycles: pl.DataFrame,
+    as_of: datetime,
+    params: FlowParams | None = None,
+    by: str = "team",
+) -> pl.DataFrame:
+    """Cycle and lead time percentiles of items done in the window, per ``by``.
+
+    Columns: <by>, items, cycle_p<p> and lead_p<p> for each configured percentile, cycle_mean_days.
+    """
+    p = params or FlowParams()
+    start = as_of - timedelta(days=p.window_days)
+    recent = cycles.filter((pl.col("done_at") > start) & (pl.col("done_at") <= as_of))
+    aggs: list[pl.Expr] = [pl.len().alias("items")]
+    for q in p.percentiles:
+        aggs.append(pl.col("cycle_time_days").quantile(q / 100, QUANTILE).alias(f"cycle_p{q}"))
+    for q in p.percentiles:
+        aggs.append(pl.col("lead_time_days").quantile(q / 100, QUANTILE).alias(f"lead_p{q}"))
+    aggs.append(pl.col("cycle_time_days").mean().alias("cycle_mean_days"))
+    return recent.with_columns(pl.col(by).fill_null(NO_GROUP)).group_by(by).agg(aggs).sort(by)
+
+
+# --------------------------------------------------------------------------- throughput
+
+
+def throughput(
+    cycles: pl.DataFrame,
+    as_of: datetime,
+    by: str = "team",
+    start: date | None = None,
+    params: FlowParams | None = None,
+) -> pl.DataFrame:
+    """Items (and estimate) done per ISO week per ``by``, empty weeks included as zero.
+
+    Columns: <by>, week (Date, Monday), items (Int64), estimate (Float64). Default start: the week
+    holding ``as_of - window_days``. The current (partial) week is included.
+    """
+    p = params or FlowParams()
+    end_day = as_of_date(as_of)
+    first = start or end_day - timedelta(days=p.window_days)
+    first_week = first - timedelta(days=first.weekday())
+    last_week = end_day - timedelta(days=end_day.weekday())
+    done = cycles.filter(pl.col("done_at") <= as_of).with_columns(
+        pl.col(by).fill_null(NO_GROUP),
+        (pl.col("done_date") - pl.duration(days=pl.col("done_date").dt.weekday() - 1)).alias(
+            "week"
+        ),
+    )
+    counts = (
+        done.filter(pl.col("week") >= first_week)
+        .group_by(by, "week")
+        .agg(pl.len().cast(pl.Int64).alias("items"), pl.col("estimate").sum().alias("estimate"))
+    )
+    groups = done.select(by).unique()
+    return (
+        _grid(groups, first_week, last_week, "1w")
+        .rename({"date": "week"})
+        .join(counts, on=[by, "week"], how="left")
+        .with_columns(pl.col("items").fill_null(0), pl.col("estimate").fill_null(0.0))
+        .sort(by, "week")
+    )
+
+
+def daily_throughput(
+    cycles: pl.DataFrame,
+    as_of: datetime,
+    window_days: int,
+    by: str = "team",
+    groups: Sequence[str] | None = None,
+) -> pl.DataFrame:
+    """Items done per UTC day over the ``window_days`` full days before ``as_of``'s date.
+
+    Zero days are rows with items = 0 (they matter for Monte Carlo sampling). Columns: <by>, date,
+    items (Int64). ``groups`` adds groups that had no throughput at all.
+    """
+    end = as_of_date(as_of) - timedelta(days=1)
+    start = as_of_date(as_of) - timedelta(days=window_days)
+    counts = (
+        cycles.filter((pl.col("done_date") >= start) & (pl.col("done_date") <= end))
+        .with_columns(pl.col(by).fill_null(NO_GROUP))
+        .group_by(by, "done_date")
+        .agg(pl.len().cast(pl.Int64).alias("items"))
+        .rename({"done_date": "date"})
+    )
+    names = set(counts[by].to_list()) | set(groups or [])
+    group_frame = pl.DataFrame({by: sorted(names)}, schema={by: pl.String})
+    return (
+        _grid(group_frame, start, end)
+        .join(counts, on=[by, "date"], how="left")
+        .with_columns(pl.col("items").fill_null(0))
+        .sort(by, "date")
+    )
+
+
+# --------------------------------------------------------------------------- WIP and CFD
+
+
+def _category_counts(
+    d: FlowData, as_of: datetime, start: date, by: str, categories: Sequence[str]
+) -> pl.DataFrame:
+    """(group, date, <category>...): delivery items per category at the end of each UTC day.
+
+    +1/-1 per transition, summed per day and cumulated. The state before an item's first recorded
+    transition is reconstructed so today's count equals the current status category
+    (initial = current - sum of the item's deltas), placed at ``created``.
+    """
+    cats = list(categories)
+    items = d.items
+    group = items[by].fill_null(NO_GROUP)
+    keep = (items["delivery"] & (items["created"] <= as_of)).fill_null(False)
+    ev = d.events.with_columns(
+        pl.lit(group).gather(pl.col("ix")).alias("group"),
+        pl.lit(keep).gather(pl.col("ix")).alias("_keep"),
+    ).filter(pl.col("_keep"))
+    deltas = ev.select(
+        "ix",
+        "group",
+        pl.col("at").dt.date().alias("date"),
+        *[
+            (
+                (pl.col("to_cat") == _CODES[c]).fill_null(False).cast(pl.Int32)
+                - (pl.col("from_cat") == _CODES[c]).fill_null(False).cast(pl.Int32)
+            ).alias(c)
+            for c in cats
+        ],
+    )
+    per_item = deltas.group_by("ix").agg([pl.col(c).sum().alias(f"_{c}") for c in cats])
+    initial = (
+        items.with_columns(group.alias("group"))
+        .filter(keep)
+        .select(
+            "ix",
+            "group",
+            pl.col("created").dt.date().alias("date"),
+            *[
+                (pl.col("status_category") == c).fill_null(False).cast(pl.Int32).alias(c)
+                for c in cats
+            ],
+        )
+        .join(per_item, on="ix", how="left")
+        .select(
+            "group", "date", *[(pl.col(c) - pl.col(f"_{c}").fill_null(0)).alias(c) for c in cats]
+        )
+    )
+    daily = (
+        pl.concat([deltas.drop("ix"), initial])
+        .with_columns(pl.max_horizontal("date", pl.lit(start)).alias("date"))
+        .group_by("group", "date")
+        .agg([pl.col(c).sum() for c in cats])
+    )
+    groups = pl.DataFrame({"group": group.filter(keep).unique().sort()})
+    return (
+        _grid(groups, start, as_of_date(as_of))
+        .join(daily, on=["group", "date"], how="left")
+        .with_columns([pl.col(c).fill_null(0) for c in cats])
+        .sort("group", "date")
+        .with_columns([pl.col(c).cum_sum().over("group").cast(pl.Int64) for c in cats])
+    )
+
+
+def wip_daily(
+    work_items: pl.DataFrame,
+    status_changes: pl.DataFrame,
+    as_of: datetime,
+    by: str = "team",
+    start: date | None = None,
+    params: FlowParams | None = None,
+    *,
+    data: FlowData | None = None,
+) -> pl.DataFrame:
+    """Delivery items in an in-progress status at the end of each UTC day, per ``by``.
+
+    Columns: <by>, date, wip (Int64). Default start: ``as_of - window_days``.
+    """
+    p = params or FlowParams()
+    d = _data(data, work_items, status_changes, as_of, p.work_levels)
+    first = start or as_of_date(as_of) - timedelta(days=p.window_days)
+    counts = _category_counts(d, as_of, first, by, ["in_progress"])
+    return counts.select(pl.col("group").alias(by), "date", pl.col("in_progress").alias("wip"))
+
+
+def cumulative_flow(
+    work_items: pl.DataFrame,
+    status_changes: pl.DataFrame,
+    as_of: datetime,
+    by: str = "team",
+    start: date | None = None,
+    params: FlowParams | None = None,
+    *,
+    data: FlowData | None = None,
+) -> pl.DataFrame:
+    """Cumulative flow: delivery items per status category at the end of each UTC day.
+
+    Columns: <by>, date, todo, in_progress, done (Int64). ``done`` includes everything finished
+    before ``start`` (the bands of a CFD stack up from the total ever finished).
+    """
+    p = params or FlowParams()
+    d = _data(data, work_items, status_changes, as_of, p.work_levels)
+    first = start or as_of_date(as_of) - timedelta(days=p.window_days)
+    return _category_counts(d, as_of, first, by, CATEGORIES).rename({"group": by})
+
+
+# --------------------------------------------------------------------------- ageing WIP
+
+
+def aging_wip(
+    work_items: pl.DataFrame,
+    status_changes: pl.DataFrame,
+    cycles: pl.DataFrame,
+    as_of: datetime,
+    params: FlowParams | None = None,
+    *,
+    data: FlowData | None = None,
+) -> pl.DataFrame:
+    """Open in-progress delivery items, their age, and the team's cycle-time percentiles.
+
+    Columns: item_id, key, url, title, team, organisation, raw_status, assignee, started,
+    started_known (False: no history, ``created`` used), age_days, team_p<p> per configured
+    percentile, age_band ("within_p<lowest>", "above_p<p>" for the highest percentile exceeded,
+    "no_history" when the team finished nothing in the window), over_p85. Sorted oldest first.
+    """
+    p = params or FlowParams()
+    d = _data(data, work_items, status_changes, as_of, p.work_levels)
+    pct = cycle_time_percentiles(cycles, as_of, p, "team").select(
+        "team", *[pl.col(f"cycle_p{q}").alias(f"team_p{q}") for q in p.percentiles]
+    )
+    qs = sorted(p.percentiles)
+    band: Any = pl.when(pl.col(f"team_p{qs[0]}").is_null()).then(pl.lit("no_history"))
+    for q in reversed(qs):
+        band = band.when(pl.col("age_days") > pl.col(f"team_p{q}")).then(pl.lit(f"above_p{q}"))
+    band = band.otherwise(pl.lit(f"within_p{qs[0]}")).alias("age_band")
+    over85 = (
+        (pl.col("age_days") > pl.col("team_p85")).fill_null(False)
+        if 85 in qs
+        else pl.lit(None, pl.Boolean)
+    )
+    return (
+        d.items.filter(pl.col("delivery") & (pl.col("status_category") == "in_progress"))
+        .with_columns(
+            pl.col("started").is_not_null().alias("started_known"),
+            pl.coalesce("started", "created").alias("started"),
+        )
+        .with_columns(days_between("started", pl.lit(as_of)).alias("age_days"))
+        .with_columns(pl.col("team").fill_null(NO_GROUP))
+        .join(pct, on="team", how="left")
+        .with_columns(band, over85.alias("over_p85"))
+        .select(
+            "item_id",
+            "key",
+            "url",
+            "title",
+            "team",
+            "organisation",
+            "raw_status",
+            "assignee",
+            "started",
+            "started_known",
+            "age_days",
+            *[f"team_p{q}" for q in p.percentiles],
+            "age_band",
+            "over_p85",
+        )
+        .sort("age_days", "item_id", descending=[True, False])
+    )
+
+
+# --------------------------------------------------------------------------- flow efficiency
+
+
+def flow_efficiency_items(
+    work_items: pl.DataFrame,
+    status_changes: pl.DataFrame,
+    cycles: pl.DataFrame,
+    as_of: datetime,
+    params: FlowParams | None = None,
+    *,
+    data: FlowData | None = None,
+) -> pl.DataFrame:
+    """Active vs waiting time inside each cycle (started -> done) of items done in the window.
+
+    Active = time in an in-progress status that is active (see FlowParams) while not flagged.
+    Waiting = the rest of the cycle: waiting statuses, to-do or done statuses after a move back,
+    and flagged (blocked) time. Columns: item_id, team, organisation, work_type, cycle_time_days,
+    active_days, waiting_days, flow_efficiency (active / cycle).
+    """
+    p = params or FlowParams()
+    d = _data(data, work_items, status_changes, as_of, p.work_levels)
+    window_start = as_of - timedelta(days=p.window_days)
+    done = (
+        cycles.filter(
+            (pl.col("done_at") > window_start)
+            & pl.col("started").is_not_null()
+            & (pl.col("cycle_time_days") > 0)
+        )
+        .select(
+            "item_id", "team", "organisation", "work_type", "started", "done_at", "cycle_time_days"
+        )
+        .join(d.items.select("item_id", "ix", "created"), on="item_id", how="inner")
+    )
+    ids = done["ix"].implode()
+    ev = d.events.filter(pl.col("ix").is_in(ids)).sort("ix", "at", "row")
+    rows = ev["row"]
+    ev = ev.with_columns(
+        d.status_changes["from_status"].gather(rows).alias("from_status"),
+        d.status_changes["to_status"].gather(rows).alias("to_status"),
+    )
+    first = (
+        ev.group_by("ix")
+        .agg(
+            pl.col("at").first().alias("next_at"),
+            pl.col("from_status").first().alias("status"),
+            pl.col("from_cat").first().alias("cat"),
+        )
+        .join(done.select("ix", pl.col("created").alias("at")), on="ix", how="inner")
+    )
+    intervals = pl.concat(
+        [
+            first.select("ix", "at", "next_at", "status", "cat"),
+            ev.select(
+                "ix",
+                "at",
+                pl.col("at").shift(-1).over("ix").alias("next_at"),
+                pl.col("to_status").alias("status"),
+                pl.col("to_cat").alias("cat"),
+            ),
+        ]
+    )
+    active_names = [s.lower() for s in p.active_statuses]
+    waiting_names = [s.lower() for s in p.waiting_statuses]
+    status = pl.col("status").str.to_lowercase()
+    is_active = (pl.col("cat") == IN_PROGRESS) & ~status.is_in(waiting_names).fill_null(False)
+    if active_names:
+        is_active = is_active & status.is_in(active_names).fill_null(False)
+    active = (
+        intervals.filter(is_active)
+        .join(done.select("ix", "started", "done_at"), on="ix", how="inner")
+        .with_columns(
+            pl.max_horizontal("at", "started").alias("s"),
+            pl.min_horizontal(pl.coalesce("next_at", "done_at"), "done_at").alias("e"),
+        )
+        .filter(pl.col("e") > pl.col("s"))
+        .select("ix", "s", "e")
+    )
+    flags = (
+        d.status_changes.filter(
+            (pl.col("field") == "flagged") & (pl.col("at") <= as_of) & pl.col("at").is_not_null()
+        )
+        .select("item_id", "at", "to_status")
+        .join(done.select("item_id", "ix"), on="item_id", how="inner")
+        .sort("ix", "at")
+        .with_columns(
+            pl.col("at").shift(-1).over("ix").alias("next_at"),
+            (
+                pl.col("to_status").is_not_null()
+                & ~pl.col("to_status").str.to_lowercase().is_in(["", "false", "no", "0", "none"])
+            ).alias("on"),
+        )
+        .filter(pl.col("on"))
+        .select("ix", pl.col("at").alias("fs"), pl.col("next_at").alias("fe"))
+    )
+    blocked = (
+        active.join(flags, on="ix", how="inner")
+        .with_columns(
+            pl.max_horizontal("s", "fs").alias("os"),
+            pl.min_horizontal("e", pl.coalesce("fe", "e")).alias("oe"),
+        )
+        .filter(pl.col("oe") > pl.col("os"))
+        .group_by("ix")
+        .agg(days_between("os", "oe").sum().alias("flagged_active"))
+    )
+    active_sum = active.group_by("ix").agg(days_between("s", "e").sum().alias("active_raw"))
+    return (
+        done.join(active_sum, on="ix", how="left")
+        .join(blocked, on="ix", how="left")
+        .with_columns(
+            (pl.col("active_raw").fill_null(0.0) - pl.col("flagged_active").fill_null(0.0))
+            .clip(0.0, None)
+            .alias("active_days")
+        )
+        .with_columns(
+            (pl.col("cycle_time_days") - pl.col("active_days"))
+            .clip(0.0, None)
+            .alias("waiting_days"),
+            (pl.col("active_days") / pl.col("cycle_time_days")).alias("flow_efficiency"),
+        )
+        .select(
+            "item_id",
+            "team",
+            "organisation",
+            "work_type",
+            "cycle_time_days",
+            "active_days",
+            "waiting_days",
+            "flow_efficiency",
+        )
+        .sort("item_id")
+    )
+
+
+def flow_efficiency(
+    work_items: pl.DataFrame,
+    status_changes: pl.DataFrame,
+    cycles: pl.DataFrame,
+    as_of: datetime,
+    params: FlowParams | None = None,
+    by: str = "team",
+    *,
+    data: FlowData | None = None,
+) -> pl.DataFrame:
+    """Flow efficiency per ``by``: total active time / total cycle time of items done in window.
+
+    Columns: <by>, items, active_days, waiting_days, flow_efficiency, median_item_efficiency.
+    """
+    per_item = flow_efficiency_items(work_items, status_changes, cycles, as_of, params, data=data)
+    return (
+        per_item.with_columns(pl.col(by).fill_null(NO_GROUP))
+        .group_by(by)
+        .agg(
+            pl.len().alias("items"),
+            pl.col("active_days").sum(),
+            pl.col("waiting_days").sum(),
+            pl.col("flow_efficiency").median().alias("median_item_efficiency"),
+        )
+        .with_columns(
+            (pl.col("active_days") / (pl.col("active_days") + pl.col("waiting_days"))).alias(
+                "flow_efficiency"
+            )
+        )
+        .select(
+            by, "items", "active_days", "waiting_days", "flow_efficiency", "median_item_efficiency"
+        )
+        .sort(by)
+    )
+
+
+# --------------------------------------------------------------------------- distribution
+
+
+def flow_distribution(
+    cycles: pl.DataFrame,
+    as_of: datetime,
+    params: FlowParams | None = None,
+    by: str = "team",
+) -> pl.DataFrame:
+    """Share of finished work by type (feature / defect / risk / debt) in the window, per ``by``.
+
+    Columns: <by>, work_type, items, estimate, share (of the group's items). Types with no items
+    are absent.
+    """
+    p = params or FlowParams()
+    start = as_of - timedelta(days=p.window_days)
+    return (
+        cycles.filter((pl.col("done_at") > start) & (pl.col("done_at") <= as_of))
+        .with_columns(pl.col(by).fill_null(NO_GROUP))
+        .group_by(by, "work_type")
+        .agg(pl.len().cast(pl.Int64).alias("items"), pl.col("estimate").sum().alias("estimate"))
+        .with_columns((pl.col("items") / pl.col("items").sum().over(by)).alias("share"))
+        .sort(by, "work_type")
+    )
+
+
+# --------------------------------------------------------------------------- Little's Law
+
+
+def littles_law(
+    wip: pl.DataFrame,
+    cycles: pl.DataFrame,
+    as_of: datetime,
+    params: FlowParams | None = None,
+    by: str = "team",
+) -> pl.DataFrame:
+    """Sanity check: average WIP against throughput x average cycle time over the window.
+
+    The window is the ``window_days`` full UTC days before ``as_of``'s date. ``wip`` is the
+    ``wip_daily`` frame (it must cover the window). Columns: <by>, window_start, window_end,
+    avg_wip, throughput_per_day, avg_cycle_time_days, predicted_wip, ratio (avg_wip /
+    predicted_wip), consistent (|ratio - 1| <= littles_tolerance). Large gaps mean the window is
+    not stable (WIP growing or shrinking) or the history is incomplete.
+    """
+    p = params or FlowParams()
+    end = as_of_date(as_of) - timedelta(days=1)
+    start = as_of_date(as_of) - timedelta(days=p.window_days)
+    avg_wip = (
+        wip.filter(pl.col("date").is_between(start, end))
+        .group_by(by)
+        .agg(pl.col("wip").mean().alias("avg_wip"))
+    )
+    done = (
+        cycles.filter(pl.col("done_date").is_between(start, end))
+        .with_columns(pl.col(by).fill_null(NO_GROUP))
+        .group_by(by)
+        .agg(
+            (pl.len() / p.window_days).alias("throughput_per_day"),
+            pl.col("cycle_time_days").mean().alias("avg_cycle_time_days"),
+        )
+    )
+    return (
+        avg_wip.join(done, on=by, how="full", coalesce=True)
+        .with_columns(
+            pl.col("avg_wip").fill_null(0.0),
+            pl.col("throughput_per_day").fill_null(0.0),
+            pl.lit(start).alias("window_start"),
+            pl.lit(end).alias("window_end"),
+        )
+        .with_columns(
+            (pl.col("throughput_per_day") * pl.col("avg_cycle_time_days")).alias("predicted_wip")
+        )
+        .with_columns(
+            pl.when(pl.col("predicted_wip") > 0)
+            .then(pl.col("avg_wip") / pl.col("predicted_wip"))
+            .alias("ratio")
+        )
+        .with_columns(((pl.col("ratio") - 1).abs() <= p.littles_tolerance).alias("consistent"))
+        .select(
+            by,
+            "window_start",
+            "window_end",
+            "avg_wip",
+            "throughput_per_day",
+            "avg_cycle_time_days",
+            "predicted_wip",
+            "ratio",
+            "consistent",
+        )
+        .sort(by)
+    )

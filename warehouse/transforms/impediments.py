@@ -1,0 +1,289 @@
+"""The Scrum@Scale impediment backlog: what blocks work, what it holds up, and who must solve it.
+
+An impediment is an open live item that is of level "impediment", is flagged, sits in a blocked
+status, or is blocked by an open dependency. Each gets an age, a weight (what it holds up) and an
+escalation level on the Scrum@Scale ladder: the team, then the Scrum of Scrums ("sos"), then the
+Executive Action Team ("eat"). The backlog is ordered by weight. Definitions: docs/impediments.md.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass, fields
+from datetime import UTC, datetime
+from typing import Any
+
+import polars as pl
+
+from warehouse.config import ConfigError
+from warehouse.model import SCHEMAS, UTC_TS
+
+LEVELS = ("team", "sos", "eat")
+REASONS = ("type", "flagged", "blocked_status", "blocked_by_dependency")
+DAY_US = 86_400_000_000
+
+BACKLOG_SCHEMA: dict[str, Any] = {
+    "item_id": pl.String,
+    "key": pl.String,
+    "url": pl.String,
+    "title": pl.String,
+    "team": pl.String,
+    "organisation": pl.String,
+    "reason": pl.String,
+    "since": UTC_TS,
+    "age_days": pl.Float64,
+    "held_up_items": pl.Int64,
+    "held_up_estimate": pl.Float64,
+    "held_up_value": pl.Float64,
+    "weight": pl.Float64,
+    "level": pl.String,
+}
+SNAPSHOT_SCHEMA: dict[str, Any] = {
+    "as_of": UTC_TS,
+    "level": pl.String,
+    "open": pl.Int64,
+    "mean_age_days": pl.Float64,
+}
+
+
+@dataclass(frozen=True)
+class ImpedimentParams:
+    """Escalation thresholds and weights; ``from_mapping`` reads ``[analytics.impediments]``.
+
+    An impediment goes to the Scrum of Scrums when its age reaches ``sos_age_days`` or its weight
+    reaches ``sos_weight``, to the Executive Action Team at ``eat_age_days`` / ``eat_weight``.
+    weight = item_weight * held_up_items + estimate_weight * held_up_estimate
+             + value_weight * held_up_value.
+    """
+
+    blocked_statuses: tuple[str, ...] = ("Blocked", "Impeded", "On Hold")
+    sos_age_days: float = 5.0
+    eat_age_days: float = 15.0
+    sos_weight: float = 10.0
+    eat_weight: float = 40.0
+    item_weight: float = 1.0
+    estimate_weight: float = 1.0
+    value_weight: float = 0.1
+
+    @classmethod
+    def from_mapping(cls, values: Mapping[str, Any] | None) -> ImpedimentParams:
+        known = {f.name for f in fields(cls)}
+        values = dict(values or {})
+        unknown = sorted(set(values) - known)
+        if unknown:
+            raise ConfigError(
+                f"analytics.impediments: unknown setting(s) {unknown} - known: {sorted(known)}"
+            )
+        if "blocked_statuses" in values:
+            statuses = values["blocked_statuses"]
+            if not isinstance(statuses, list | tuple) or not all(
+                isinstance(s, str) for s in statuses
+            ):
+                raise ConfigError(
+                    "analytics.impediments.blocked_statuses: must be a list of status names"
+                )
+            values["blocked_statuses"] = tuple(statuses)
+        for name, value in values.items():
+            if name != "blocked_statuses" and (
+                isinstance(value, bool) or not isinstance(value, int | float)
+            ):
+                raise ConfigError(f"analytics.impediments.{name}: must be a number (got {value!r})")
+        params = cls(**values)
+        if params.sos_age_days > params.eat_age_days or params.sos_weight > params.eat_weight:
+            raise ConfigError(
+                "analytics.impediments: the Scrum of Scrums thresholds (sos_age_days, sos_weight) "
+                "must not exceed the Executive Action Team ones (eat_age_days, eat_weight)"
+            )
+        return params
+
+
+def _params(thresholds: ImpedimentParams | Mapping[str, Any] | None) -> ImpedimentParams:
+    if isinstance(thresholds, ImpedimentParams):
+        return thresholds
+    return ImpedimentParams.from_mapping(thresholds)
+
+
+def _days(start: str | pl.Expr, end: pl.Expr) -> pl.Expr:
+    s = pl.col(start) if isinstance(start, str) else start
+    return (end - s).dt.total_microseconds() / DAY_US
+
+
+def _flag_on(col: str) -> pl.Expr:
+    """A flagged change turns the flag on (Jira "Impediment", ADO "Yes"), not off."""
+    return pl.col(col).is_not_null() & ~pl.col(col).str.strip_chars().str.to_lowercase().is_in(
+        ["", "false", "no", "0", "none"]
+    )
+
+
+def impediment_backlog(
+    work_items: pl.DataFrame,
+    edges: pl.DataFrame,
+    status_changes: pl.DataFrame,
+    as_of: datetime,
+    thresholds: ImpedimentParams | Mapping[str, Any] | None = None,
+) -> pl.DataFrame:
+    """The ordered impediment backlog, one row per impediment (``BACKLOG_SCHEMA``).
+
+    reason: the first that applies of type / flagged / blocked_status / blocked_by_dependency.
+    since: the earliest start among the reasons that apply (type: created; flagged: the last time
+    the flag went on, else updated; blocked_status: the last change into the current status,
+    else updated; blocked_by_dependency: the later creation of the item and its blocker, the
+    earliest over its open blockers). held_up_*: the item itself (unless it is an impediment
+    record) plus the open items it directly blocks. Order: weight, then age, descending.
+    """
+    p = _params(thresholds)
+    if as_of.tzinfo is None:
+        raise ValueError("as_of must be timezone-aware (UTC)")
+    now = pl.lit(as_of.astimezone(UTC), dtype=UTC_TS)
+    items = work_items
+    if "is_deleted" in items.columns:
+        items = items.filter(~pl.col("is_deleted").fill_null(False))
+    items = items.filter((pl.col("status_category") != "done").fill_null(True))
+    if status_changes is None or status_changes.width == 0:
+        status_changes = pl.DataFrame(schema=SCHEMAS["status_changes"])
+    changes = status_changes.filter(pl.col("at").is_not_null() & (pl.col("at") <= now))
+
+    edges = edges.filter(
+        pl.col("dependent_id").is_not_null() & ~pl.col("unresolved").fill_null(False)
+    )
+    created = work_items.select("item_id", "created")
+    blockers_open = (
+        edges.filter(
+            pl.col("blocker_category").is_not_null() & (pl.col("blocker_category") != "done")
+        )
+        .join(created.rename({"item_id": "dependent_id", "created": "_dc"}), on="dependent_id")
+        .join(created.rename({"item_id": "blocker_id", "created": "_bc"}), on="blocker_id")
+        .group_by("dependent_id")
+        .agg(pl.max_horizontal("_dc", "_bc").min().alias("_dep_since"))
+        .rename({"dependent_id": "item_id"})
+    )
+    flag_since = (
+        changes.filter((pl.col("field") == "flagged") & _flag_on("to_status"))
+        .group_by("item_id")
+        .agg(pl.col("at").max().alias("_flag_at"))
+    )
+    status_since = (
+        changes.filter(pl.col("field").fill_null("status") == "status")
+        .join(items.select("item_id", "raw_status"), on="item_id", how="inner")
+        .filter(
+            pl.col("to_status").str.strip_chars().str.to_lowercase()
+            == pl.col("raw_status").str.strip_chars().str.to_lowercase()
+        )
+        .group_by("item_id")
+        .agg(pl.col("at").max().alias("_status_at"))
+    )
+    blocked = [s.strip().lower() for s in p.blocked_statuses]
+    flagged_expr = pl.col("flagged").fill_null(False)
+    status_expr = pl.col("raw_status").str.strip_chars().str.to_lowercase().is_in(blocked)
+    cand = (
+        items.join(blockers_open, on="item_id", how="left")
+        .with_columns(
+            (pl.col("level") == "impediment").fill_null(False).alias("_type"),
+            flagged_expr.alias("_flagged"),
+            status_expr.fill_null(False).alias("_blocked"),
+            pl.col("_dep_since").is_not_null().alias("_dep"),
+        )
+        .filter(pl.col("_type") | pl.col("_flagged") | pl.col("_blocked") | pl.col("_dep"))
+        .join(flag_since, on="item_id", how="left")
+        .join(status_since, on="item_id", how="left")
+    )
+    since = pl.min_horizontal(
+        pl.when(pl.col("_type")).then(pl.col("created")),
+        pl.when(pl.col("_flagged")).then(pl.coalesce("_flag_at", "updated", "created")),
+        pl.when(pl.col("_blocked")).then(pl.coalesce("_status_at", "updated", "created")),
+        pl.when(pl.col("_dep")).then(pl.col("_dep_since")),
+    )
+    reason = (
+        pl.when(pl.col("_type"))
+        .then(pl.lit("type"))
+        .when(pl.col("_flagged"))
+        .then(pl.lit("flagged"))
+        .when(pl.col("_blocked"))
+        .then(pl.lit("blocked_status"))
+        .otherwise(pl.lit("blocked_by_dependency"))
+    )
+    cand = cand.with_columns(reason.alias("reason"), since.alias("since"))
+
+    held_self = cand.filter(~pl.col("_type")).select(
+        pl.col("item_id").alias("_imp"),
+        pl.col("item_id").alias("_held"),
+        pl.col("estimate").alias("_est"),
+        pl.col("business_value").alias("_bv"),
+    )
+    held_deps = (
+        edges.filter((pl.col("dependent_category") != "done").fill_null(True))
+        .join(cand.select(pl.col("item_id").alias("blocker_id")), on="blocker_id", how="semi")
+        .select(
+            pl.col("blocker_id").alias("_imp"),
+            pl.col("dependent_id").alias("_held"),
+            pl.col("dependent_estimate").alias("_est"),
+            pl.col("dependent_business_value").alias("_bv"),
+        )
+    )
+    held = (
+        pl.concat([held_self, held_deps])
+        .unique(["_imp", "_held"], keep="first", maintain_order=True)
+        .group_by("_imp")
+        .agg(
+            pl.len().cast(pl.Int64).alias("held_up_items"),
+            pl.col("_est").fill_null(0.0).sum().alias("held_up_estimate"),
+            pl.col("_bv").fill_null(0.0).sum().alias("held_up_value"),
+        )
+        .rename({"_imp": "item_id"})
+    )
+    out = (
+        cand.join(held, on="item_id", how="left")
+        .with_columns(
+            pl.col("held_up_items").fill_null(0),
+            pl.col("held_up_estimate").fill_null(0.0),
+            pl.col("held_up_value").fill_null(0.0),
+            _days("since", now).clip(0.0, None).alias("age_days"),
+        )
+        .with_columns(
+            (
+                p.item_weight * pl.col("held_up_items")
+                + p.estimate_weight * pl.col("held_up_estimate")
+                + p.value_weight * pl.col("held_up_value")
+            ).alias("weight")
+        )
+    )
+    age = pl.col("age_days").fill_null(0.0)
+    level = (
+        pl.when((age >= p.eat_age_days) | (pl.col("weight") >= p.eat_weight))
+        .then(pl.lit("eat"))
+        .when((age >= p.sos_age_days) | (pl.col("weight") >= p.sos_weight))
+        .then(pl.lit("sos"))
+        .otherwise(pl.lit("team"))
+    )
+    return (
+        out.with_columns(level.alias("level"))
+        .select([pl.col(c).cast(t) for c, t in BACKLOG_SCHEMA.items()])
+        .sort(
+            ["weight", "age_days", "key"],
+            descending=[True, True, False],
+            nulls_last=True,
+        )
+    )
+
+
+def impediment_snapshot(backlog: pl.DataFrame, as_of: datetime) -> pl.DataFrame:
+    """[as_of, level, open, mean_age_days]: one row per escalation level, for the trend.
+
+    Every level is present (open = 0 and mean_age_days null when it has none), so snapshots of
+    successive syncs line up.
+    """
+    if as_of.tzinfo is None:
+        raise ValueError("as_of must be timezone-aware (UTC)")
+    counts = backlog.group_by("level").agg(
+        pl.len().cast(pl.Int64).alias("open"), pl.col("age_days").mean().alias("mean_age_days")
+    )
+    return (
+        pl.DataFrame({"level": list(LEVELS)}, schema={"level": pl.String})
+        .join(counts, on="level", how="left")
+        .select(
+            pl.lit(as_of.astimezone(UTC), dtype=UTC_TS).alias("as_of"),
+            "level",
+            pl.col("open").fill_null(0),
+            pl.col("mean_age_days").cast(pl.Float64),
+        )
+    )

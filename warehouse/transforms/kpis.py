@@ -1,0 +1,722 @@
+"""Scrum@Scale KPIs per team sprint, portfolio value (WSJF, effort, investment), metric snapshots.
+
+Sprint KPIs follow the Scrum@Scale metric families: productivity (throughput, done estimate),
+value delivery (business value done), quality (defect share, escaped defects), predictability
+(done vs committed) and sustainability (WIP age, carry-over). Portfolio figures compare value and
+effort per epic and initiative and show where the effort goes per team and theme.
+
+The model keeps each item's *current* sprint only (no sprint membership history), so
+"committed" is approximated; see ``sprint_kpis`` and docs/kpis.md.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass, fields
+from datetime import datetime, timedelta
+from typing import Any, Literal, Self
+
+import polars as pl
+
+from warehouse.transforms.backlog import (
+    BacklogParams,
+    assign_to_sprint,
+    backlog_health,
+    sprint_windows,
+)
+from warehouse.transforms.flow import (
+    NO_GROUP,
+    QUANTILE,
+    WORK_LEVELS,
+    FlowParams,
+    aging_wip,
+    ancestor_at_level,
+    as_of_date,
+    cycle_times,
+    flow_efficiency,
+    item_timeline,
+    live,
+    started_expr,
+    with_delivery_flag,
+    work_type_expr,
+)
+
+
+@dataclass(frozen=True)
+class KpiParams:
+    """Knobs; ``from_mapping`` reads ``[analytics.kpis]``."""
+
+    work_levels: tuple[str, ...] = WORK_LEVELS
+    #: A defect is *escaped* (found after release) when its raw type or a label says so.
+    escaped_types: tuple[str, ...] = ("incident", "production bug", "escaped defect", "live defect")
+    escaped_labels: tuple[str, ...] = ("escaped", "production", "prod-bug", "escaped-defect")
+    #: WSJF job size: "estimate" (estimate sum of the work below, else own estimate, else cost)
+    #: or "cost" (cost, else the estimate sum).
+    job_size: Literal["estimate", "cost"] = "estimate"
+    trend_sprints: int = 3  # closed sprints averaged for snapshot KPIs
+
+    @classmethod
+    def from_mapping(cls, values: Mapping[str, Any] | None) -> Self:
+        values = dict(values or {})
+        known = {f.name for f in fields(cls)}
+        unknown = set(values) - known
+        if unknown:
+            raise ValueError(f"unknown kpi parameter(s) {sorted(unknown)}; known: {sorted(known)}")
+        return cls(**{k: tuple(v) if isinstance(v, list) else v for k, v in values.items()})
+
+
+def _escaped_expr(p: KpiParams) -> pl.Expr:
+    labels = [name.lower() for name in p.escaped_labels]
+    return pl.col("raw_type").str.to_lowercase().is_in(
+        [t.lower() for t in p.escaped_types]
+    ).fill_null(False) | (
+        pl.col("labels")
+        .list.eval(pl.element().str.to_lowercase().is_in(labels))
+        .list.any()
+        .fill_null(False)
+    )
+
+
+# --------------------------------------------------------------------------- sprint KPIs
+
+
+def sprint_kpis(
+    work_items: pl.DataFrame,
+    sprints: pl.DataFrame,
+    status_changes: pl.DataFrame,
+    as_of: datetime,
+    params: KpiParams | None = None,
+) -> pl.DataFrame:
+    """Scrum@Scale KPIs per team sprint (closed and active sprints that started by ``as_of``).
+
+    Done = delivery item of the team with status category done and ``resolved`` in the sprint.
+    Columns: team, sprint_id, sprint, start, end, closed,
+    throughput_items, done_estimate (productivity);
+    business_value_done (value of any item of the team resolved in the sprint; null when the team
+    keeps no business value at all);
+    defects_done, defect_share (defects among done items), escaped_defects (defects created in the
+    sprint typed or labelled as escaped; null when nothing in the data is typed that way);
+    committed_items, committed_estimate (items whose current sprint is this one, created before
+    it started and not resolved before it), committed_done_items, committed_done_estimate,
+    predictability, predictability_estimate (done / committed);
+    carried_in_items (items of this sprint started before it began), wip_at_end, wip_age_days_at_end
+    (mean age of the team's in-progress delivery items at the sprint end).
+    """
+    p = params or KpiParams()
+    sprints_ = sprint_windows(sprints, as_of)
+    all_items = live(work_items)
+    items = (
+        with_delivery_flag(all_items, p.work_levels)
+        .filter(pl.col("delivery"))
+        .with_columns(work_type_expr(FlowParams(work_levels=p.work_levels)))
+    )
+    done_items = items.filter(pl.col("status_category") == "done")
+    done = (
+        assign_to_sprint(done_items, sprints_, "resolved", as_of)
+        .group_by("sprint_id")
+        .agg(
+            pl.len().cast(pl.Int64).alias("throughput_items"),
+            pl.col("estimate").sum().alias("done_estimate"),
+            (pl.col("work_type") == "defect").sum().cast(pl.Int64).alias("defects_done"),
+        )
+    )
+    teams_with_value = (
+        all_items.filter(pl.col("business_value").is_not_null())
+        .select("team")
+        .unique()
+        .with_columns(pl.lit(True).alias("_has_value"))
+    )
+    value = (
+        assign_to_sprint(
+            all_items.filter(
+                (pl.col("status_category") == "done") & pl.col("business_value").is_not_null()
+            ),
+            sprints_,
+            "resolved",
+            as_of,
+        )
+        .group_by("sprint_id")
+        .agg(pl.col("business_value").sum().alias("business_value_done"))
+    )
+    typed = items.select(_escaped_expr(p).any()).item() if items.height else False
+    escaped = (
+        assign_to_sprint(
+            items.filter((pl.col("work_type") == "defect") & _escaped_expr(p)),
+            sprints_,
+            "created",
+            as_of,
+        )
+        .group_by("sprint_id")
+        .agg(pl.len().cast(pl.Int64).alias("escaped_defects"))
+    )
+    committed = (
+        items.join(sprints_.select("sprint_id", "start", "end"), on="sprint_id", how="inner")
+        .filter(
+            (pl.col("created") < pl.col("start"))
+            & ~(pl.col("resolved") < pl.col("start")).fill_null(False)
+        )
+        .with_columns(
+            (
+                (pl.col("status_category") == "done")
+                & (pl.col("resolved") <= pl.col("end")).fill_null(False)
+            ).alias("_done")
+        )
+        .group_by("sprint_id")
+        .agg(
+            pl.len().cast(pl.Int64).alias("committed_items"),
+            pl.col("estimate").sum().alias("committed_estimate"),
+            pl.col("_done").sum().cast(pl.Int64).alias("committed_done_items"),
+            pl.col("estimate").filter(pl.col("_done")).sum().alias("committed_done_estimate"),
+        )
+    )
+    timeline = (
+        items.select("item_id", "created", "status_category", "resolved")
+        .join(
+            item_timeline(
+                status_changes.join(items.select("item_id"), on="item_id", how="semi"), as_of
+            ),
+            on="item_id",
+            how="left",
+        )
+        .with_columns(
+            started_expr(),
+            pl.when(pl.col("status_category") == "done")
+            .then(pl.coalesce("last_done", "resolved"))
+            .alias("done_at"),
+        )
+        .select("item_id", "started", "done_at")
+    )
+    carried = (
+        items.select("item_id", "sprint_id")
+        .join(timeline, on="item_id", how="inner")
+        .join(sprints_.select("sprint_id", "start"), on="sprint_id", how="inner")
+        .filter(pl.col("started") < pl.col("start"))
+        .group_by("sprint_id")
+        .agg(pl.len().cast(pl.Int64).alias("carried_in_items"))
+    )
+    wip_age = _wip_age_at(items.select("item_id", "team").join(timeline, on="item_id"), sprints_)
+    return (
+        sprints_.select(
+            "team", "sprint_id", pl.col("name").alias("sprint"), "start", "end", "closed"
+        )
+        .join(done, on="sprint_id", how="left")
+        .join(value, on="sprint_id", how="left")
+        .join(teams_with_value, on="team", how="left")
+        .join(escaped, on="sprint_id", how="left")
+        .join(committed, on="sprint_id", how="left")
+        .join(carried, on="sprint_id", how="left")
+        .join(wip_age, on="sprint_id", how="left")
+        .with_columns(
+            pl.col("throughput_items").fill_null(0),
+            pl.col("done_estimate").fill_null(0.0),
+            pl.col("defects_done").fill_null(0),
+            pl.when(pl.col("_has_value"))
+            .then(pl.col("business_value_done").fill_null(0.0))
+            .alias("business_value_done"),
+            (pl.col("escaped_defects").fill_null(0) if typed else pl.lit(None, pl.Int64)).alias(
+                "escaped_defects"
+            ),
+            pl.col("committed_items").fill_null(0),
+            pl.col("committed_estimate").fill_null(0.0),
+            pl.col("committed_done_items").fill_null(0),
+            pl.col("committed_done_estimate").fill_null(0.0),
+            pl.col("carried_in_items").fill_null(0),
+            pl.col("wip_at_end").fill_null(0),
+        )
+        .with_columns(
+            _ratio("defects_done", "throughput_items").alias("defect_share"),
+            _ratio("committed_done_items", "committed_items").alias("predictability"),
+            _ratio("committed_done_estimate", "committed_estimate").alias(
+                "predictability_estimate"
+            ),
+        )
+        .select(
+            "team",
+            "sprint_id",
+            "sprint",
+            "start",
+            "end",
+            "closed",
+            "throughput_items",
+            "done_estimate",
+            "business_value_done",
+            "defects_done",
+            "defect_share",
+            "escaped_defects",
+            "committed_items",
+            "committed_estimate",
+            "committed_done_items",
+            "committed_done_estimate",
+            "predictability",
+            "predictability_estimate",
+            "carried_in_items",
+            "wip_at_end",
+            "wip_age_days_at_end",
+        )
+        .sort("team", "start", "sprint_id")
+    )
+
+
+def _wip_age_at(timeline: pl.DataFrame, sprints: pl.DataFrame) -> pl.DataFrame:
+    """(sprint_id, wip_at_end, wip_age_days_at_end) without a cross join.
+
+    Per team, +1 / +started at each start and -1 / -started at each finish, cumulated in time;
+    at a sprint end (as-of join) mean age = end - (sum of starts / count).
+    """
+    started = timeline.filter(pl.col("started").is_not_null() & pl.col("team").is_not_null())
+    secs = pl.col("started").dt.epoch("s")
+    events = pl.concat(
+        [
+            started.select(
+                "team",
+                pl.col("started").alias("t"),
+                pl.lit(1, pl.Int64).alias("n"),
+                secs.alias("s"),
+            ),
+            started.filter(pl.col("done_at").is_not_null()).select(
+                "team",
+                pl.col("done_at").alias("t"),
+                pl.lit(-1, pl.Int64).alias("n"),
+                (-secs).alias("s"),
+            ),
+        ]
+    )
+    running = (
+        events.group_by("team", "t")
+        .agg(pl.col("n").sum(), pl.col("s").sum())
+        .sort("team", "t")
+        .with_columns(
+            pl.col("n").cum_sum().over("team").alias("wip"),
+            pl.col("s").cum_sum().over("team").alias("sum_s"),
+        )
+        .sort("t")
+    )
+    ends = sprints.select("sprint_id", "team", "end").sort("end")
+    return (
+        ends.join_asof(
+            running.select("team", "t", "wip", "sum_s"),
+            left_on="end",
+            right_on="t",
+            by="team",
+            strategy="backward",
+            check_sortedness=False,
+        )
+        .with_columns(pl.col("wip").fill_null(0).alias("wip_at_end"))
+        .with_columns(
+            pl.when(pl.col("wip_at_end") > 0)
+            .then((pl.col("end").dt.epoch("s") - pl.col("sum_s") / pl.col("wip_at_end")) / 86_400)
+            .alias("wip_age_days_at_end")
+        )
+        .select("sprint_id", "wip_at_end", "wip_age_days_at_end")
+    )
+
+
+# --------------------------------------------------------------------------- portfolio
+
+
+def _work_under(items: pl.DataFrame, level: str, alias: str, p: KpiParams) -> pl.DataFrame:
+    """Delivery items with the id of their ancestor at ``level`` (column ``alias``)."""
+    return (
+        with_delivery_flag(items, p.work_levels)
+        .filter(pl.col("delivery"))
+        .join(ancestor_at_level(items, level, alias), on="item_id", how="inner")
+    )
+
+
+def portfolio_value(work_items: pl.DataFrame, params: KpiParams | None = None) -> pl.DataFrame:
+    """Value, effort and WSJF per epic and initiative.
+
+    Columns: item_id, key, url, title, level, team, organisation, status_category, initiative_id
+    (for epics), business_value, time_criticality, risk_reduction, cost, effort_items,
+    effort_estimate, effort_done_estimate, progress_estimate, job_size, cost_of_delay
+    (business_value + time_criticality + risk_reduction, missing parts as 0, null when all three
+    are missing), wsjf (cost_of_delay / job_size), wsjf_rank (1 = do first, among open items of
+    the same level with a WSJF).
+    """
+    p = params or KpiParams()
+    items = live(work_items)
+    effort = pl.concat(
+        [
+            _work_under(items, level, "owner_id", p)
+            .group_by("owner_id")
+            .agg(
+                pl.len().cast(pl.Int64).alias("effort_items"),
+                pl.col("estimate").fill_null(0.0).sum().alias("effort_estimate"),
+                pl.col("estimate")
+                .fill_null(0.0)
+                .filter(pl.col("status_category") == "done")
+                .sum()
+                .alias("effort_done_estimate"),
+            )
+            for level in ("epic", "initiative")
+        ]
+    )
+    initiative_of = ancestor_at_level(items, "initiative", "initiative_id")
+    cod_parts = ["business_value", "time_criticality", "risk_reduction"]
+    positive = lambda c: pl.when(pl.col(c) > 0).then(pl.col(c))  # noqa: E731
+    if p.job_size == "cost":
+        job = pl.coalesce(positive("cost"), positive("effort_estimate"), positive("estimate"))
+    else:
+        job = pl.coalesce(positive("effort_estimate"), positive("estimate"), positive("cost"))
+    out = (
+        items.filter(pl.col("level").is_in(["epic", "initiative"]))
+        .join(effort, left_on="item_id", right_on="owner_id", how="left")
+        .join(
+            initiative_of.filter(pl.col("item_id") != pl.col("initiative_id")),
+            on="item_id",
+            how="left",
+        )
+        .with_columns(
+            pl.col("effort_items").fill_null(0),
+            pl.col("effort_estimate").fill_null(0.0),
+            pl.col("effort_done_estimate").fill_null(0.0),
+            job.alias("job_size"),
+            pl.when(pl.any_horizontal(pl.col(c).is_not_null() for c in cod_parts))
+            .then(pl.sum_horizontal(pl.col(c).fill_null(0.0) for c in cod_parts))
+            .alias("cost_of_delay"),
+        )
+        .with_columns(
+            _ratio("effort_done_estimate", "effort_estimate").alias("progress_estimate"),
+            (pl.col("cost_of_delay") / pl.col("job_size")).alias("wsjf"),
+        )
+    )
+    ranked = (
+        out.filter(pl.col("wsjf").is_not_null() & (pl.col("status_category") != "done"))
+        .with_columns(
+            pl.col("wsjf")
+            .rank("ordinal", descending=True)
+            .over("level")
+            .cast(pl.Int64)
+            .alias("wsjf_rank")
+        )
+        .select("item_id", "wsjf_rank")
+    )
+    return (
+        out.join(ranked, on="item_id", how="left")
+        .select(
+            "item_id",
+            "key",
+            "url",
+            "title",
+            "level",
+            "team",
+            "organisation",
+            "status_category",
+            "initiative_id",
+            "business_value",
+            "time_criticality",
+            "risk_reduction",
+            "cost",
+            "effort_items",
+            "effort_estimate",
+            "effort_done_estimate",
+            "progress_estimate",
+            "job_size",
+            "cost_of_delay",
+            "wsjf",
+            "wsjf_rank",
+        )
+        .sort(["level", "wsjf_rank", "key"], nulls_last=True)
+    )
+
+
+def effort_by_team(work_items: pl.DataFrame, params: KpiParams | None = None) -> pl.DataFrame:
+    """Resource view: how much of each epic's work sits with each team.
+
+    Columns: epic_id, epic_key, epic_title, epic_team, team, items, items_done, estimate,
+    estimate_done, share_of_epic (the team's share of the epic's estimate; by item count when the
+    epic has no estimates).
+    """
+    p = params or KpiParams()
+    items = live(work_items)
+    epics = items.filter(pl.col("level") == "epic").select(
+        pl.col("item_id").alias("epic_id"),
+        pl.col("key").alias("epic_key"),
+        pl.col("title").alias("epic_title"),
+        pl.col("team").alias("epic_team"),
+    )
+    return (
+        _work_under(items, "epic", "epic_id", p)
+        .with_columns(pl.col("team").fill_null(NO_GROUP))
+        .group_by("epic_id", "team")
+        .agg(
+            pl.len().cast(pl.Int64).alias("items"),
+            (pl.col("status_category") == "done").sum().cast(pl.Int64).alias("items_done"),
+            pl.col("estimate").fill_null(0.0).sum().alias("estimate"),
+            pl.col("estimate")
+            .fill_null(0.0)
+            .filter(pl.col("status_category") == "done")
+            .sum()
+            .alias("estimate_done"),
+        )
+        .with_columns(
+            pl.when(pl.col("estimate").sum().over("epic_id") > 0)
+            .then(pl.col("estimate") / pl.col("estimate").sum().over("epic_id"))
+            .otherwise(pl.col("items") / pl.col("items").sum().over("epic_id"))
+            .alias("share_of_epic")
+        )
+        .join(epics, on="epic_id", how="inner")
+        .select(
+            "epic_id",
+            "epic_key",
+            "epic_title",
+            "epic_team",
+            "team",
+            "items",
+            "items_done",
+            "estimate",
+            "estimate_done",
+            "share_of_epic",
+        )
+        .sort("epic_key", "team")
+    )
+
+
+def investment_by_theme(
+    work_items: pl.DataFrame, params: KpiParams | None = None, by: str | None = None
+) -> pl.DataFrame:
+    """Where the effort goes: delivery work per initiative (theme), optionally per ``by``.
+
+    Work with no initiative above it is the row with theme_id null ("not aligned"). Columns:
+    [<by>], theme_id, theme_key, theme_title, items, items_open, estimate, estimate_open,
+    estimate_done, epics, cost (sum of the epics' cost under the theme), business_value (sum of
+    the epics' business value), share_estimate (of the total estimate within the ``by`` group).
+    """
+    p = params or KpiParams()
+    items = live(work_items)
+    themes = ancestor_at_level(items, "initiative", "theme_id")
+    keys = [by] if by else []
+    work = (
+        with_delivery_flag(items, p.work_levels)
+        .filter(pl.col("delivery"))
+        .join(themes, on="item_id", how="left")
+        .group_by(*keys, "theme_id")
+        .agg(
+            pl.len().cast(pl.Int64).alias("items"),
+            (pl.col("status_category") != "done").sum().cast(pl.Int64).alias("items_open"),
+            pl.col("estimate").fill_null(0.0).sum().alias("estimate"),
+            pl.col("estimate")
+            .fill_null(0.0)
+            .filter(pl.col("status_category") != "done")
+            .sum()
+            .alias("estimate_open"),
+            pl.col("estimate")
+            .fill_null(0.0)
+            .filter(pl.col("status_category") == "done")
+            .sum()
+            .alias("estimate_done"),
+        )
+    )
+    epic_money = (
+        items.filter(pl.col("level") == "epic")
+        .join(themes, on="item_id", how="left")
+        .group_by(*keys, "theme_id")
+        .agg(
+            pl.len().cast(pl.Int64).alias("epics"),
+            _sum_or_null("cost"),
+            _sum_or_null("business_value"),
+        )
+    )
+    meta = items.filter(pl.col("level") == "initiative").select(
+        pl.col("item_id").alias("theme_id"),
+        pl.col("key").alias("theme_key"),
+        pl.col("title").alias("theme_title"),
+    )
+    total = pl.col("estimate").sum().over(by) if by else pl.col("estimate").sum()
+    return (
+        work.join(epic_money, on=[*keys, "theme_id"], how="full", coalesce=True, nulls_equal=True)
+        .join(meta, on="theme_id", how="left")
+        .with_columns(
+            pl.col("items").fill_null(0),
+            pl.col("items_open").fill_null(0),
+            pl.col("estimate").fill_null(0.0),
+            pl.col("estimate_open").fill_null(0.0),
+            pl.col("estimate_done").fill_null(0.0),
+            pl.col("epics").fill_null(0),
+        )
+        .with_columns(pl.when(total > 0).then(pl.col("estimate") / total).alias("share_estimate"))
+        .select(
+            *keys,
+            "theme_id",
+            "theme_key",
+            "theme_title",
+            "items",
+            "items_open",
+            "estimate",
+            "estimate_open",
+            "estimate_done",
+            "epics",
+            "cost",
+            "business_value",
+            "share_estimate",
+        )
+        .sort([*keys, "estimate"], descending=[*[False] * len(keys), True], nulls_last=True)
+    )
+
+
+# --------------------------------------------------------------------------- snapshots
+
+
+SNAPSHOT_SCHEMA = {
+    "as_of": pl.Datetime("us", "UTC"),
+    "family": pl.String,
+    "metric": pl.String,
+    "scope": pl.String,
+    "value": pl.Float64,
+}
+
+
+def metric_snapshot(
+    work_items: pl.DataFrame,
+    sprints: pl.DataFrame,
+    status_changes: pl.DataFrame,
+    edges: pl.DataFrame,
+    as_of: datetime,
+    *,
+    cycles: pl.DataFrame | None = None,
+    sprint_kpi: pl.DataFrame | None = None,
+    forecasts: pl.DataFrame | None = None,
+    flow_params: FlowParams | None = None,
+    backlog_params: BacklogParams | None = None,
+    kpi_params: KpiParams | None = None,
+) -> pl.DataFrame:
+    """Headline figures in long form, one row each, to be stored per sync for trends.
+
+    Columns: as_of, family (backlog / flow / kpi / forecast), metric, scope ("programme",
+    "team:<name>", "organisation:<name>", "epic:<key>"), value (Float64; nulls are left out).
+    Precomputed ``cycles`` (cycle_times), ``sprint_kpi`` (sprint_kpis) and ``forecasts``
+    (forecast_epics) are reused when given; forecasts are only snapshotted when given.
+    """
+    fp = flow_params or FlowParams()
+    kp = kpi_params or KpiParams()
+    frames: list[pl.DataFrame] = []
+
+    def add(frame: pl.DataFrame, family: str, scope: pl.Expr, metrics: list[str]) -> None:
+        if frame.height == 0:
+            return
+        frames.append(
+            frame.select(scope.alias("scope"), *[pl.col(m).cast(pl.Float64) for m in metrics])
+            .unpivot(index="scope", variable_name="metric", value_name="value")
+            .with_columns(pl.lit(family).alias("family"))
+        )
+
+    backlog_metrics = [
+        "points",
+        "items",
+        "pct_estimated",
+        "ready_depth_sprints",
+        "top_n_ready_share",
+        "stale_share",
+        "age_p85_days",
+        "net_flow_per_sprint",
+    ]
+    for by in ("team", "organisation", "programme"):
+        health = backlog_health(
+            work_items,
+            sprints,
+            status_changes,
+            edges,
+            as_of,
+            by,
+            backlog_params,  # type: ignore[arg-type]
+        )
+        scope = pl.lit("programme") if by == "programme" else pl.format(f"{by}:{{}}", "scope")
+        add(health, "backlog", scope, backlog_metrics)
+
+    cycles = cycles if cycles is not None else cycle_times(work_items, status_changes, as_of, fp)
+    start = as_of - timedelta(days=fp.window_days)
+    recent = cycles.filter(pl.col("done_at") > start)
+    flow_aggs = [
+        pl.col("cycle_time_days").quantile(0.85, QUANTILE).alias("cycle_time_p85_days"),
+        pl.col("lead_time_days").quantile(0.85, QUANTILE).alias("lead_time_p85_days"),
+        pl.len().cast(pl.Float64).alias("throughput_window_items"),
+    ]
+    per_team = (
+        recent.with_columns(pl.col("team").fill_null(NO_GROUP)).group_by("team").agg(flow_aggs)
+    )
+    add(
+        per_team,
+        "flow",
+        pl.format("team:{}", "team"),
+        ["cycle_time_p85_days", "lead_time_p85_days", "throughput_window_items"],
+    )
+    add(
+        recent.select(flow_aggs),
+        "flow",
+        pl.lit("programme"),
+        ["cycle_time_p85_days", "lead_time_p85_days", "throughput_window_items"],
+    )
+    ageing = aging_wip(work_items, status_changes, cycles, as_of, fp)
+    wip = ageing.group_by("team").agg(
+        pl.len().cast(pl.Float64).alias("wip_items"),
+        pl.col("over_p85").sum().cast(pl.Float64).alias("wip_over_p85_items"),
+    )
+    add(wip, "flow", pl.format("team:{}", "team"), ["wip_items", "wip_over_p85_items"])
+    eff = flow_efficiency(work_items, status_changes, cycles, as_of, fp)
+    add(eff, "flow", pl.format("team:{}", "team"), ["flow_efficiency"])
+
+    kpi = (
+        sprint_kpi
+        if sprint_kpi is not None
+        else sprint_kpis(work_items, sprints, status_changes, as_of, kp)
+    )
+    recent_sprints = (
+        kpi.filter(pl.col("closed"))
+        .sort("team", "end", descending=[False, True])
+        .group_by("team", maintain_order=True)
+        .head(kp.trend_sprints)
+        .group_by("team")
+        .agg(
+            pl.col("done_estimate").mean().alias("velocity"),
+            pl.col("throughput_items").mean().alias("throughput_per_sprint"),
+            (pl.col("committed_done_items").sum() / pl.col("committed_items").sum()).alias(
+                "predictability"
+            ),
+            (pl.col("defects_done").sum() / pl.col("throughput_items").sum()).alias("defect_share"),
+            pl.col("business_value_done").mean().alias("business_value_per_sprint"),
+        )
+    )
+    add(
+        recent_sprints,
+        "kpi",
+        pl.format("team:{}", "team"),
+        [
+            "velocity",
+            "throughput_per_sprint",
+            "predictability",
+            "defect_share",
+            "business_value_per_sprint",
+        ],
+    )
+
+    if forecasts is not None and forecasts.height:
+        day0 = as_of_date(as_of)
+        fc = forecasts.with_columns(
+            (pl.col("p85") - pl.lit(day0)).dt.total_days().alias("p85_days_from_now")
+        )
+        add(
+            fc,
+            "forecast",
+            pl.format("epic:{}", "key"),
+            ["p85_days_from_now", "p_on_time", "dependency_delay_days_p85"],
+        )
+
+    if not frames:
+        return pl.DataFrame(schema=SNAPSHOT_SCHEMA)
+    return (
+        pl.concat(frames)
+        .filter(pl.col("value").is_not_null() & pl.col("value").is_not_nan())
+        .with_columns(pl.lit(as_of).dt.convert_time_zone("UTC").alias("as_of"))
+        .select(*SNAPSHOT_SCHEMA)
+        .cast(SNAPSHOT_SCHEMA)
+        .sort("family", "metric", "scope")
+    )
+
+
+def _ratio(done: str, total: str) -> pl.Expr:
+    return pl.when(pl.col(total) > 0).then(pl.col(done) / pl.col(total))
+
+
+def _sum_or_null(col: str) -> pl.Expr:
+    """Sum, but null (not 0) when nobody keeps the field."""
+    return pl.when(pl.col(col).is_not_null().any()).then(pl.col(col).sum()).alias(col)
