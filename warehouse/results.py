@@ -5,7 +5,9 @@ An *analysis* is a named pure function of the canonical frames (``Inputs``) retu
 row in ``results`` saying which generation (last successful sync run id) it belongs to.
 ``ResultCache`` serves them from memory until the generation moves.
 
-Adding an analysis = one ``@analysis("name")`` function here (or in a module imported below).
+Adding an analysis = one ``@analysis("name")`` function in a module of ``warehouse/analyses/``
+(one module per domain, listed in its ``__init__``). The transforms themselves stay pure in
+``warehouse/transforms/``; the analyses only pick their inputs and parameters.
 """
 
 from __future__ import annotations
@@ -41,39 +43,31 @@ class Inputs:
     frames: dict[str, pl.DataFrame]
     settings: Settings
     as_of: datetime
+    warehouse: Warehouse | None = None
     extra: dict[str, Any] = field(default_factory=dict)
 
     @property
     def work_items(self) -> pl.DataFrame:
         return self.frames["work_items"]
 
+    def shared(self, name: str, compute: Callable[[], Any]) -> Any:
+        """An intermediate several analyses use (dependency edges, flow data), computed once."""
+        if name not in self.extra:
+            self.extra[name] = compute()
+        return self.extra[name]
+
+    def previous(self, name: str) -> pl.DataFrame | None:
+        """The stored result of the previous generation (for lifecycles such as findings)."""
+        if self.warehouse is None:
+            return None
+        known = self.warehouse.query("SELECT 1 FROM results WHERE name = ?", [name])
+        return self.warehouse.query(f"SELECT * FROM result_{name}") if known.height else None
+
     @cached_property
     def portfolio(self) -> pl.DataFrame:
         from warehouse.transforms.portfolio import portfolio_tree
 
         return portfolio_tree(self.work_items)
-
-
-# --------------------------------------------------------------------------- the analyses
-
-
-@analysis("portfolio")
-def _portfolio(inputs: Inputs) -> pl.DataFrame:
-    return inputs.portfolio
-
-
-@analysis("portfolio_by_team")
-def _portfolio_by_team(inputs: Inputs) -> pl.DataFrame:
-    from warehouse.transforms.portfolio import portfolio_by
-
-    return portfolio_by(inputs.portfolio, "team")
-
-
-@analysis("portfolio_by_organisation")
-def _portfolio_by_org(inputs: Inputs) -> pl.DataFrame:
-    from warehouse.transforms.portfolio import portfolio_by
-
-    return portfolio_by(inputs.portfolio, "organisation")
 
 
 # --------------------------------------------------------------------------- compute and keep
@@ -87,7 +81,7 @@ def refresh(warehouse: Warehouse, settings: Settings, as_of: datetime | None = N
     """Compute every analysis for the current generation and materialise it (one transaction)."""
     generation = warehouse.generation()
     as_of = as_of or utcnow()
-    inputs = Inputs(warehouse.frames(), settings, as_of)
+    inputs = Inputs(warehouse.frames(), settings, as_of, warehouse)
     results = compute(inputs)
     with warehouse.transaction() as con:
         for name, frame in results.items():
@@ -132,26 +126,6 @@ def snapshot(fn: Snapshot) -> Snapshot:
     return fn
 
 
-@snapshot
-def _portfolio_snapshot(inputs: Inputs) -> list[dict[str, Any]]:
-    items = inputs.work_items
-    done = items.filter(pl.col("status_category") == "done").height
-    rows = [
-        {"family": "portfolio", "metric": "items", "scope": "all", "value": float(items.height)},
-        {"family": "portfolio", "metric": "items_done", "scope": "all", "value": float(done)},
-    ]
-    for org, count in items.group_by("organisation").len().iter_rows():
-        rows.append(
-            {
-                "family": "portfolio",
-                "metric": "items",
-                "scope": f"organisation:{org}",
-                "value": float(count),
-            }
-        )
-    return rows
-
-
 class ResultCache:
     """In-memory copies of the materialised results, dropped when the generation moves."""
 
@@ -177,9 +151,12 @@ class ResultCache:
         if stored.height and stored["generation"][0] == generation:
             frame = self._warehouse.query(f"SELECT * FROM result_{name}")
         else:  # not materialised for this generation (yet): compute from the snapshot
-            inputs = Inputs(self._warehouse.frames(), self._settings, utcnow())
+            inputs = Inputs(self._warehouse.frames(), self._settings, utcnow(), self._warehouse)
             frame = ANALYSES[name](inputs)
         with self._lock:
             if generation == self._generation:
                 self._frames[name] = frame
         return frame
+
+
+from warehouse import analyses  # noqa: E402,F401  (registers the analyses; imports this module)

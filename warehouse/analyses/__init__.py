@@ -1,0 +1,6 @@
+"""Analyses per domain, registered with ``warehouse.results.analysis`` on import.
+
+One module per domain; add yours to the import below.
+"""
+
+from warehouse.analyses import portfolio  # noqa: F401
