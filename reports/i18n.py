@@ -1,4 +1,6 @@
-"""One label catalogue for every report text, in English and Dutch."""
+"""One label catalogue for every report text, in English and Dutch.
+
+Shared labels live here; a section adds its own with ``add_labels`` in its module."""
 
 from __future__ import annotations
 
@@ -58,6 +60,16 @@ CATALOGUE: dict[str, dict[str, str]] = {
     "more_rows": {"en": "more rows in the export", "nl": "meer rijen in de export"},
     "empty": {"en": "Nothing to show.", "nl": "Niets te tonen."},
 }
+
+
+def add_labels(labels: dict[str, dict[str, str]]) -> None:
+    """A report section brings its own labels (both languages); keys must not clash."""
+    for key, entry in labels.items():
+        if set(entry) != set(LANGS):
+            raise ValueError(f"label {key!r} needs exactly {LANGS}, has {sorted(entry)}")
+        if key in CATALOGUE and CATALOGUE[key] != entry:
+            raise ValueError(f"label {key!r} is already defined differently")
+        CATALOGUE[key] = entry
 
 
 def translator(lang: Lang) -> Callable[[str], str]:
