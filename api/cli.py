@@ -20,8 +20,9 @@ app = typer.Typer(
     no_args_is_help=True,
     pretty_exceptions_enable=False,
 )
-console = Console()
-err = Console(stderr=True)
+# Piped output (CI logs, `make demo | tee`) gets room for the tables instead of rich's 80 columns.
+console = Console(width=None if sys.stdout.isatty() else 132)
+err = Console(stderr=True, width=None if sys.stderr.isatty() else 132)
 
 ConfigOption = Annotated[
     Path | None,
@@ -188,7 +189,7 @@ def print_status(warehouse) -> None:  # type: ignore[no-untyped-def]
         SELECT s.source, s.kind, s.organisation,
                count(w.item_id) FILTER (WHERE NOT w.is_deleted) AS items,
                count(w.item_id) FILTER (WHERE w.is_deleted) AS deleted,
-               c.cursor, r.outcome, r.finished, r.problems, r.error
+               c.cursor, r.outcome, r.finished, r.problems, r.problem_text, r.error
         FROM sources s
         LEFT JOIN work_items w USING (source)
         LEFT JOIN cursors c USING (source)
@@ -212,6 +213,11 @@ def print_status(warehouse) -> None:  # type: ignore[no-untyped-def]
             _when(row["cursor"]),
         )
     console.print(table)
+    for row in sources.iter_rows(named=True):
+        if row["error"]:
+            console.print(f"[red]{row['source']}[/red]: {row['error']}", markup=True)
+        elif row["problem_text"]:
+            console.print(f"[yellow]{row['source']}[/yellow]: {row['problem_text']}")
     links = warehouse.query(
         """
         SELECT l.kind,

@@ -432,9 +432,8 @@ _KIND_ORDER = {"status": 1, "flag_on": 2, "flag_off": 3, "move": 4, "edit": 5}
 
 
 def default_anchor() -> datetime:
-    """Today 12:00 UTC, so the demo looks fresh."""
-    now = datetime.now(UTC)
-    return now.replace(hour=12, minute=0, second=0, microsecond=0)
+    """The start of the current hour (UTC): the demo looks fresh and nothing lies in the future."""
+    return datetime.now(UTC).replace(minute=0, second=0, microsecond=0)
 
 
 def split_size(size: int, tenants: tuple[str, ...]) -> list[int]:
