@@ -26,7 +26,7 @@ def build(ctx: ReportContext) -> Section:
             r["kind"],
             r["organisation"],
             r["finished"].strftime("%Y-%m-%d %H:%M UTC") if r["finished"] else t("never"),
-            r["outcome"] or "",
+            t(f"outcome_{r['outcome']}") if r["outcome"] else t("never"),
             int(r["items"]),
         ]
         for r in fresh.iter_rows(named=True)
