@@ -247,9 +247,24 @@ def settings_from_dict(
     data: dict[str, Any], *, source_name: str = "config", base_dir: Path | None = None
 ) -> Settings:
     try:
-        return Settings(**data, base_dir=base_dir or Path("."))
+        settings = Settings(**data, base_dir=base_dir or Path("."))
     except ValidationError as exc:
         raise ConfigError(_explain(source_name, data, exc)) from None
+    _check_analytics(settings, source_name)
+    return settings
+
+
+def _check_analytics(settings: Settings, source_name: str) -> None:
+    """Load-time checks owned by the transforms: alignment rules (``[rules.*]``, custom SQL
+    rules) and the impediment escalation thresholds. Imported here, late, to avoid a cycle."""
+    from warehouse.transforms.alignment import check_rules_config
+    from warehouse.transforms.impediments import ImpedimentParams
+
+    try:
+        check_rules_config(settings.rules, settings.custom_rules)
+        ImpedimentParams.from_mapping(settings.analytics.get("impediments"))
+    except ConfigError as exc:
+        raise ConfigError(f"{source_name}: {exc}") from None
 
 
 def _explain(source_name: str, data: dict[str, Any], exc: ValidationError) -> str:

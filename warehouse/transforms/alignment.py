@@ -17,13 +17,13 @@ from __future__ import annotations
 
 import json
 import re
-import time
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, timedelta
 from functools import cached_property
 from typing import Any, Literal
 
+import duckdb
 import polars as pl
 
 from warehouse.config import ConfigError
@@ -48,14 +48,6 @@ FINDINGS_SCHEMA: dict[str, Any] = {
     "since": UTC_TS,
 }
 FINDINGS_COLUMNS = tuple(FINDINGS_SCHEMA)
-#: The stored findings table (warehouse ``findings``): findings plus their lifecycle.
-FINDINGS_STATE_SCHEMA: dict[str, Any] = {
-    **FINDINGS_SCHEMA,
-    "first_seen": UTC_TS,
-    "last_seen": UTC_TS,
-    "resolved_at": UTC_TS,
-}
-
 #: Columns of ``dependency_edges`` (warehouse/transforms/dependencies.py), per the shared contract.
 EDGES_SCHEMA: dict[str, Any] = {
     "blocker_id": pl.String,
@@ -328,7 +320,7 @@ def _num(expr: pl.Expr) -> pl.Expr:
 
 def _join_list(col: str, n: int = 3) -> pl.Expr:
     """First n entries of a list column joined by ', ', plus 'and k more'."""
-    more = pl.col(col).list.len() - n
+    more = pl.col(col).list.len().cast(pl.Int64) - n  # list.len() is unsigned
     head = pl.col(col).list.head(n).list.join(", ")
     return pl.when(more > 0).then(pl.format("{} and {} more", head, more)).otherwise(head)
 
@@ -461,7 +453,7 @@ def _unestimated_committed(ctx: RuleContext, t: Mapping[str, Any]) -> pl.DataFra
             "_state",
             _txt("_sprint"),
         ).alias("message"),
-        pl.col("_start").alias("since"),
+        pl.min_horizontal("_start", _lit_ts(ctx.as_of)).alias("since"),
         pl.when(pl.col("_state") == "active")
         .then(pl.lit("warning"))
         .otherwise(pl.lit("info"))
@@ -877,7 +869,9 @@ def _dod_drift(ctx: RuleContext, t: Mapping[str, Any]) -> pl.DataFrame:
             )
         )
     )
-    team_level = _team_hits(drift, message, pl.lit(None, UTC_TS))
+    team_level = _team_hits(drift, message, pl.lit(None, UTC_TS)).with_columns(
+        pl.lit(None, pl.String).alias("owner_role")
+    )
     required = [str(s) for s in t["required_states"]]
     if not required:
         return team_level
@@ -1313,14 +1307,13 @@ STOP_WORDS: frozenset[str] = frozenset(_STOP_TEXT.split())
 
 
 def title_tokens(titles: pl.DataFrame, id_col: str = "item_id") -> pl.DataFrame:
-    """(id, token) rows: the normalised token set of each title.
+    """(id, token) rows: the normalised token set of each title, vectorised over all titles.
 
-    Lowercase; everything but letters and digits splits words; two adjacent words are merged
-    when their concatenation is a word of another title ("real time" ~ "realtime", "check-out" ~
-    "checkout"); stop words (English and Dutch) dropped; a trailing plural "s" stripped (words of
-    more than 3 letters, not "ss"). Vectorised over all titles at once.
+    Lowercase; everything but letters and digits separates words; one-letter words and stop
+    words (English and Dutch) dropped; a trailing plural "s" stripped from words of more than 3 letters (not "ss").
     """
-    words = (
+    token = pl.col("token")
+    return (
         titles.select(
             id_col,
             pl.col("title")
@@ -1329,47 +1322,19 @@ def title_tokens(titles: pl.DataFrame, id_col: str = "item_id") -> pl.DataFrame:
             .str.replace_all(r"[^\p{L}\p{N}]+", " ")
             .str.strip_chars()
             .str.split(" ")
-            .alias("_w"),
+            .alias("token"),
         )
-        .explode("_w")
-        .filter(pl.col("_w").is_not_null() & (pl.col("_w") != ""))
-    )
-    vocab = words.select(pl.col("_w").unique().alias("_bi"))
-    same_next = pl.col(id_col).shift(-1) == pl.col(id_col)
-    words = words.with_columns(
-        pl.when(same_next).then(pl.col("_w") + pl.col("_w").shift(-1)).alias("_bi")
-    )
-    words = words.with_columns(
-        pl.col("_bi").is_in(vocab["_bi"].implode()).fill_null(False).alias("_m")
-    ).with_columns(
-        # a merge cannot start on a word that is the second half of the previous merge
-        (
-            pl.col("_m")
-            & ~(
-                (pl.col(id_col).shift(1) == pl.col(id_col)) & pl.col("_m").shift(1).fill_null(False)
-            ).fill_null(False)
-        ).alias("_m")
-    )
-    consumed = ((pl.col(id_col).shift(1) == pl.col(id_col)) & pl.col("_m").shift(1)).fill_null(
-        False
-    )
-    tokens = (
-        words.with_columns(consumed.alias("_c"))
-        .filter(~pl.col("_c"))
-        .select(id_col, pl.when(pl.col("_m")).then("_bi").otherwise("_w").alias("token"))
-        .filter(~pl.col("token").is_in(list(STOP_WORDS)))
+        .explode("token")
+        .filter((token.str.len_chars() > 1) & ~token.is_in(list(STOP_WORDS)))
         .with_columns(
             pl.when(
-                (pl.col("token").str.len_chars() > 3)
-                & pl.col("token").str.ends_with("s")
-                & ~pl.col("token").str.ends_with("ss")
+                (token.str.len_chars() > 3) & token.str.ends_with("s") & ~token.str.ends_with("ss")
             )
-            .then(pl.col("token").str.slice(0, pl.col("token").str.len_chars() - 1))
-            .otherwise(pl.col("token"))
+            .then(token.str.slice(0, token.str.len_chars() - 1))
+            .otherwise(token)
         )
         .unique()
     )
-    return tokens
 
 
 def similar_title_sets(
@@ -1659,11 +1624,10 @@ def resolve_rules(
     """
     config = dict(config or {})
     customs = set(custom_ids)
-    known = sorted(RULES)
     for rule_id, values in config.items():
         if rule_id not in RULES and rule_id not in customs:
             raise ConfigError(
-                f"rules.{rule_id}: unknown rule id - known rules: {', '.join(known)}"
+                f"rules.{rule_id}: unknown rule id - known rules: {', '.join(sorted(RULES))}"
                 + (f"; custom rules: {', '.join(sorted(customs))}" if customs else "")
             )
         if not isinstance(values, Mapping):
@@ -1691,51 +1655,54 @@ def resolve_rules(
 
 
 def _custom_stub(rule_id: str) -> Rule:
+    """A custom rule as the settings see it: no thresholds, only ``enabled``."""
     return Rule(rule_id, rule_id, "", "warning", "PMO", {}, lambda ctx, t: _empty_hits())
+
+
+CATALOGUE_SCHEMA: dict[str, Any] = {
+    "id": pl.String,
+    "title": pl.String,
+    "rationale": pl.String,
+    "severity": pl.String,
+    "owner_role": pl.String,
+    "custom": pl.Boolean,
+    "enabled": pl.Boolean,
+    "thresholds": pl.String,  # JSON of the thresholds in force
+    "organisations": pl.String,  # JSON: per organisation, the settings that differ
+    "sql": pl.String,  # custom rules only
+}
 
 
 def rule_catalogue(
     config: Mapping[str, Any] | None = None, custom_rules: Sequence[Mapping[str, Any]] = ()
 ) -> pl.DataFrame:
-    """[id, title, rationale, severity, enabled, thresholds]: the rules and the settings in force.
-
-    ``thresholds`` is JSON of the thresholds in force, plus ``organisations`` with the
-    per-organisation settings that differ (``enabled`` included there).
-    """
-    customs = {str(c.get("id")): c for c in custom_rules}
-    resolved = resolve_rules(config, customs)
+    """The rules (built-in, then custom) with the settings in force (``CATALOGUE_SCHEMA``)."""
+    customs = {str(c["id"]): c for c in custom_rules}
     rows = []
-    for rule_id, r in resolved.items():
+    for rule_id, r in resolve_rules(config, customs).items():
         custom = customs.get(rule_id)
-        shown: dict[str, Any] = dict(r.base.thresholds)
-        orgs = {}
+        orgs: dict[str, dict[str, Any]] = {}
         for org, setting in r.organisations.items():
             diff = {k: v for k, v in setting.thresholds.items() if r.base.thresholds.get(k) != v}
             if setting.enabled != r.base.enabled:
                 diff["enabled"] = setting.enabled
             if diff:
                 orgs[org] = diff
-        if orgs:
-            shown["organisations"] = orgs
         rows.append(
             {
                 "id": rule_id,
-                "title": str(custom.get("title", rule_id)) if custom else r.rule.title,
-                "rationale": str(custom.get("rationale", "")) if custom else r.rule.rationale,
-                "severity": str(custom.get("severity", "warning")) if custom else r.rule.severity,
+                "title": str(custom["title"]) if custom else r.rule.title,
+                "rationale": str(custom["rationale"]) if custom else r.rule.rationale,
+                "severity": str(custom["severity"]) if custom else r.rule.severity,
+                "owner_role": str(custom["owner_role"]) if custom else r.rule.owner_role,
+                "custom": custom is not None,
                 "enabled": r.base.enabled,
-                "thresholds": json.dumps(shown, sort_keys=True),
+                "thresholds": json.dumps(r.base.thresholds, sort_keys=True),
+                "organisations": json.dumps(orgs, sort_keys=True),
+                "sql": str(custom["sql"]) if custom else None,
             }
         )
-    schema = {
-        "id": pl.String,
-        "title": pl.String,
-        "rationale": pl.String,
-        "severity": pl.String,
-        "enabled": pl.Boolean,
-        "thresholds": pl.String,
-    }
-    return pl.DataFrame(rows, schema=schema)
+    return pl.DataFrame(rows, schema=CATALOGUE_SCHEMA)
 
 
 # --------------------------------------------------------------------------- the engine
@@ -1750,16 +1717,18 @@ def _key_expr() -> pl.Expr:
 
 
 def _finalise(rule_id: str, severity: str, owner_role: str, hits: pl.DataFrame) -> pl.DataFrame:
+    """Hits -> FINDINGS_SCHEMA: the rule id, its defaults where a hit has no severity/owner."""
     cols = []
     for name, dtype in FINDINGS_SCHEMA.items():
         if name == "rule":
             cols.append(pl.lit(rule_id, pl.String).alias("rule"))
-        elif name == "severity":
-            base = pl.col("severity") if "severity" in hits.columns else pl.lit(None, pl.String)
-            cols.append(pl.coalesce(base, pl.lit(severity)).alias("severity"))
-        elif name == "owner_role":
-            base = pl.col("owner_role") if "owner_role" in hits.columns else pl.lit(None, pl.String)
-            cols.append(pl.coalesce(base, pl.lit(owner_role)).alias("owner_role"))
+        elif name in ("severity", "owner_role"):
+            default = severity if name == "severity" else owner_role
+            allowed = SEVERITIES if name == "severity" else OWNER_ROLES
+            got = pl.col(name).cast(pl.String) if name in hits.columns else pl.lit(None, pl.String)
+            cols.append(
+                pl.when(got.is_in(list(allowed))).then(got).otherwise(pl.lit(default)).alias(name)
+            )
         elif name in hits.columns:
             cols.append(pl.col(name).cast(dtype))
         else:
@@ -1778,8 +1747,8 @@ def _by_organisation(
 
 
 def run_rule(resolved: ResolvedRule, ctx: RuleContext) -> pl.DataFrame:
-    """One rule with its settings: one run per distinct set of thresholds, each keeping the
-    findings of the organisations those thresholds apply to."""
+    """One rule with its settings: one run per distinct set of thresholds in force, each keeping
+    the findings of the organisations those thresholds apply to."""
     rule, base = resolved.rule, resolved.base
     differing = {o: s for o, s in resolved.organisations.items() if s != base}
     runs: list[tuple[dict[str, Any], list[str] | None, list[str]]] = []
@@ -1828,15 +1797,20 @@ def evaluate(
     edges: pl.DataFrame | None,
     as_of: datetime,
     config: Mapping[str, Any] | None = None,
+    custom_rules: Sequence[Mapping[str, Any]] = (),
 ) -> pl.DataFrame:
-    """Run every enabled rule; findings with ``FINDINGS_SCHEMA`` columns, most severe first.
+    """Run every enabled rule, built-in and custom; findings (``FINDINGS_SCHEMA``), most severe
+    first.
 
     ``frames``: the canonical frames (work_items, sprints, status_changes, teams, ...);
-    ``edges``: the dependency_edges frame; ``config``: ``Settings.rules``.
+    ``edges``: the dependency_edges frame; ``config``: ``Settings.rules``; ``custom_rules``:
+    ``Settings.custom_rules``.
     """
-    resolved = resolve_rules(config)
+    resolved = resolve_rules(config, [str(r.get("id")) for r in custom_rules])
     ctx = RuleContext(frames, edges, as_of)
-    parts = [run_rule(r, ctx) for r in resolved.values()]
+    parts = [run_rule(r, ctx) for r in resolved.values() if r.rule.id in RULES]
+    if custom_rules:
+        parts.append(run_custom_rules(custom_rules, frames, config))
     return order_findings(pl.concat(parts))
 
 
@@ -1845,91 +1819,107 @@ def evaluate(
 CUSTOM_KEYS = ("id", "title", "rationale", "severity", "owner_role", "sql")
 
 
-def validate_custom_rules(custom_rules: Sequence[Mapping[str, Any]], con: Any) -> None:
+def custom_connection(frames: Mapping[str, pl.DataFrame]) -> duckdb.DuckDBPyConnection:
+    """An in-memory DuckDB in which every canonical table (work_items, links, sprints,
+    status_changes, teams, organisations, sources) is a view of the given frame (empty when
+    absent). Custom rules run here, never on the warehouse: they see exactly the snapshot the
+    built-in rules see (live items only), and cannot change anything."""
+    con = duckdb.connect(":memory:")
+    con.execute("SET TimeZone = 'UTC'")
+    for name, schema in SCHEMAS.items():
+        got = frames.get(name)
+        con.register(name, (got if got is not None else pl.DataFrame(schema=schema)).to_arrow())
+    return con
+
+
+def validate_custom_rules(custom_rules: Sequence[Mapping[str, Any]]) -> None:
     """Check organisation rules written as SQL; ``ConfigError`` naming the rule and the fix.
 
     Each must be a table with exactly ``CUSTOM_KEYS``, a new id, a known severity and owner role,
-    and one SELECT (or WITH ... SELECT) statement whose result columns are exactly the findings
-    columns. ``con`` is a DuckDB connection with the canonical tables; the query is bound with
-    LIMIT 0, so nothing is computed.
+    and one SELECT (or WITH ... SELECT) statement over the canonical tables whose result columns
+    are exactly the findings columns, ``since`` a timestamp or date. The query is bound against
+    empty canonical tables, so this needs no warehouse and computes nothing.
     """
-    import duckdb
-
+    if not custom_rules:
+        return
     seen: set[str] = set()
-    for index, rule in enumerate(custom_rules):
-        where = f"custom_rules[{index}]"
-        if not isinstance(rule, Mapping):
-            raise ConfigError(f"{where}: must be a table with keys {', '.join(CUSTOM_KEYS)}")
-        rule_id = rule.get("id")
-        if rule_id:
-            where = f"custom_rules[{index}] ({rule_id})"
-        missing = [k for k in CUSTOM_KEYS if k not in rule]
-        extra = sorted(set(rule) - set(CUSTOM_KEYS))
-        if missing or extra:
-            raise ConfigError(
-                f"{where}: "
-                + "; ".join(
-                    p
-                    for p in (
-                        f"missing keys {missing} - add them" if missing else "",
-                        f"unknown keys {extra} - remove them" if extra else "",
-                    )
-                    if p
+    with custom_connection({}) as con:
+        for index, rule in enumerate(custom_rules):
+            where = f"custom_rules[{index}]"
+            if not isinstance(rule, Mapping):
+                raise ConfigError(f"{where}: must be a table with keys {', '.join(CUSTOM_KEYS)}")
+            rule_id = rule.get("id")
+            if rule_id:
+                where += f" ({rule_id})"
+            missing = [k for k in CUSTOM_KEYS if k not in rule]
+            extra = sorted(set(rule) - set(CUSTOM_KEYS))
+            if missing or extra:
+                problems = [f"missing keys {missing} - add them"] if missing else []
+                problems += [f"unknown keys {extra} - remove them"] if extra else []
+                raise ConfigError(
+                    f"{where}: {'; '.join(problems)} (a custom rule has exactly: "
+                    f"{', '.join(CUSTOM_KEYS)})"
                 )
-                + f" (a custom rule has exactly: {', '.join(CUSTOM_KEYS)})"
-            )
-        if not isinstance(rule_id, str) or not re.fullmatch(r"[a-z][a-z0-9_]*", rule_id):
-            raise ConfigError(
-                f"{where}.id: {rule_id!r} must be lowercase letters, digits and _ "
-                "(e.g. 'missing_component')"
-            )
-        if rule_id in RULES:
-            raise ConfigError(f"{where}.id: {rule_id!r} is a built-in rule - choose another id")
-        if rule_id in seen:
-            raise ConfigError(f"{where}.id: {rule_id!r} is used twice - ids must be unique")
-        seen.add(rule_id)
-        if rule["severity"] not in SEVERITIES:
-            raise ConfigError(
-                f"{where}.severity: {rule['severity']!r} - must be one of {list(SEVERITIES)}"
-            )
-        if rule["owner_role"] not in OWNER_ROLES:
-            raise ConfigError(
-                f"{where}.owner_role: {rule['owner_role']!r} - must be one of {list(OWNER_ROLES)}"
-            )
-        sql = _clean_sql(rule["sql"], where)
-        try:
-            statements = con.extract_statements(sql)
-        except duckdb.Error as exc:
-            raise ConfigError(f"{where}.sql: does not parse: {exc}") from None
-        if len(statements) != 1 or statements[0].type != duckdb.StatementType.SELECT:
-            raise ConfigError(
-                f"{where}.sql: must be exactly one SELECT (or WITH ... SELECT) statement, got "
-                f"{len(statements)} statement(s) of type "
-                f"{[s.type.name for s in statements]} - custom rules only read"
-            )
-        try:
-            described = con.execute(f"SELECT * FROM (\n{sql}\n) AS custom_rule LIMIT 0")
-        except duckdb.Error as exc:
-            raise ConfigError(
-                f"{where}.sql: does not run against the canonical tables (work_items, links, "
-                f"sprints, status_changes, teams, organisations): {exc}"
-            ) from None
-        columns = [d[0] for d in described.description]
-        got, want = set(columns), set(FINDINGS_COLUMNS)
-        dupes = sorted({c for c in columns if columns.count(c) > 1})
-        if got != want or dupes:
-            problems = []
-            if want - got:
-                problems.append(f"missing columns {sorted(want - got)}")
-            if got - want:
-                problems.append(f"unexpected columns {sorted(got - want)}")
-            if dupes:
-                problems.append(f"repeated columns {dupes}")
-            raise ConfigError(
-                f"{where}.sql: {'; '.join(problems)} - the query must return exactly the findings "
-                f"columns {', '.join(FINDINGS_COLUMNS)} (rename with AS; use NULL AS url for what "
-                "you do not have)"
-            )
+            if not isinstance(rule_id, str) or not re.fullmatch(r"[a-z][a-z0-9_]*", rule_id):
+                raise ConfigError(
+                    f"{where}.id: {rule_id!r} must be lowercase letters, digits and _ "
+                    "(e.g. 'missing_component')"
+                )
+            if rule_id in RULES:
+                raise ConfigError(f"{where}.id: {rule_id!r} is a built-in rule - choose another id")
+            if rule_id in seen:
+                raise ConfigError(f"{where}.id: {rule_id!r} is used twice - ids must be unique")
+            seen.add(rule_id)
+            if rule["severity"] not in SEVERITIES:
+                raise ConfigError(
+                    f"{where}.severity: {rule['severity']!r} - must be one of {list(SEVERITIES)}"
+                )
+            if rule["owner_role"] not in OWNER_ROLES:
+                raise ConfigError(
+                    f"{where}.owner_role: {rule['owner_role']!r} - must be one of "
+                    f"{list(OWNER_ROLES)}"
+                )
+            _check_sql(con, _clean_sql(rule["sql"], where), where)
+
+
+def _check_sql(con: duckdb.DuckDBPyConnection, sql: str, where: str) -> None:
+    try:
+        statements = con.extract_statements(sql)
+    except duckdb.Error as exc:
+        raise ConfigError(f"{where}.sql: does not parse: {exc}") from None
+    if len(statements) != 1 or statements[0].type != duckdb.StatementType.SELECT:
+        raise ConfigError(
+            f"{where}.sql: must be exactly one SELECT (or WITH ... SELECT) statement, got "
+            f"{[s.type.name for s in statements]} - custom rules only read"
+        )
+    try:
+        schema = con.sql(f"SELECT * FROM (\n{sql}\n) AS custom_rule LIMIT 0").pl().schema
+    except duckdb.Error as exc:
+        raise ConfigError(
+            f"{where}.sql: does not run against the canonical tables ({', '.join(SCHEMAS)}): {exc}"
+        ) from None
+    columns = list(schema)
+    got, want = set(columns), set(FINDINGS_COLUMNS)
+    problems = []
+    if want - got:
+        problems.append(f"missing columns {sorted(want - got)}")
+    if got - want:
+        problems.append(f"unexpected columns {sorted(got - want)}")
+    dupes = sorted({c for c in columns if columns.count(c) > 1})
+    if dupes:
+        problems.append(f"repeated columns {dupes}")
+    if problems:
+        raise ConfigError(
+            f"{where}.sql: {'; '.join(problems)} - the query must return exactly the findings "
+            f"columns {', '.join(FINDINGS_COLUMNS)} (rename with AS; use NULL AS url for what "
+            "you do not have)"
+        )
+    since = schema["since"]
+    if not isinstance(since, pl.Datetime | pl.Date | pl.Null):
+        raise ConfigError(
+            f"{where}.sql: column since is {since}, must be a timestamp or date "
+            "(e.g. created AS since, or NULL AS since)"
+        )
 
 
 def _clean_sql(sql: Any, where: str) -> str:
@@ -1938,113 +1928,163 @@ def _clean_sql(sql: Any, where: str) -> str:
     return sql.strip().rstrip(";").strip()
 
 
-def run_custom_rules(
-    custom_rules: Sequence[Mapping[str, Any]], con: Any, config: Mapping[str, Any] | None = None
-) -> pl.DataFrame:
-    """Validate, then run the SQL rules; findings like ``evaluate``'s.
+def check_rules_config(
+    rules: Mapping[str, Any] | None, custom_rules: Sequence[Mapping[str, Any]]
+) -> None:
+    """The load-time check of ``[rules.*]`` and ``[[custom_rules]]`` (called by the config)."""
+    validate_custom_rules(custom_rules)
+    resolve_rules(rules, [str(r["id"]) for r in custom_rules])
 
-    ``rule`` is always the custom rule's id; a null severity or owner_role takes the rule's; a
-    value outside the allowed ones is a ``ConfigError``. ``config`` (``Settings.rules``) may switch
-    a custom rule off, globally or per organisation.
+
+def run_custom_rules(
+    custom_rules: Sequence[Mapping[str, Any]],
+    frames: Mapping[str, pl.DataFrame],
+    config: Mapping[str, Any] | None = None,
+) -> pl.DataFrame:
+    """Validate, then run the SQL rules over ``frames``; findings like ``evaluate``'s.
+
+    ``rule`` is always the custom rule's id; a severity or owner_role that is null or not one
+    of the allowed values takes the rule's. ``config`` (``Settings.rules``) may switch a custom
+    rule off, globally or per organisation. A rule that fails at run time (a cast or division
+    error in the data) yields one critical PMO finding saying so, instead of stopping the sync's
+    analyses.
     """
-    validate_custom_rules(custom_rules, con)
+    validate_custom_rules(custom_rules)
     resolved = resolve_rules(config, [str(r["id"]) for r in custom_rules])
-    parts = []
-    for rule in custom_rules:
-        setting = resolved[str(rule["id"])]
-        off = sorted(o for o, s in setting.organisations.items() if not s.enabled)
-        on = sorted(o for o, s in setting.organisations.items() if s.enabled)
-        if not setting.base.enabled and not on:
-            continue
-        sql = _clean_sql(rule["sql"], str(rule["id"]))
-        cols = ", ".join(f'"{c}"' for c in FINDINGS_COLUMNS)
-        raw = con.execute(f"SELECT {cols} FROM (\n{sql}\n) AS custom_rule").pl()
-        since = raw["since"]
-        if isinstance(since.dtype, pl.Datetime):
-            since = (
-                since.dt.convert_time_zone("UTC")
-                if since.dtype.time_zone
-                else since.dt.replace_time_zone("UTC")
-            )
-        hits = raw.with_columns(since.cast(UTC_TS).alias("since"))
-        found = _finalise(str(rule["id"]), rule["severity"], rule["owner_role"], hits)
-        bad = found.filter(
-            ~pl.col("severity").is_in(SEVERITIES) | ~pl.col("owner_role").is_in(OWNER_ROLES)
-        )
-        if bad.height:
-            row = bad.row(0, named=True)
-            raise ConfigError(
-                f"custom rule {rule['id']!r}: returned severity {row['severity']!r} / owner_role "
-                f"{row['owner_role']!r} - severity must be one of {list(SEVERITIES)}, owner_role "
-                f"one of {list(OWNER_ROLES)} (or NULL for the rule's own)"
-            )
-        if setting.base.enabled:
-            parts.append(_by_organisation(found, None, off))
-        else:
-            parts.append(_by_organisation(found, on, []))
-    if not parts:
-        return pl.DataFrame(schema=FINDINGS_SCHEMA)
+    parts = [pl.DataFrame(schema=FINDINGS_SCHEMA)]
+    with custom_connection(frames) as con:
+        for rule in custom_rules:
+            rule_id = str(rule["id"])
+            setting = resolved[rule_id]
+            off = sorted(o for o, s in setting.organisations.items() if not s.enabled)
+            on = sorted(o for o, s in setting.organisations.items() if s.enabled)
+            if not setting.base.enabled and not on:
+                continue
+            sql = _clean_sql(rule["sql"], rule_id)
+            cols = ", ".join(f'"{c}"' for c in FINDINGS_COLUMNS)
+            try:
+                hits = con.sql(f"SELECT {cols} FROM (\n{sql}\n) AS custom_rule").pl()
+            except duckdb.Error as exc:
+                parts.append(_failed(rule_id, str(exc)))
+                continue
+            if isinstance(hits["since"].dtype, pl.Datetime | pl.Date):
+                since = hits["since"].cast(pl.Datetime("us"))  # naive: already UTC
+                if isinstance(hits["since"].dtype, pl.Datetime) and hits["since"].dtype.time_zone:
+                    since = hits["since"].dt.convert_time_zone("UTC").dt.replace_time_zone(None)
+                hits = hits.with_columns(since.dt.replace_time_zone("UTC").alias("since"))
+            found = _finalise(rule_id, str(rule["severity"]), str(rule["owner_role"]), hits)
+            include = None if setting.base.enabled else on
+            parts.append(_by_organisation(found, include, off if setting.base.enabled else []))
     return order_findings(pl.concat(parts))
+
+
+def _failed(rule_id: str, error: str) -> pl.DataFrame:
+    return pl.DataFrame(
+        [
+            {
+                "rule": rule_id,
+                "severity": "critical",
+                "owner_role": "PMO",
+                "message": f"Custom rule {rule_id} failed on this data: {error.splitlines()[0]} "
+                "- fix its SQL in pmolens.toml",
+            }
+        ],
+        schema=FINDINGS_SCHEMA,
+    )
 
 
 # --------------------------------------------------------------------------- lifecycle
 
+STATUSES = ("new", "open", "resolved")
+#: The stored findings table (result ``findings``): findings plus their lifecycle.
+FINDINGS_STATE_SCHEMA: dict[str, Any] = {
+    **FINDINGS_SCHEMA,
+    "first_seen": UTC_TS,  # the first evaluation that found it (since it was last resolved)
+    "last_seen": UTC_TS,
+    "resolved_at": UTC_TS,  # the first evaluation that no longer found it
+    "status": pl.String,  # new (first seen in this evaluation) / open / resolved
+    "open_days": pl.Float64,  # from since (or first_seen) to resolved_at (or as_of)
+}
+_STATE_KEPT = ("first_seen", "last_seen", "resolved_at")
 
-def _state_frame(previous: pl.DataFrame | None) -> pl.DataFrame:
-    if previous is None or previous.width == 0:
-        return pl.DataFrame(schema=FINDINGS_STATE_SCHEMA)
-    return previous.select(
+
+def _conform(frame: pl.DataFrame | None, schema: Mapping[str, Any]) -> pl.DataFrame:
+    if frame is None or frame.width == 0:
+        return pl.DataFrame(schema=dict(schema))
+    return frame.select(
         [
-            pl.col(c).cast(t) if c in previous.columns else pl.lit(None, t).alias(c)
-            for c, t in FINDINGS_STATE_SCHEMA.items()
+            pl.col(c).cast(t) if c in frame.columns else pl.lit(None, t).alias(c)
+            for c, t in schema.items()
         ]
     )
 
 
 def update_findings(
-    previous: pl.DataFrame | None, current: pl.DataFrame, as_of: datetime
+    previous: pl.DataFrame | None,
+    current: pl.DataFrame,
+    as_of: datetime,
+    keep_resolved_days: float = 90.0,
 ) -> pl.DataFrame:
-    """The stored findings table after one sync, keyed by (rule, item_id) (the team for
-    team-level findings).
+    """The findings table after one evaluation (``FINDINGS_STATE_SCHEMA``), keyed by (rule,
+    item_id), or (rule, organisation, team) for team-level findings.
 
     New findings get first_seen = last_seen = as_of; still-present ones keep first_seen and move
-    last_seen to as_of (their text is refreshed); open ones that are gone get resolved_at = as_of
-    once (later syncs leave them be); a resolved one that reappears is reopened in place with a
-    new first_seen and resolved_at cleared.
+    last_seen to as_of (their text is refreshed); open ones that are gone get resolved_at = as_of;
+    resolved ones stay (unchanged) for ``keep_resolved_days`` after resolved_at, then drop; a
+    resolved one that reappears starts again as new. Applying the same evaluation twice changes
+    nothing but last_seen.
     """
-    now = _lit_ts(utc(as_of))
-    prev = _state_frame(previous).with_columns(_key_expr().alias("_k"))
-    cur = (
-        _finalise_existing(current)
-        .with_columns(_key_expr().alias("_k"))
-        .unique(["rule", "_k"], keep="first", maintain_order=True)
-    )
+    now = utc(as_of)
+    ts = _lit_ts(now)
+    prev = _conform(previous, {**FINDINGS_SCHEMA, **{c: UTC_TS for c in _STATE_KEPT}})
+    prev = prev.with_columns(_key_expr().alias("_k"))
+    cur = _conform(current, FINDINGS_SCHEMA).with_columns(_key_expr().alias("_k"))
+    cur = cur.unique(["rule", "_k"], keep="first", maintain_order=True)
     open_prev = prev.filter(pl.col("resolved_at").is_null())
-    closed_prev = prev.filter(pl.col("resolved_at").is_not_null())
-    still = cur.join(
-        open_prev.select("rule", "_k", "first_seen"), on=["rule", "_k"], how="inner"
-    ).with_columns(now.alias("last_seen"), pl.lit(None, UTC_TS).alias("resolved_at"))
-    new = cur.join(open_prev, on=["rule", "_k"], how="anti").with_columns(
-        now.alias("first_seen"), now.alias("last_seen"), pl.lit(None, UTC_TS).alias("resolved_at")
+    keys = ["rule", "_k"]
+    seen = cur.join(open_prev.select(*keys, "first_seen"), on=keys, how="left").with_columns(
+        pl.coalesce("first_seen", ts).alias("first_seen"),
+        ts.alias("last_seen"),
+        pl.lit(None, UTC_TS).alias("resolved_at"),
     )
-    gone = open_prev.join(cur, on=["rule", "_k"], how="anti").with_columns(now.alias("resolved_at"))
-    kept = closed_prev.join(cur, on=["rule", "_k"], how="anti")
-    cols = list(FINDINGS_STATE_SCHEMA)
-    return pl.concat(
-        [frame.select(cols) for frame in (still, new, gone, kept)], how="vertical"
-    ).sort(["resolved_at", "rule", "organisation", "team", "key"], nulls_last=True)
-
-
-def _finalise_existing(current: pl.DataFrame) -> pl.DataFrame:
-    return current.select(
-        [
-            pl.col(c).cast(t) if c in current.columns else pl.lit(None, t).alias(c)
-            for c, t in FINDINGS_SCHEMA.items()
-        ]
+    gone = open_prev.join(cur, on=keys, how="anti").with_columns(ts.alias("resolved_at"))
+    kept = (
+        prev.filter(pl.col("resolved_at").is_not_null())
+        .join(cur, on=keys, how="anti")
+        .filter(pl.col("resolved_at") >= _lit_ts(now - timedelta(days=keep_resolved_days)))
+    )
+    cols = [*FINDINGS_SCHEMA, *_STATE_KEPT]
+    state = pl.concat([frame.select(cols) for frame in (seen, gone, kept)])
+    status = (
+        pl.when(pl.col("resolved_at").is_not_null())
+        .then(pl.lit("resolved"))
+        .when(pl.col("first_seen") == ts)
+        .then(pl.lit("new"))
+        .otherwise(pl.lit("open"))
+    )
+    start = pl.min_horizontal("since", "first_seen")
+    return (
+        state.with_columns(
+            status.alias("status"),
+            _days(start, pl.coalesce("resolved_at", ts)).clip(0.0, None).alias("open_days"),
+            _severity_rank().alias("_rank"),
+            pl.col("resolved_at").is_not_null().alias("_resolved"),
+        )
+        .sort(
+            ["_resolved", "_rank", "rule", "organisation", "team", "key", "item_id"],
+            descending=[False, True, False, False, False, False, False],
+            nulls_last=True,
+        )
+        .select(list(FINDINGS_STATE_SCHEMA))
     )
 
 
 # --------------------------------------------------------------------------- scores
+
+SCORE_KEYS: dict[str, list[str]] = {
+    "team": ["organisation", "team"],
+    "organisation": ["organisation"],
+}
 
 
 def alignment_scores(
@@ -2052,84 +2092,69 @@ def alignment_scores(
     findings: pl.DataFrame,
     by: Literal["team", "organisation"] = "team",
 ) -> pl.DataFrame:
-    """[<by>, items, items_with_findings, weighted_penalty, score] per team or organisation.
+    """[organisation, (team,) items, items_with_findings, weighted_penalty, score, findings].
 
-    items: live items of the group that are open or carry a finding; each item's penalty is the
-    weight of its most severe open finding (info 0.25, warning 0.5, critical 1.0, none 0);
-    weighted_penalty = sum of the penalties; score = 100 * (1 - weighted_penalty / items).
-    An item counts for the group it belongs to in work_items. Team-level findings (no item_id)
-    and resolved findings (resolved_at set, when given the stored table) do not count.
+    items: live items of the group that are open or carry an open finding; each item's penalty is
+    the weight of its most severe open finding (info 0.25, warning 0.5, critical 1.0, none 0);
+    weighted_penalty = sum of the penalties; score = 100 * (1 - weighted_penalty / items), so
+    100 = no findings. An item counts for the group it belongs to in work_items. findings: the
+    open findings whose team / organisation is the group, team-level ones (no item) included -
+    those do not move the score, which is about items.
     """
-    if by not in ("team", "organisation"):
+    if by not in SCORE_KEYS:
         raise ValueError(f"by must be 'team' or 'organisation', got {by!r}")
+    keys = SCORE_KEYS[by]
     items = work_items
     if "is_deleted" in items.columns:
         items = items.filter(~pl.col("is_deleted").fill_null(False))
-    found = findings.filter(pl.col("item_id").is_not_null())
+    found = findings
     if "resolved_at" in found.columns:
         found = found.filter(pl.col("resolved_at").is_null())
-    penalty = found.group_by("item_id").agg(
-        pl.col("severity")
-        .replace_strict(SEVERITY_WEIGHTS, default=0.0, return_dtype=pl.Float64)
-        .max()
-        .alias("_w")
+    penalty = (
+        found.filter(pl.col("item_id").is_not_null())
+        .group_by("item_id")
+        .agg(
+            pl.col("severity")
+            .replace_strict(SEVERITY_WEIGHTS, default=0.0, return_dtype=pl.Float64)
+            .max()
+            .alias("_w")
+        )
     )
-    scored = (
-        items.select("item_id", by, "status_category")
+    counted = found.group_by(keys).agg(pl.len().cast(pl.Int64).alias("findings"))
+    return (
+        items.select("item_id", *keys, "status_category")
         .join(penalty, on="item_id", how="left")
         .filter((pl.col("status_category") != "done").fill_null(True) | pl.col("_w").is_not_null())
         .with_columns(pl.col("_w").fill_null(0.0))
-    )
-    return (
-        scored.group_by(by)
+        .group_by(keys)
         .agg(
             pl.len().cast(pl.Int64).alias("items"),
             (pl.col("_w") > 0).sum().cast(pl.Int64).alias("items_with_findings"),
             pl.col("_w").sum().alias("weighted_penalty"),
         )
         .with_columns((100.0 * (1.0 - pl.col("weighted_penalty") / pl.col("items"))).alias("score"))
-        .sort(by, nulls_last=True)
+        .join(counted, on=keys, how="left", nulls_equal=True)
+        .with_columns(pl.col("findings").fill_null(0))
+        .sort(keys, nulls_last=True)
     )
 
 
-# --------------------------------------------------------------------------- benchmark hook
+def score_scope(by: Literal["team", "organisation"]) -> pl.Expr:
+    """The ``scope`` under which a score row's trend is kept in metric_snapshots."""
+    if by == "team":
+        return pl.format("team:{}/{}", _txt("organisation", ""), _txt("team", ""))
+    return pl.format("organisation:{}", _txt("organisation", ""))
 
 
-def bench_alignment(
-    frames: Mapping[str, pl.DataFrame],
-    edges: pl.DataFrame,
-    as_of: datetime,
-    config: Mapping[str, Any] | None = None,
-) -> dict[str, float]:
-    """Seconds per rule (``rule:<id>``), for the impediment backlog, and ``total``.
-
-    Shared intermediates (parent walk, sprint states) are timed as ``context``. Used by
-    bench/analytics_bench.py.
-    """
-    from warehouse.transforms.impediments import impediment_backlog
-
-    timings: dict[str, float] = {}
-    start = time.perf_counter()
-    ctx = RuleContext(frames, edges, as_of)
-    step = time.perf_counter()
-    _ = ctx.items, ctx.ancestors, ctx.epic_of, ctx.sprints, ctx.status_changes, ctx.last_change
-    timings["context"] = time.perf_counter() - step
-    parts = []
-    for rule_id, resolved in resolve_rules(config).items():
-        step = time.perf_counter()
-        parts.append(run_rule(resolved, ctx))
-        timings[f"rule:{rule_id}"] = time.perf_counter() - step
-    step = time.perf_counter()
-    findings = order_findings(pl.concat(parts))
-    timings["order"] = time.perf_counter() - step
-    step = time.perf_counter()
-    alignment_scores(frames["work_items"], findings, "team")
-    timings["scores"] = time.perf_counter() - step
-    step = time.perf_counter()
-    impediment_backlog(
-        frames["work_items"], edges, frames.get("status_changes", pl.DataFrame()), as_of
+def daily_trend(snapshots: pl.DataFrame, as_of: datetime, days: int) -> pl.DataFrame:
+    """[scope, metric, day, value]: the last snapshot value per scope, metric and UTC day, over
+    the ``days`` days up to as_of (syncs may run every few minutes; a trend is per day)."""
+    start = _lit_ts(utc(as_of) - timedelta(days=days))
+    return (
+        snapshots.filter((pl.col("as_of") >= start) & (pl.col("as_of") <= _lit_ts(utc(as_of))))
+        .with_columns(pl.col("as_of").dt.convert_time_zone("UTC").dt.date().alias("day"))
+        .sort("as_of", "generation")
+        .group_by("scope", "metric", "day", maintain_order=True)
+        .agg(pl.col("value").last())
+        .sort("scope", "metric", "day")
     )
-    timings["impediments"] = time.perf_counter() - step
-    timings["total"] = time.perf_counter() - start
-    timings["findings_rows"] = float(findings.height)
-    return timings

@@ -8,7 +8,7 @@ Executive Action Team ("eat"). The backlog is ordered by weight. Definitions: do
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, fields
 from datetime import UTC, datetime
 from typing import Any
@@ -19,6 +19,8 @@ from warehouse.config import ConfigError
 from warehouse.model import SCHEMAS, UTC_TS
 
 LEVELS = ("team", "sos", "eat")
+#: Blocked statuses of a source that has none configured (``sources.blocked_statuses``' default).
+DEFAULT_BLOCKED = ("Blocked", "Impeded", "On Hold")
 REASONS = ("type", "flagged", "blocked_status", "blocked_by_dependency")
 DAY_US = 86_400_000_000
 
@@ -33,6 +35,7 @@ BACKLOG_SCHEMA: dict[str, Any] = {
     "since": UTC_TS,
     "age_days": pl.Float64,
     "held_up_items": pl.Int64,
+    "held_up_keys": pl.List(pl.String),  # the open items it holds up (first 10 by key)
     "held_up_estimate": pl.Float64,
     "held_up_value": pl.Float64,
     "weight": pl.Float64,
@@ -49,6 +52,7 @@ SNAPSHOT_SCHEMA: dict[str, Any] = {
 @dataclass(frozen=True)
 class ImpedimentParams:
     """Escalation thresholds and weights; ``from_mapping`` reads ``[analytics.impediments]``.
+    (Blocked statuses are per source: ``[[sources]] blocked_statuses``.)
 
     An impediment goes to the Scrum of Scrums when its age reaches ``sos_age_days`` or its weight
     reaches ``sos_weight``, to the Executive Action Team at ``eat_age_days`` / ``eat_weight``.
@@ -56,7 +60,6 @@ class ImpedimentParams:
              + value_weight * held_up_value.
     """
 
-    blocked_statuses: tuple[str, ...] = ("Blocked", "Impeded", "On Hold")
     sos_age_days: float = 5.0
     eat_age_days: float = 15.0
     sos_weight: float = 10.0
@@ -68,27 +71,22 @@ class ImpedimentParams:
     @classmethod
     def from_mapping(cls, values: Mapping[str, Any] | None) -> ImpedimentParams:
         known = {f.name for f in fields(cls)}
+        if values is not None and not isinstance(values, Mapping):
+            raise ConfigError(
+                "analytics.impediments: must be a table, e.g. [analytics.impediments]"
+            )
         values = dict(values or {})
         unknown = sorted(set(values) - known)
         if unknown:
             raise ConfigError(
                 f"analytics.impediments: unknown setting(s) {unknown} - known: {sorted(known)}"
             )
-        if "blocked_statuses" in values:
-            statuses = values["blocked_statuses"]
-            if not isinstance(statuses, list | tuple) or not all(
-                isinstance(s, str) for s in statuses
-            ):
-                raise ConfigError(
-                    "analytics.impediments.blocked_statuses: must be a list of status names"
-                )
-            values["blocked_statuses"] = tuple(statuses)
         for name, value in values.items():
-            if name != "blocked_statuses" and (
-                isinstance(value, bool) or not isinstance(value, int | float)
-            ):
-                raise ConfigError(f"analytics.impediments.{name}: must be a number (got {value!r})")
-        params = cls(**values)
+            if isinstance(value, bool) or not isinstance(value, int | float) or value < 0:
+                raise ConfigError(
+                    f"analytics.impediments.{name}: must be a number >= 0 (got {value!r})"
+                )
+        params = cls(**{k: float(v) for k, v in values.items()})
         if params.sos_age_days > params.eat_age_days or params.sos_weight > params.eat_weight:
             raise ConfigError(
                 "analytics.impediments: the Scrum of Scrums thresholds (sos_age_days, sos_weight) "
@@ -121,6 +119,7 @@ def impediment_backlog(
     status_changes: pl.DataFrame,
     as_of: datetime,
     thresholds: ImpedimentParams | Mapping[str, Any] | None = None,
+    blocked_statuses: Mapping[str, Sequence[str]] | None = None,
 ) -> pl.DataFrame:
     """The ordered impediment backlog, one row per impediment (``BACKLOG_SCHEMA``).
 
@@ -130,6 +129,8 @@ def impediment_backlog(
     else updated; blocked_by_dependency: the later creation of the item and its blocker, the
     earliest over its open blockers). held_up_*: the item itself (unless it is an impediment
     record) plus the open items it directly blocks. Order: weight, then age, descending.
+    ``blocked_statuses``: source -> its blocked status names (case-insensitive); a source not
+    listed uses ``DEFAULT_BLOCKED``.
     """
     p = _params(thresholds)
     if as_of.tzinfo is None:
@@ -172,11 +173,24 @@ def impediment_backlog(
         .group_by("item_id")
         .agg(pl.col("at").max().alias("_status_at"))
     )
-    blocked = [s.strip().lower() for s in p.blocked_statuses]
+    blocked = blocked_statuses or {}
+    per_source = pl.DataFrame(
+        {
+            "source": list(blocked),
+            "_bs": [[s.strip().lower() for s in v] for v in blocked.values()],
+        },
+        schema={"source": pl.String, "_bs": pl.List(pl.String)},
+    )
+    status = pl.col("raw_status").str.strip_chars().str.to_lowercase()
     flagged_expr = pl.col("flagged").fill_null(False)
-    status_expr = pl.col("raw_status").str.strip_chars().str.to_lowercase().is_in(blocked)
+    status_expr = (
+        pl.when(pl.col("_bs").is_not_null())
+        .then(pl.col("_bs").list.contains(status))
+        .otherwise(status.is_in([s.lower() for s in DEFAULT_BLOCKED]))
+    )
     cand = (
-        items.join(blockers_open, on="item_id", how="left")
+        items.join(per_source, on="source", how="left")
+        .join(blockers_open, on="item_id", how="left")
         .with_columns(
             (pl.col("level") == "impediment").fill_null(False).alias("_type"),
             flagged_expr.alias("_flagged"),
@@ -207,6 +221,7 @@ def impediment_backlog(
     held_self = cand.filter(~pl.col("_type")).select(
         pl.col("item_id").alias("_imp"),
         pl.col("item_id").alias("_held"),
+        pl.col("key").alias("_key"),
         pl.col("estimate").alias("_est"),
         pl.col("business_value").alias("_bv"),
     )
@@ -216,6 +231,7 @@ def impediment_backlog(
         .select(
             pl.col("blocker_id").alias("_imp"),
             pl.col("dependent_id").alias("_held"),
+            pl.col("dependent_key").alias("_key"),
             pl.col("dependent_estimate").alias("_est"),
             pl.col("dependent_business_value").alias("_bv"),
         )
@@ -226,6 +242,7 @@ def impediment_backlog(
         .group_by("_imp")
         .agg(
             pl.len().cast(pl.Int64).alias("held_up_items"),
+            pl.col("_key").drop_nulls().sort().head(10).alias("held_up_keys"),
             pl.col("_est").fill_null(0.0).sum().alias("held_up_estimate"),
             pl.col("_bv").fill_null(0.0).sum().alias("held_up_value"),
         )
@@ -235,6 +252,7 @@ def impediment_backlog(
         cand.join(held, on="item_id", how="left")
         .with_columns(
             pl.col("held_up_items").fill_null(0),
+            pl.col("held_up_keys").fill_null([]),
             pl.col("held_up_estimate").fill_null(0.0),
             pl.col("held_up_value").fill_null(0.0),
             _days("since", now).clip(0.0, None).alias("age_days"),
