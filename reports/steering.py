@@ -90,9 +90,9 @@ class ReportContext:
 
 
 def _sections() -> list[Any]:
-    from reports.sections import cover, portfolio
+    from reports.sections import alignment, cover, impediments, portfolio
 
-    return [cover, portfolio]
+    return [cover, portfolio, alignment, impediments]
 
 
 SECTIONS = _sections
@@ -150,7 +150,7 @@ def build_report(
     plotly: PlotlyMode = "inline",
 ) -> str:
     """Everything from the warehouse to the HTML string."""
-    inputs = Inputs(warehouse.frames(), settings, as_of or utcnow())
+    inputs = Inputs(warehouse.frames(), settings, as_of or utcnow(), warehouse)
     if organisation and organisation not in inputs.work_items["organisation"].unique().to_list():
         known = sorted(inputs.frames["organisations"]["organisation"].to_list())
         raise ValueError(f"unknown organisation {organisation!r}; known: {known}")

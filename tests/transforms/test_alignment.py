@@ -323,13 +323,13 @@ def test_sprint_cadence_flags_the_team_whose_boundaries_differ_from_the_majority
         ("team C", "warning", "SoS Master"),
         ("team D", "warning", "SoS Master"),
     ]
-    c = [
+    c = next(
         r
         for r in A.run_rule(
             A.resolve_rules(None)["sprint_cadence_misalignment"], A.RuleContext(frames, None, AS_OF)
         ).iter_rows(named=True)
         if r["team"] == "C"
-    ][0]
+    )
     assert c["item_id"] is None
     assert c["message"] == (
         "Team C of Org runs 14-day sprints (latest started Mon 2026-01-26), while 2 of its 4 "
@@ -556,14 +556,14 @@ def test_duplicate_effort_near_identical_titles_in_other_teams():
         ("S2", "warning", "Chief PO"),
         ("S3", "warning", "Chief PO"),
     ]
-    s2 = [
+    s2 = next(
         r
         for r in A.run_rule(
             A.resolve_rules(None)["duplicate_effort"],
             A.RuleContext({"work_items": items}, None, AS_OF),
         ).iter_rows(named=True)
         if r["item_id"] == "S2"
-    ][0]
+    )
     assert s2["message"] == (
         "Story S2 'Build payment forms!' looks like S1 'Build the payment form' of team A (Org) "
         "(title similarity 1.0) and 1 more similar items: agree who does it and link the items"
@@ -639,7 +639,7 @@ def _two_orgs() -> dict[str, pl.DataFrame]:
                 "status_category": "in_progress",
                 "updated": AS_OF - 20 * DAY,
             },
-        )  # fmt: skip
+        )
     }
 
 

@@ -10,7 +10,7 @@ import pytest
 
 from tests.factories import T0, frame, work_items
 from warehouse.config import ConfigError, settings_from_dict
-from warehouse.transforms.alignment import EDGES_SCHEMA
+from warehouse.transforms.dependencies import EDGES_SCHEMA
 from warehouse.transforms.impediments import (
     BACKLOG_SCHEMA,
     ImpedimentParams,

@@ -3,4 +3,4 @@
 One module per domain; add yours to the import below.
 """
 
-from warehouse.analyses import portfolio  # noqa: F401
+from warehouse.analyses import alignment, dependencies, portfolio  # noqa: F401

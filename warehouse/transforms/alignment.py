@@ -28,6 +28,7 @@ import polars as pl
 
 from warehouse.config import ConfigError
 from warehouse.model import SCHEMAS, UTC_TS
+from warehouse.transforms.dependencies import EDGES_SCHEMA
 
 # --------------------------------------------------------------------------- contract
 
@@ -48,54 +49,6 @@ FINDINGS_SCHEMA: dict[str, Any] = {
     "since": UTC_TS,
 }
 FINDINGS_COLUMNS = tuple(FINDINGS_SCHEMA)
-#: Columns of ``dependency_edges`` (warehouse/transforms/dependencies.py), per the shared contract.
-EDGES_SCHEMA: dict[str, Any] = {
-    "blocker_id": pl.String,
-    "dependent_id": pl.String,
-    "link_id": pl.String,
-    "source": pl.String,
-    "raw_type": pl.String,
-    **{
-        f"blocker_{c}": t
-        for c, t in (
-            ("key", pl.String),
-            ("url", pl.String),
-            ("title", pl.String),
-            ("team", pl.String),
-            ("org", pl.String),
-            ("epic", pl.String),
-            ("category", pl.String),
-            ("sprint", pl.String),
-            ("planned_end", pl.Date),
-            ("estimate", pl.Float64),
-            ("priority_rank", pl.Int32),
-        )
-    },
-    **{
-        f"dependent_{c}": t
-        for c, t in (
-            ("key", pl.String),
-            ("url", pl.String),
-            ("title", pl.String),
-            ("team", pl.String),
-            ("org", pl.String),
-            ("epic", pl.String),
-            ("category", pl.String),
-            ("sprint", pl.String),
-            ("planned_end", pl.Date),
-            ("estimate", pl.Float64),
-            ("priority_rank", pl.Int32),
-            ("business_value", pl.Float64),
-        )
-    },
-    "cross_team": pl.Boolean,
-    "cross_org": pl.Boolean,
-    "open": pl.Boolean,
-    "unresolved": pl.Boolean,
-    "timing": pl.String,
-    "slip_days": pl.Int64,
-}
-
 MAX_DEPTH = 6  # parent walk depth (the contract's limit; deeper trees are cut)
 DAY_US = 86_400_000_000
 _ITEM = ("item_id", "key", "url", "team", "organisation")
@@ -1241,7 +1194,11 @@ def _daily_wip(ctx: RuleContext, items: pl.DataFrame, n_days: int) -> pl.DataFra
     changes = (
         ctx.status_changes.join(items.select("item_id", *keys), on="item_id", how="inner")
         .sort("item_id", "at", "change_id")
-        .with_columns(pl.col("at").shift(-1).over("item_id").alias("_next"))
+        .with_columns(  # the item's next change (sorted, so a shift, not a window per item)
+            pl.when(pl.col("item_id").shift(-1) == pl.col("item_id"))
+            .then(pl.col("at").shift(-1))
+            .alias("_next")
+        )
     )
 
     def first_k(col: str) -> pl.Expr:

@@ -1,0 +1,125 @@
+"""Dependency analytics: edges (shared with alignment, impediments and forecast), team and
+organisation matrices, red lines, cycles, chains, bottlenecks, the Scrum of Scrums view, and the
+per-sync trend snapshot. Transforms: warehouse/transforms/dependencies.py."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import polars as pl
+
+from warehouse.results import Inputs, analysis, snapshot
+from warehouse.transforms.dependencies import (
+    Condensed,
+    DependencyParams,
+    blocked_time,
+    condense,
+    dependency_bottlenecks,
+    dependency_chains,
+    dependency_conflicts,
+    dependency_cycles,
+    dependency_edges,
+    dependency_matrix,
+    scrum_of_scrums,
+    trend_snapshot,
+    waiting_graph,
+    with_blocked_time,
+)
+
+
+def edges(inputs: Inputs) -> pl.DataFrame:
+    """The dependency edges, computed once per generation (same key as the other domains use)."""
+    frame: pl.DataFrame = inputs.shared(
+        "dependency_edges", lambda: dependency_edges(inputs.frames, inputs.as_of)
+    )
+    return frame
+
+
+def params(inputs: Inputs) -> DependencyParams:
+    return DependencyParams.from_mapping(inputs.settings.analytics.get("dependencies"))
+
+
+def condensed(inputs: Inputs) -> Condensed:
+    value: Condensed = inputs.shared(
+        "dependency_condensed", lambda: condense(waiting_graph(edges(inputs)))
+    )
+    return value
+
+
+def cycles(inputs: Inputs) -> pl.DataFrame:
+    frame: pl.DataFrame = inputs.shared(
+        "dependency_cycles", lambda: dependency_cycles(edges(inputs), condensed(inputs))
+    )
+    return frame
+
+
+def bottlenecks(inputs: Inputs) -> tuple[pl.DataFrame, pl.DataFrame]:
+    pair: tuple[pl.DataFrame, pl.DataFrame] = inputs.shared(
+        "dependency_bottlenecks",
+        lambda: dependency_bottlenecks(edges(inputs), params(inputs), condensed(inputs)),
+    )
+    return pair
+
+
+@analysis("dependency_edges")
+def _edges(inputs: Inputs) -> pl.DataFrame:
+    """The edges plus the dependent's blocked time from its status history."""
+    e = edges(inputs)
+    blocked = blocked_time(
+        inputs.work_items,
+        inputs.frames["status_changes"],
+        e["dependent_id"].drop_nulls().unique(),
+        inputs.as_of,
+        {s.name: s.blocked_statuses for s in inputs.settings.sources},
+    )
+    return with_blocked_time(e, blocked)
+
+
+@analysis("dependency_matrix_team")
+def _matrix_team(inputs: Inputs) -> pl.DataFrame:
+    return dependency_matrix(edges(inputs), "team")
+
+
+@analysis("dependency_matrix_org")
+def _matrix_org(inputs: Inputs) -> pl.DataFrame:
+    return dependency_matrix(edges(inputs), "organisation")
+
+
+@analysis("dependency_conflicts")
+def _conflicts(inputs: Inputs) -> pl.DataFrame:
+    return dependency_conflicts(edges(inputs))
+
+
+@analysis("dependency_cycles")
+def _cycles(inputs: Inputs) -> pl.DataFrame:
+    return cycles(inputs)
+
+
+@analysis("dependency_chains")
+def _chains(inputs: Inputs) -> pl.DataFrame:
+    return dependency_chains(edges(inputs), inputs.as_of, condensed(inputs))
+
+
+@analysis("dependency_bottlenecks")
+def _bottlenecks(inputs: Inputs) -> pl.DataFrame:
+    return bottlenecks(inputs)[0]
+
+
+@analysis("dependency_bottlenecks_team")
+def _bottlenecks_team(inputs: Inputs) -> pl.DataFrame:
+    return bottlenecks(inputs)[1]
+
+
+@analysis("dependency_sos")
+def _sos(inputs: Inputs) -> pl.DataFrame:
+    return scrum_of_scrums(inputs.work_items, edges(inputs))
+
+
+@snapshot
+def _dependency_snapshot(inputs: Inputs) -> list[dict[str, Any]]:
+    """family "dependencies": open / cross-team / cross-org counts, red lines, cycles per sync."""
+    rows = trend_snapshot(edges(inputs), cycles(inputs))
+    return [
+        {"family": "dependencies", "metric": m, "scope": s, "value": v}
+        for m, s, v in rows.iter_rows()
+    ]
