@@ -107,11 +107,54 @@ def run_demo(directory: Path, *, size: int, seed: int, console: Console) -> int:
 
 
 def _print_findings(warehouse, settings, console: Console) -> None:  # type: ignore[no-untyped-def]
-    """Counts per analytics family, so a newcomer sees what the chain's data reveals."""
+    """What the chain's data reveals: findings per alignment rule and the dependency headlines."""
     from rich.table import Table
 
-    counts = warehouse.query('SELECT name, "rows" FROM results ORDER BY name')
-    table = Table("result", "rows")
-    for name, rows in counts.iter_rows():
-        table.add_row(name, f"{rows:,}")
-    console.print(table)
+    known = set(warehouse.query("SELECT name FROM results")["name"].to_list())
+    if {"alignment_rules", "findings"} <= known:
+        rules = warehouse.query(
+            """
+            SELECT r.id, r.title,
+                   count(f.rule) FILTER (WHERE f.status <> 'resolved') AS open,
+                   count(f.rule) FILTER (WHERE f.status <> 'resolved'
+                                         AND f.severity = 'critical') AS critical
+            FROM result_alignment_rules r LEFT JOIN result_findings f ON f.rule = r.id
+            WHERE r.enabled GROUP BY ALL ORDER BY r.id
+            """
+        )
+        table = Table("alignment rule", "title", "findings", "critical", title="Alignment checks")
+        for rule, title, found, critical in rules.iter_rows():
+            table.add_row(rule, title, f"{found:,}", f"{critical:,}")
+        console.print(table)
+    headlines = []
+    if "dependency_edges" in known:
+        edges = warehouse.query(
+            """
+            SELECT count(*) FILTER (WHERE open) AS open,
+                   count(*) FILTER (WHERE open AND cross_team) AS cross_team,
+                   count(*) FILTER (WHERE open AND cross_org) AS cross_org,
+                   count(*) FILTER (WHERE timing = 'conflict') AS conflicts
+            FROM result_dependency_edges
+            """
+        ).row(0, named=True)
+        headlines += [
+            ("open dependencies", edges["open"]),
+            ("  across teams", edges["cross_team"]),
+            ("  across organisations", edges["cross_org"]),
+            ("  timing conflicts", edges["conflicts"]),
+        ]
+    if "dependency_cycles" in known:
+        for level, count in warehouse.query(
+            "SELECT level, count(*) FROM result_dependency_cycles GROUP BY ALL ORDER BY level"
+        ).iter_rows():
+            headlines.append((f"dependency cycles ({level} level)", count))
+    if "impediments" in known:
+        for level, count in warehouse.query(
+            "SELECT level, count(*) FROM result_impediments GROUP BY ALL ORDER BY level"
+        ).iter_rows():
+            headlines.append((f"impediments at {level} level", count))
+    if headlines:
+        table = Table("signal", "count", title="Dependencies and impediments")
+        for label, count in headlines:
+            table.add_row(label, f"{count:,}")
+        console.print(table)
