@@ -147,6 +147,8 @@ def main() -> None:
     items = args.items or (5_000 if args.quick else 50_000)
     naive_slice = min(items, 1_000 if args.quick else 2_500)
     os.environ["PMOLENS_DEMO_TOKEN"] = DEMO_TOKEN
+    # the figures are only comparable on an otherwise idle machine: say how busy it was
+    bench("load_average_1min_at_start", os.getloadavg()[0], "")
     tmp = Path(tempfile.mkdtemp(prefix="pmolens-bench-"))
 
     proc, url = start_simulator(items, args.latency_ms, "northwind")
@@ -179,11 +181,20 @@ def main() -> None:
         bench("ado_sequential_seconds", seq_s, "s")
         bench("ado_concurrent_vs_sequential_ratio", (ado_n / ado_s) / (seq_n / seq_s), "x")
         stats = httpx.get(f"{url}/_sim/stats", timeout=10).json()
+        # 4 listings (full + reconciliation, twice): each needs ceil(n / 20,000) windows
         bench("ado_wiql_requests", float(_count(stats, "wiql")), "requests")
+        bench("ado_wiql_windows_per_listing", _count(stats, "wiql") / 4, "windows")
+        bench("ado_items_listed_past_wiql_cap", float(max(0, ado_n - 20_000)), "items")
+        httpx.post(f"{url}/_sim/mutate", json={"fraction": 0.01, "seed": 3}, timeout=60)
+        inc_s, inc_n = asyncio.run(timed_sync(settings, full=False))
+        bench("ado_incremental_items", inc_n, "items")
+        bench("ado_incremental_seconds", inc_s, "s")
+        bench("ado_incremental_share_of_full", 100 * inc_s / ado_s, "%")
     finally:
         proc.terminate()
         proc.wait()
     bench("sync_peak_rss", peak_rss_gib(), "GiB")
+    bench("load_average_1min_at_end", os.getloadavg()[0], "")
 
 
 def _count(stats: dict, needle: str) -> int:

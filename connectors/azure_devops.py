@@ -56,7 +56,9 @@ BATCH_IDS = 200  # workitemsbatch limit (VS403474 above it)
 BATCH_ITEMS = 1000  # items per yielded Batch
 CHUNKS_PER_BATCH = BATCH_ITEMS // BATCH_IDS
 UPDATES_PAGE = 200  # workItems/{id}/updates page size
-UPDATES_THRESHOLD = 1000  # incremental runs with at most this many changed items use /updates
+UPDATES_THRESHOLD = 1000
+FEED_SLICES_PER_SLOT = 2  # revision feed slices per request the host allows in flight
+FEED_SLICE_MIN = 100  # a first feed page shorter than this is read on as one chain  # incremental runs with at most this many changed items use /updates
 MALFORMED_ATTEMPTS = 3  # a body that is not JSON is asked for again this many times in total
 
 #: Work item type (lower case) -> level, before the source's own ``levels`` mapping.
@@ -691,14 +693,35 @@ def map_revisions(
 
 
 def history_complete(revisions: list[dict[str, Any]], current_rev: Any) -> bool:
-    """Does a feed history hold the item from its creation up to the revision just fetched?"""
-    revs = [int(r.get("rev") or 0) for r in revisions if isinstance(r, dict)]
-    if not revs or min(revs) != 1:
+    """Does a feed history hold every revision of the item from its creation up to the one
+    just fetched (no gaps)?"""
+    revs = {int(r.get("rev") or 0) for r in revisions if isinstance(r, dict)}
+    if not revs or min(revs) != 1 or len(revs) != max(revs):
         return False
     try:
         return max(revs) >= int(current_rev)
     except (TypeError, ValueError):
         return True
+
+
+def _changed(revision: dict[str, Any]) -> datetime | None:
+    try:
+        return parse_time(_dict(revision.get("fields")).get(F_CHANGED))
+    except (TypeError, ValueError):
+        return None
+
+
+def _group_revisions(parts: Iterable[list[dict[str, Any]]]) -> dict[str, list[dict[str, Any]]]:
+    """Feed revisions -> per work item id, once per rev, in rev order."""
+    seen: dict[str, dict[int, dict[str, Any]]] = {}
+    for part in parts:
+        for revision in part:
+            try:
+                rev = int(revision.get("rev") or 0)
+            except (TypeError, ValueError):
+                rev = 0
+            seen.setdefault(str(revision["id"]), {}).setdefault(rev, revision)
+    return {item: [by_rev[r] for r in sorted(by_rev)] for item, by_rev in seen.items()}
 
 
 def map_team_iterations(team: str, payload: Any, ctx: AdoContext) -> list[Row]:
@@ -1063,31 +1086,97 @@ class AzureDevOpsConnector:
     async def _revision_feed(self, run: _Run) -> dict[str, list[dict[str, Any]]] | None:
         """The project's reporting revisions from the start, grouped by work item id.
 
+        The feed is one continuation-token chain, so read as is it costs one round trip per page
+        however many requests may be in flight. After the first page the rest of the timeline
+        (first page's last change .. now) is cut into slices read side by side: each slice
+        starts at its ``startDateTime`` and stops past the next slice's start; the first goes on
+        from the first page's token and the last reads to the end. Revisions are de-duplicated
+        by (id, rev), so overlaps cost nothing; a revision a slice missed (a feed not in time
+        order) leaves its item's history incomplete, which sends that item to ``/updates``.
+
         Returns None (every item then falls back to /updates) when a page is malformed.
         """
         path = f"/{self._project_path}/_apis/wit/reporting/workitemrevisions"
         fields = [F_STATE, F_CHANGED, F_TYPE, F_BLOCKED]
         if self.config.fields.flagged and self.config.fields.flagged not in fields:
             fields.append(self.config.fields.flagged)
-        history: dict[str, list[dict[str, Any]]] = {}
-        token: str | None = None
+        wanted = ",".join(fields)
+        first = await self._feed_page(path, wanted, run, token=None, start=None)
+        if first is None:
+            return None
+        values, token, last = first
+        slices = self.config.concurrency * FEED_SLICES_PER_SLOT
+        if last or not token:
+            return _group_revisions([values])
+        lower = max((t for t in map(_changed, values) if t is not None), default=None)
+        if self.config.concurrency <= 1 or len(values) < FEED_SLICE_MIN or lower is None:
+            rest = await self._feed_stream(path, wanted, run, token=token, start=None, stop=None)
+            return None if rest is None else _group_revisions([values, rest])
+        upper = max(datetime.now(UTC), lower + timedelta(seconds=slices))
+        step = (upper - lower) / slices
+        cuts = sorted(
+            {(lower + step * k).replace(microsecond=0) for k in range(1, slices)} - {lower}
+        )
+        bounds: list[datetime | None] = [*cuts, None]
+        streams = [self._feed_stream(path, wanted, run, token=token, start=None, stop=bounds[0])]
+        streams += [
+            self._feed_stream(path, wanted, run, token=None, start=a, stop=b)
+            for a, b in zip(cuts, bounds[1:], strict=True)
+        ]
+        parts = await asyncio.gather(*streams)
+        if any(part is None for part in parts):
+            return None
+        return _group_revisions([values, *(p for p in parts if p is not None)])
+
+    async def _feed_page(
+        self, path: str, wanted: str, run: _Run, *, token: str | None, start: datetime | None
+    ) -> tuple[list[dict[str, Any]], str | None, bool] | None:
+        params: dict[str, Any] = {"fields": wanted}
+        if token:
+            params["continuationToken"] = token
+        elif start is not None:
+            params["startDateTime"] = wiql_time(start)
+        try:
+            page = await self._json("GET", path, "reporting revisions", run, params=params)
+        except MalformedPage as exc:
+            run.problems.append(f"{exc}; history read per item instead")
+            return None
+        values = [
+            r for r in _values(page, "values") if isinstance(r, dict) and r.get("id") is not None
+        ]
+        next_token = page.get("continuationToken") if isinstance(page, dict) else None
+        last = page.get("isLastBatch", True) if isinstance(page, dict) else True
+        if next_token == token:
+            last = True
+        return values, (str(next_token) if next_token else None), bool(last)
+
+    async def _feed_stream(
+        self,
+        path: str,
+        wanted: str,
+        run: _Run,
+        *,
+        token: str | None,
+        start: datetime | None,
+        stop: datetime | None,
+    ) -> list[dict[str, Any]] | None:
+        """Feed pages from ``token`` or ``start`` until the end, or until changes pass ``stop``
+        (revisions after ``stop`` are left to the next slice)."""
+        out: list[dict[str, Any]] = []
         while True:
-            params: dict[str, Any] = {"fields": ",".join(fields)}
-            if token:
-                params["continuationToken"] = token
-            try:
-                page = await self._json("GET", path, "reporting revisions", run, params=params)
-            except MalformedPage as exc:
-                run.problems.append(f"{exc}; history read per item instead")
+            page = await self._feed_page(path, wanted, run, token=token, start=start)
+            if page is None:
                 return None
-            for revision in _values(page, "values"):
-                if isinstance(revision, dict) and revision.get("id") is not None:
-                    history.setdefault(str(revision["id"]), []).append(revision)
-            next_token = page.get("continuationToken") if isinstance(page, dict) else None
-            last = page.get("isLastBatch", True) if isinstance(page, dict) else True
-            if last or not next_token or next_token == token:
-                return history
-            token = str(next_token)
+            values, token, last = page
+            if stop is None:
+                out += values
+            else:
+                times = [_changed(v) for v in values]
+                out += [v for v, t in zip(values, times, strict=True) if t is None or t <= stop]
+                if any(t is not None and t > stop for t in times):
+                    return out
+            if last or not token:
+                return out
 
     # -- state categories
 

@@ -16,6 +16,7 @@ Mapping a raw issue to canonical rows is pure (``map_issue``, ``map_histories``,
 from __future__ import annotations
 
 import asyncio
+import itertools
 import re
 from collections.abc import AsyncIterator, Iterable
 from dataclasses import dataclass, field
@@ -66,6 +67,9 @@ BASE_FIELDS = [
 ID_PAGE = 5000  # search/jql allows 5000 a page when only ids are asked for
 ISSUE_CHUNK = 100  # issue/bulkfetch takes up to 100 issues
 BATCH_ITEMS = 1000  # items per yielded Batch
+DC_ID_PAGE = 1000  # Data Center search pages are capped at 1000 (jira.search.views.max.limit)
+RANGE_IDS = 4000  # ids aimed at per id range of a Cloud listing: one page each, with room
+_ORDER_BY = re.compile(r"(?:^|\s+)order\s+by\s+.*$", re.I | re.S)
 
 
 @dataclass(frozen=True)
@@ -454,6 +458,15 @@ def map_remote_links(
 # --------------------------------------------------------------------------- the connector
 
 
+def _and(*clauses: str | None) -> str:
+    return " AND ".join(clause for clause in clauses if clause)
+
+
+def _by_id(ids: Iterable[str]) -> list[str]:
+    """Ids once each, ascending (numerically where they are numbers)."""
+    return sorted(set(ids), key=lambda i: (0, int(i), "") if i.isdigit() else (1, 0, i))
+
+
 class JiraConnector:
     """Reads one Jira Cloud or Data Center source. Never touches the warehouse."""
 
@@ -468,32 +481,43 @@ class JiraConnector:
     # -- public protocol
 
     async def fetch(self, since: datetime | None) -> AsyncIterator[Batch]:
-        statuses, sprints = await asyncio.gather(self._statuses(), self._board_sprints())
+        # reference data and the user's zone are independent: one round trip for all of them
+        statuses, sprints, since_clause = await asyncio.gather(
+            self._statuses(), self._board_sprints(), self._since_clause(since)
+        )
         ctx = JiraContext.from_config(self.config, statuses)
-        jql = self._jql(await self._since_clause(since))
-        first = Batch(sprints=sprints)
-        remote_ids = await self._remote_link_ids(since)
-        pages = self._cloud_issues(jql) if self.cloud else self._dc_issues(jql)
-        pending = first
-        async for raws, histories in pages:
-            batch = await self._map_page(raws, histories, ctx, remote_ids)
-            pending.extend(batch)
-            if len(pending.work_items) >= BATCH_ITEMS:
-                yield pending
-                pending = Batch()
-        yield pending
+        # the remote-link listing runs beside the issue listing; pages wait for it only to map
+        remote_task = asyncio.create_task(self._remote_link_ids(since_clause))
+        try:
+            where = self._where(since_clause)
+            pages = self._cloud_issues(where) if self.cloud else self._dc_issues(where)
+            pending = Batch(sprints=sprints)
+            async for raws, histories in pages:
+                batch = await self._map_page(raws, histories, ctx, await remote_task)
+                pending.extend(batch)
+                if len(pending.work_items) >= BATCH_ITEMS:
+                    yield pending
+                    pending = Batch()
+            await remote_task  # a failing remote-link listing fails the run even without pages
+            yield pending
+        finally:
+            if not remote_task.done():
+                remote_task.cancel()
 
     async def live_ids(self) -> set[str]:
-        return set(await self._ids(self._jql(None)))
+        return set(await self._listing(self._where()))
 
     # -- search and fetch
 
-    def _jql(self, since_clause: str | None) -> str:
-        scope = re.sub(r"\s+order\s+by\s+.*$", "", self.scope, flags=re.I | re.S).strip()
-        parts = [f"({scope})"] if scope else []
-        if since_clause:
-            parts.append(since_clause)
-        return " AND ".join(parts) + " ORDER BY created ASC, key ASC"
+    def _where(self, *clauses: str | None) -> str:
+        """The source's scope (its own ORDER BY dropped) AND the given clauses; '' for all."""
+        scope = _ORDER_BY.sub("", self.scope).strip()
+        return _and(f"({scope})" if scope else None, *clauses)
+
+    @staticmethod
+    def _jql(where: str, order: str = "ORDER BY created ASC, key ASC") -> str:
+        """A stable order (by creation) so pages never shift while they are read."""
+        return f"{where} {order}" if where else order
 
     async def _since_clause(self, since: datetime | None) -> str | None:
         if since is None:
@@ -513,7 +537,7 @@ class JiraConnector:
         return self._zone
 
     async def _ids(self, jql: str) -> list[str]:
-        """Every issue id matching the JQL, in created order (Cloud: search/jql, DC: search)."""
+        """Every issue id matching the JQL, in its order, one page after the other."""
         ids: list[str] = []
         if self.cloud:
             token: str | None = None
@@ -528,15 +552,70 @@ class JiraConnector:
                     return ids
         start = 0
         while True:
-            page = await self.client.get(
-                f"{self.api}/search",
-                params={"jql": jql, "fields": "id", "startAt": start, "maxResults": 1000},
-            )
+            page = await self._dc_id_page(jql, start)
             issues = page.get("issues") or []
             ids += [str(issue["id"]) for issue in issues]
             start += len(issues)
             if not issues or start >= int(page.get("total", 0)):
                 return ids
+
+    async def _dc_id_page(self, jql: str, start: int) -> dict[str, Any]:
+        page: dict[str, Any] = await self.client.get(
+            f"{self.api}/search",
+            params={"jql": jql, "fields": "id", "startAt": start, "maxResults": DC_ID_PAGE},
+        )
+        return page
+
+    async def _listing(self, where: str) -> list[str]:
+        """Every id matching ``where``, pages read concurrently; ascending by id.
+
+        DC: the first page tells the total, the other ``startAt`` pages go out together. Cloud's
+        ``nextPageToken`` pages can only be read one after the other, so a listing longer than a
+        page is split into id ranges (``id >= a AND id < b``, the outer ones open-ended, so every
+        id is covered whatever the estimate) that are each paged on their own, side by side.
+        """
+        jql = self._jql(where)
+        if not self.cloud:
+            first = await self._dc_id_page(jql, 0)
+            total = int(first.get("total") or 0)
+            size = len(first.get("issues") or []) or DC_ID_PAGE
+            rest = await asyncio.gather(
+                *(self._dc_id_page(jql, s) for s in range(size, total, size))
+            )
+            found = {str(i["id"]) for page in (first, *rest) for i in page.get("issues") or []}
+            if len(found) < total:  # the set moved while it was read: page it through once more
+                found |= set(await self._ids(jql))
+            return _by_id(found)
+        newest = self._jql(where, "ORDER BY created DESC")
+        pair: list[dict[str, Any]] = await asyncio.gather(
+            self.client.post(
+                f"{self.api}/search/jql", json={"jql": jql, "fields": ["id"], "maxResults": ID_PAGE}
+            ),
+            self.client.post(
+                f"{self.api}/search/jql", json={"jql": newest, "fields": ["id"], "maxResults": 1}
+            ),
+        )
+        first, last_page = pair
+        head = [str(issue["id"]) for issue in first.get("issues") or []]
+        token = first.get("nextPageToken")
+        if first.get("isLast", not token) or not token:
+            return _by_id(head)
+        numbers = [int(i) for i in head if i.isdigit()]
+        if len(numbers) < len(head) or len(numbers) < 2:  # not numeric ids: page through
+            return _by_id(set(head) | set(await self._ids(jql)))
+        low = min(numbers)
+        high = max([*numbers, *(int(i["id"]) for i in last_page.get("issues") or [])])
+        per_id = len(numbers) / max(1, max(numbers) - low + 1)  # ids in scope per id value
+        expected = per_id * (high - low + 1)
+        parts = max(2, min(4 * self.config.concurrency, -(-int(expected) // RANGE_IDS)))
+        cuts = sorted({low + (high - low + 1) * k // parts for k in range(1, parts)})
+        bounds = [None, *cuts, None]
+        ranges = [
+            _and(where, None if a is None else f"id >= {a}", None if b is None else f"id < {b}")
+            for a, b in itertools.pairwise(bounds)
+        ]
+        pages = await asyncio.gather(*(self._ids(self._jql(r)) for r in ranges))
+        return _by_id({i for page in pages for i in page})
 
     def _fields(self) -> list[str]:
         mapping = self.config.fields
@@ -556,10 +635,10 @@ class JiraConnector:
         return BASE_FIELDS + sorted({f for f in extra if f and f not in BASE_FIELDS})
 
     async def _cloud_issues(
-        self, jql: str
+        self, where: str
     ) -> AsyncIterator[tuple[list[dict[str, Any]], dict[str, list[dict[str, Any]] | None]]]:
         """Ids first (cheap, 5000 a page), then issues + changelogs 100 at a time, concurrently."""
-        ids = await self._ids(jql)
+        ids = await self._listing(where)
         chunks = [ids[i : i + ISSUE_CHUNK] for i in range(0, len(ids), ISSUE_CHUNK)]
 
         async def one(chunk: list[str]) -> tuple[list[dict[str, Any]], dict[str, Any]]:
@@ -607,9 +686,10 @@ class JiraConnector:
                 return histories
 
     async def _dc_issues(
-        self, jql: str
+        self, where: str
     ) -> AsyncIterator[tuple[list[dict[str, Any]], dict[str, list[dict[str, Any]] | None]]]:
         """DC search pages: first page tells the total, the rest go out concurrently."""
+        jql = self._jql(where)
         size = min(self.config.page_size if self.config.page_size > 100 else 1000, 1000)
 
         async def page(start: int) -> dict[str, Any]:
@@ -694,14 +774,15 @@ class JiraConnector:
             batch.links += rows
         return batch
 
-    async def _remote_link_ids(self, since: datetime | None) -> set[str]:
+    async def _remote_link_ids(self, since_clause: str | None) -> set[str]:
         """Jira has no bulk remote-link API: read them only for issues the config points at."""
         if not self.config.remote_links_jql:
             return set()
-        clause = await self._since_clause(since)
-        scope = self._jql(clause).rsplit(" ORDER BY", 1)[0]
-        jql = f"{scope} AND ({self.config.remote_links_jql}) ORDER BY created ASC, key ASC"
-        return set(await self._ids(jql))
+        return set(await self._ids(self.remote_links_query(since_clause)))
+
+    def remote_links_query(self, since_clause: str | None) -> str:
+        """Scope AND the run's window AND ``remote_links_jql``, with no dangling AND."""
+        return self._jql(self._where(since_clause, f"({self.config.remote_links_jql})"))
 
     # -- reference data
 

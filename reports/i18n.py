@@ -31,7 +31,6 @@ CATALOGUE: dict[str, dict[str, str]] = {
     "outcome_failed": {"en": "failed", "nl": "mislukt"},
     "outcome_running": {"en": "running", "nl": "bezig"},
     "outcome_abandoned": {"en": "abandoned", "nl": "afgebroken"},
-    "never": {"en": "never synced", "nl": "nooit gesynchroniseerd"},
     "items": {"en": "Items", "nl": "Items"},
     "never": {"en": "never", "nl": "nooit"},
     "summary": {"en": "Executive summary", "nl": "Managementsamenvatting"},

@@ -280,9 +280,10 @@ class Warehouse:
                     [source],
                 ).fetchone()
                 deleted = int(row[0]) if row else 0
+                # only the rows whose flag flips are rewritten, not the whole source
                 con.execute(
-                    "UPDATE work_items SET is_deleted = native_id NOT IN "
-                    "(SELECT native_id FROM live_ids) WHERE source = ?",
+                    "UPDATE work_items SET is_deleted = NOT is_deleted WHERE source = ? "
+                    "AND is_deleted = (native_id IN (SELECT native_id FROM live_ids))",
                     [source],
                 )
             _derive(con, source, cross_links)
@@ -397,12 +398,18 @@ def _resolve_cross_links(
         WHERE links.source = m.source AND links.link_id = m.link_id
         """
     )
+    # only links whose flag changes are rewritten (most keep theirs from sync to sync)
     con.execute(
         """
-        UPDATE links SET resolved = (
-            from_item IS NOT NULL AND to_item IS NOT NULL
-            AND from_item IN (SELECT item_id FROM work_items WHERE NOT is_deleted)
-            AND to_item IN (SELECT item_id FROM work_items WHERE NOT is_deleted))
+        UPDATE links SET resolved = r.value FROM (
+            SELECT l.source, l.link_id,
+                   (f.item_id IS NOT NULL AND t.item_id IS NOT NULL) AS value
+            FROM links l
+            LEFT JOIN work_items f ON f.item_id = l.from_item AND NOT f.is_deleted
+            LEFT JOIN work_items t ON t.item_id = l.to_item AND NOT t.is_deleted
+        ) r
+        WHERE links.source = r.source AND links.link_id = r.link_id
+          AND links.resolved IS DISTINCT FROM r.value
         """
     )
 

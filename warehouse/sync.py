@@ -72,16 +72,25 @@ async def sync_source(
             client = make_client(config)
         async with client:
             connector = registry()[config.kind](config, client)
-            async for batch in connector.fetch(cursor_before):
-                staged.work_items.append(frame("work_items", batch.work_items))
-                staged.links.append(frame("links", batch.links))
-                staged.sprints.append(frame("sprints", batch.sprints))
-                staged.status_changes.append(frame("status_changes", batch.status_changes))
-                staged.history_missing += batch.history_missing
-                staged.problems += batch.problems
-                if progress:
-                    progress(config.name, staged.item_count)
-            live = await connector.live_ids() if config.reconcile else None
+            # the reconciliation listing runs beside the fetch (it is round trips, not data)
+            listing = asyncio.create_task(connector.live_ids()) if config.reconcile else None
+            try:
+                async for batch in connector.fetch(cursor_before):
+                    staged.work_items.append(frame("work_items", batch.work_items))
+                    staged.links.append(frame("links", batch.links))
+                    staged.sprints.append(frame("sprints", batch.sprints))
+                    staged.status_changes.append(frame("status_changes", batch.status_changes))
+                    staged.history_missing += batch.history_missing
+                    staged.problems += batch.problems
+                    if progress:
+                        progress(config.name, staged.item_count)
+                live = await listing if listing is not None else None
+            finally:
+                if listing is not None and not listing.done():
+                    listing.cancel()
+        if live is not None:
+            # an item created after the listing began but fetched by this run is alive
+            live |= _native_ids(staged)
         cursor = _new_cursor(staged, cursor_before)
         return await asyncio.to_thread(
             warehouse.commit_sync,
@@ -131,6 +140,13 @@ async def sync_all(
             return SyncOutcome(config.name, None, str(exc), loop.time() - started)
 
     return list(await asyncio.gather(*(one(c) for c in chosen)))
+
+
+def _native_ids(staged: Staged) -> set[str]:
+    ids: set[str] = set()
+    for part in staged.work_items:
+        ids.update(part["native_id"].to_list())
+    return ids
 
 
 def _new_cursor(staged: Staged, before: datetime | None) -> datetime | None:

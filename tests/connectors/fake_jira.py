@@ -101,6 +101,13 @@ class FakeJira:
             # this fake's user lives in UTC (see /myself)
             since = datetime(y, mo, d, h, mi, tzinfo=UTC)
             found = [i for i in found if datetime.fromisoformat(i["fields"]["updated"]) >= since]
+        for op, bound in re.findall(r"\bid (>=|<) (\d+)", jql):
+            if op == ">=":
+                found = [i for i in found if int(i["id"]) >= int(bound)]
+            else:
+                found = [i for i in found if int(i["id"]) < int(bound)]
+        if re.search(r"order by created desc", jql, re.I):
+            found.reverse()
         return found
 
     def mount(self, router: respx.MockRouter) -> None:
@@ -112,6 +119,9 @@ class FakeJira:
         router.post(f"{base}{api}/issue/bulkfetch").mock(side_effect=self._issue_bulk)
         router.post(f"{base}{api}/changelog/bulkfetch").mock(side_effect=self._changelog_bulk)
         router.get(f"{base}{api}/search").mock(side_effect=self._search_dc)
+        router.get(url__regex=rf"{re.escape(base)}{api}/issue/\d+/remotelink").mock(
+            side_effect=self._remote_links
+        )
         router.get(url__regex=rf"{re.escape(base)}/rest/agile/1.0/board/\d+/sprint").mock(
             side_effect=self._sprints
         )
@@ -130,6 +140,10 @@ class FakeJira:
                 {"name": "Done", "id": "4", "statusCategory": {"key": "done"}},
             ],
         )
+
+    def _remote_links(self, request: httpx.Request) -> httpx.Response:
+        self.calls["remotelink"] = self.calls.get("remotelink", 0) + 1
+        return httpx.Response(200, json=[])
 
     def _sprints(self, request: httpx.Request) -> httpx.Response:
         return httpx.Response(

@@ -231,3 +231,66 @@ def test_odd_field_types_keep_the_item_and_count_the_problem(wh, fake):
     assert "FK-2: field created unreadable" in text and "Mystery" in text
     link = wh.query("SELECT kind, raw_type FROM links")
     assert link.rows() == [("relates", "Mystery")]
+
+
+def _connector(source: dict, fake_base: str = BASE):
+    from connectors.jira import JiraConnector
+
+    cfg = settings_from_dict(
+        {
+            "sources": [
+                {
+                    "name": "fk",
+                    "kind": "jira_cloud",
+                    "organisation": "Fake",
+                    "base_url": fake_base,
+                    "token_env": "FAKE_JIRA_TOKEN",
+                    "email": "pmo@fake.example",
+                    **source,
+                }
+            ]
+        }
+    )
+    config = cfg.sources[0]
+    return cfg, JiraConnector(config, TrackerClient(config.base_url, sleep=Sleeps()))
+
+
+def test_remote_link_query_without_a_jql_scope_has_no_dangling_and():
+    _, connector = _connector({"remote_links_jql": "labels = chain"})
+    assert connector.remote_links_query(None) == "(labels = chain) ORDER BY created ASC, key ASC"
+    since = 'updated >= "2026/01/01 06:00"'
+    assert connector.remote_links_query(since) == (
+        f"{since} AND (labels = chain) ORDER BY created ASC, key ASC"
+    )
+    _, scoped = _connector({"jql": "project = FK ORDER BY rank", "remote_links_jql": "labels = x"})
+    assert scoped.remote_links_query(None) == (
+        "(project = FK) AND (labels = x) ORDER BY created ASC, key ASC"
+    )
+
+
+def test_sync_without_a_jql_scope_reads_remote_links_with_valid_jql(wh, fake):
+    cfg, _ = _connector({"remote_links_jql": "labels = chain"})
+    result = run(wh, cfg, full=True)
+    assert result.items == 7
+    assert fake.calls["remotelink"] == 7  # the fake matches every issue to the remote-link JQL
+    for jql in fake.seen_jql:
+        assert not jql.lstrip().upper().startswith(("AND", "(ORDER")), jql
+    assert "(labels = chain) ORDER BY created ASC, key ASC" in fake.seen_jql
+
+
+def test_live_ids_in_concurrent_id_ranges_cover_every_issue():
+    jira = FakeJira(count=40, page=3)  # 3 a page: the listing must split
+    for gone in ("10005", "10017", "10040"):
+        del jira.issues[gone]
+    _, connector = _connector({"jql": "project = FK"})
+
+    async def listing():
+        async with connector.client:
+            return await connector.live_ids()
+
+    with respx.mock(assert_all_called=False) as router:
+        jira.mount(router)
+        live = asyncio.run(listing())
+    assert live == set(jira.issues)
+    ranges = [jql for jql in jira.seen_jql if " AND id " in jql]
+    assert any("id < " in jql for jql in ranges) and any("id >= " in jql for jql in ranges)

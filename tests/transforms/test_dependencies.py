@@ -222,7 +222,9 @@ def test_chain_without_cycles_and_unplanned_items():
         {"link_id": "2", "from_item": "k2", "to_item": "k3", "kind": "blocks"},
         {"link_id": "3", "from_item": "k1", "to_item": "k4", "kind": "blocks"},
     )
-    ch = D.dependency_chains(D.dependency_edges({"work_items": items, "links": links}, AS_OF), AS_OF)
+    ch = D.dependency_chains(
+        D.dependency_edges({"work_items": items, "links": links}, AS_OF), AS_OF
+    )
     assert ch.select(
         "scope", "chain_items", "planned_days", "unplanned_items", "head_key", "tail_key", "teams",
         "path",

@@ -14,7 +14,7 @@ thresholds were missed, so a grade can be argued with. Definitions: docs/backlog
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import dataclass, fields
+from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any, Literal, Self
 
@@ -25,7 +25,7 @@ from warehouse.transforms.flow import (
     QUANTILE,
     WORK_LEVELS,
     FlowData,
-    ancestor_at_level,
+    checked_params,
     days_between,
     item_frame,
     prepare,
@@ -66,24 +66,10 @@ class BacklogParams:
 
     @classmethod
     def from_mapping(cls, values: Mapping[str, Any] | None) -> Self:
-        values = dict(values or {})
-        known = {f.name for f in fields(cls)}
-        unknown = set(values) - known
-        if unknown:
-            raise ValueError(
-                f"unknown backlog parameter(s) {sorted(unknown)}; known: {sorted(known)}"
-            )
-        return cls(**{k: tuple(v) if isinstance(v, list) else v for k, v in values.items()})
+        return cls(**checked_params(cls, values, "backlog"))
 
 
 # --------------------------------------------------------------------------- helpers
-
-
-def epic_of(work_items: pl.DataFrame) -> pl.DataFrame:
-    """(item_id, epic_id): the first ancestor at level epic, the item itself included."""
-    return ancestor_at_level(
-        work_items.filter(~pl.col("is_deleted").fill_null(False)), "epic", "epic_id"
-    )
 
 
 def _items(

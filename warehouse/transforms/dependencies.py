@@ -86,7 +86,7 @@ class DependencyParams:
     (the impediment backlog's weighting).
     """
 
-    sketch_size: int = 64
+    sketch_size: int = 32
     item_weight: float = 1.0
     estimate_weight: float = 1.0
     value_weight: float = 0.1
@@ -722,24 +722,36 @@ def dependency_chains(
     else:
         truncated = pred[np.maximum(cur, 0)] >= 0
     walk = np.stack(steps[::-1], axis=1)  # head ... tail, -1 padding on the left
-    rep_key = nodes["key"].fill_null(nodes["item_id"]).gather(rep).to_numpy()
-    comp_teams = (
-        nodes.select("_comp", pl.col("team").fill_null(NO_TEAM), "org")
-        .unique()
-        .group_by("_comp")
-        .agg(pl.struct("org", "team").alias("_t"))
+    # path labels and team counts: one long frame (chain row, step) -> joins, no Python loop
+    r_ix, s_ix = np.nonzero(walk >= 0)  # row-major: head to tail within each chain
+    long = pl.DataFrame({"_r": r_ix, "_comp": walk[r_ix, s_ix]})
+    size_s = pl.Series(cond.size)
+    labels = pl.DataFrame(
+        {"_comp": np.arange(cond.c), "_key": nodes["key"].fill_null(nodes["item_id"]).gather(rep)}
+    ).with_columns(
+        pl.when(pl.lit(size_s) > 1)
+        .then(pl.format("{} +{}", "_key", pl.lit(size_s) - 1))
+        .otherwise(pl.col("_key"))
+        .alias("_label")
     )
-    sizes = cond.size
-    path_col, team_count = [], []
-    teams_of = dict(zip(comp_teams["_comp"].to_list(), comp_teams["_t"].to_list(), strict=True))
-    for row in walk:
-        comps = row[row >= 0]
-        path_col.append(
-            [str(rep_key[x]) + (f" +{int(sizes[x]) - 1}" if sizes[x] > 1 else "") for x in comps]
-        )
-        team_count.append(
-            len({(t["org"], t["team"]) for x in comps for t in teams_of.get(int(x), [])})
-        )
+    paths = (
+        long.join(labels, on="_comp", how="left", maintain_order="left")
+        .group_by("_r", maintain_order=True)
+        .agg(pl.col("_label").alias("path"))
+    )
+    member_teams = nodes.select("_comp", pl.col("team").fill_null(NO_TEAM), "org").unique()
+    team_counts = (
+        long.join(member_teams, on="_comp", how="inner")
+        .group_by("_r")
+        .agg(pl.struct("org", "team").n_unique().alias("teams"))
+    )
+    per_row = (
+        pl.DataFrame({"_r": np.arange(len(walk))})
+        .join(paths, on="_r", how="left", maintain_order="left")
+        .join(team_counts, on="_r", how="left", maintain_order="left")
+    )
+    path_col = per_row["path"]
+    team_count = per_row["teams"].fill_null(0)
     head_rows = rep[chosen["_head"].to_numpy()]
     chain_end = chosen["_end"].to_numpy()
     unplanned = _chain_sum(pred, unpl, tail_comp)
@@ -838,7 +850,9 @@ def _bottom_k(
     """Per owner group: the k smallest distinct values (padded with n), how many are held, and
     whether there were more than k."""
     keep = vals < n
-    code = np.unique(owner[keep].astype(np.int64) * (n + 1) + vals[keep])
+    code = np.sort(owner[keep].astype(np.int64) * (n + 1) + vals[keep])
+    if code.size:
+        code = code[np.concatenate(([True], code[1:] != code[:-1]))]
     g, v = code // (n + 1), code % (n + 1)
     starts = np.searchsorted(g, np.arange(groups))
     pos = np.arange(len(g)) - starts[g]
@@ -1071,6 +1085,9 @@ def blocked_time(
     items = live(work_items)
     if item_ids is not None:
         items = items.filter(pl.col("item_id").is_in(item_ids.implode()))
+    items = items.select(
+        "item_id", "source", "flagged", "raw_status", "updated", "created"
+    ).with_row_index("ix")
     per_source = pl.DataFrame(
         {
             "source": list((blocked_statuses or {}).keys()),
@@ -1089,68 +1106,75 @@ def blocked_time(
         )
 
     changes = (
-        status_changes.filter(pl.col("at").is_not_null() & (pl.col("at") <= nowl))
-        .join(items.select("item_id", "source"), on="item_id", how="semi")
-        .join(per_source, on="source", how="left")
-        .with_columns(pl.col("field").fill_null("status"))
-        .sort("item_id", "field", "at")
-        .with_columns(pl.col("at").shift(-1).over("item_id", "field").alias("_next"))
+        status_changes.select("item_id", "source", "at", "field", "to_status")
+        .filter(pl.col("at").is_not_null() & (pl.col("at") <= nowl))
+        .join(items.select("item_id", "ix"), on="item_id", how="inner")
     )
-    flagged = changes.filter((pl.col("field") == "flagged") & _flag_on("to_status"))
-    status = changes.filter((pl.col("field") == "status") & is_blocked("to_status"))
+    # the few distinct (source, status) values decide blocked / flag-on once, joined back
+    kinds = (
+        changes.select("source", "to_status")
+        .unique()
+        .join(per_source, on="source", how="left")
+        .with_columns(is_blocked("to_status").alias("_blk"), _flag_on("to_status").alias("_fon"))
+        .drop("_bs")
+    )
+    flag = (pl.col("field") == "flagged").fill_null(False)
+    same = (pl.col("ix").shift(-1) == pl.col("ix")) & (pl.col("_f").shift(-1) == pl.col("_f"))
+    changes = (
+        changes.join(kinds, on=["source", "to_status"], how="left", nulls_equal=True)
+        .select(
+            "ix",
+            flag.cast(pl.Int8).alias("_f"),
+            "at",
+            pl.when(flag)
+            .then(pl.col("_fon"))
+            .otherwise(pl.col("_blk"))
+            .fill_null(False)
+            .alias("_on"),
+        )
+        .sort("ix", "_f", "at")
+        .with_columns(pl.when(same).then(pl.col("at").shift(-1)).alias("_next"))
+    )
+    on = changes.filter(pl.col("_on"))
     # current state without history behind it: from updated (else created)
     current = (
         items.join(per_source, on="source", how="left")
-        .with_columns((pl.col("flagged").fill_null(False) | is_blocked("raw_status")).alias("_cur"))
-        .filter(pl.col("_cur"))
-        .join(
-            pl.concat([flagged.select("item_id"), status.select("item_id")]).unique(),
-            on="item_id",
-            how="anti",
-        )
+        .filter(pl.col("flagged").fill_null(False) | is_blocked("raw_status"))
+        .join(on.select("ix").unique(), on="ix", how="anti")
         .select(
-            "item_id",
+            "ix",
             pl.coalesce("updated", "created").alias("at"),
             pl.lit(None, UTC_TS).alias("_next"),
         )
     )
     intervals = (
-        pl.concat(
-            [
-                flagged.select("item_id", "at", "_next"),
-                status.select("item_id", "at", "_next"),
-                current,
-            ]
-        )
+        pl.concat([on.select("ix", "at", "_next"), current])
         .with_columns(
             pl.coalesce("_next", nowl).alias("_end"), pl.col("_next").is_null().alias("_open")
         )
         .filter(pl.col("_end") >= pl.col("at"))
-        .sort("item_id", "at", "_end")
-        .with_columns(pl.col("_end").cum_max().over("item_id").alias("_reach"))
-        .with_columns(pl.col("_reach").shift(1).over("item_id").alias("_prev"))
+        .sort("ix", "at", "_end")
+        .with_columns(pl.col("_end").cum_max().over("ix").alias("_reach"))
+        .with_columns(pl.col("_reach").shift(1).over("ix").alias("_prev"))
         # a new merged period starts when this interval begins after everything before it ended
         .with_columns(
-            (pl.col("_prev").is_null() | (pl.col("at") > pl.col("_prev")))
-            .cum_sum()
-            .over("item_id")
-            .alias("_run")
+            (pl.col("_prev").is_null() | (pl.col("at") > pl.col("_prev"))).cum_sum().alias("_run")
         )
-        .group_by("item_id", "_run")
+        .group_by("ix", "_run")
         .agg(
             pl.col("at").min().alias("_s"),
             pl.col("_end").max().alias("_e"),
             pl.col("_open").any().alias("_open"),
         )
     )
-    per_item = intervals.group_by("item_id").agg(
+    per_item = intervals.group_by("ix").agg(
         days_between("_s", "_e").sum().alias("blocked_days"),
         pl.col("_open").any().alias("blocked_now"),
         pl.col("_s").filter(pl.col("_open")).max().alias("blocked_since"),
     )
     return (
-        items.select("item_id")
-        .join(per_item, on="item_id", how="left")
+        items.select("ix", "item_id")
+        .join(per_item, on="ix", how="left")
         .with_columns(
             pl.col("blocked_days").fill_null(0.0).round(6),
             pl.col("blocked_now").fill_null(False),
@@ -1359,15 +1383,18 @@ def trend_snapshot(edges: pl.DataFrame, cycles: pl.DataFrame) -> pl.DataFrame:
             pl.col("unresolved").fill_null(False).sum().cast(pl.Float64).alias("unresolved_open"),
         )
 
-    whole = counts(edges.select(pl.lit("all").alias("scope"), pl.all()).group_by("scope"))
+    slim = edges.select(
+        "blocker_org", "dependent_org", "waiting", "cross_team", "cross_org", "timing", "unresolved"
+    ).with_row_index("_row")
+    whole = counts(slim.with_columns(pl.lit("all").alias("scope")).group_by("scope"))
     touched = pl.concat(
         [
-            edges.select(pl.col("blocker_org").alias("_org"), pl.all()),
-            edges.select(pl.col("dependent_org").alias("_org"), pl.all()),
+            slim.with_columns(pl.col("blocker_org").alias("_org")),
+            slim.with_columns(pl.col("dependent_org").alias("_org")),
         ]
     ).filter(pl.col("_org").is_not_null())
     per_org = counts(
-        touched.unique(["_org", "source", "link_id", "blocker_id", "dependent_id"])
+        touched.unique(["_org", "_row"])
         .with_columns(pl.format("organisation:{}", "_org").alias("scope"))
         .group_by("scope")
     )

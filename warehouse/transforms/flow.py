@@ -15,17 +15,19 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, fields
 from datetime import UTC, date, datetime, timedelta
-from typing import Any, Self
+from typing import Any, Final, Self
 
 import numpy as np
 import polars as pl
+
+from warehouse.config import ConfigError
 
 DAY_US = 86_400_000_000
 WORK_LEVELS = ("story", "bug", "task")
 CATEGORIES = ("todo", "in_progress", "done")
 #: Percentile method: the smallest value with at least p % of observations at or below it
 #: ("85 % of items finished within N days"); numpy's "inverted_cdf" is the same rule.
-QUANTILE = "equiprobable"
+QUANTILE: Final = "equiprobable"
 NO_GROUP = "(none)"
 
 
@@ -68,14 +70,25 @@ class FlowParams:
 
     @classmethod
     def from_mapping(cls, values: Mapping[str, Any] | None) -> Self:
-        """Build from a config mapping; unknown keys raise so typos do not pass silently."""
-        values = dict(values or {})
-        known = {f.name for f in fields(cls)}
-        unknown = set(values) - known
-        if unknown:
-            raise ValueError(f"unknown flow parameter(s) {sorted(unknown)}; known: {sorted(known)}")
-        converted = {k: tuple(v) if isinstance(v, list) else v for k, v in values.items()}
-        return cls(**converted)
+        return cls(**checked_params(cls, values, "flow"))
+
+
+def checked_params(cls: Any, values: Mapping[str, Any] | None, section: str) -> dict[str, Any]:
+    """Keyword arguments for a params dataclass from ``[analytics.<section>]``.
+
+    Unknown keys raise (a typo must not silently fall back to a default); TOML arrays become
+    tuples so the params stay hashable.
+    """
+    if values is not None and not isinstance(values, Mapping):
+        raise ConfigError(f"analytics.{section}: must be a table, e.g. [analytics.{section}]")
+    values = dict(values or {})
+    known = {f.name for f in fields(cls)}
+    unknown = sorted(set(values) - known)
+    if unknown:
+        raise ConfigError(
+            f"analytics.{section}: unknown setting(s) {unknown} - known: {sorted(known)}"
+        )
+    return {k: tuple(v) if isinstance(v, list) else v for k, v in values.items()}
 
 
 # --------------------------------------------------------------------------- shared helpers
@@ -542,25 +555,12 @@ def _category_counts(
     )
 
 
-def wip_daily(
-    work_items: pl.DataFrame,
-    status_changes: pl.DataFrame,
-    as_of: datetime,
-    by: str = "team",
-    start: date | None = None,
-    params: FlowParams | None = None,
-    *,
-    data: FlowData | None = None,
-) -> pl.DataFrame:
-    """Delivery items in an in-progress status at the end of each UTC day, per ``by``.
+def wip_daily(cfd: pl.DataFrame, by: str = "team") -> pl.DataFrame:
+    """WIP per day = the in-progress band of the cumulative flow (one computation, two views).
 
-    Columns: <by>, date, wip (Int64). Default start: ``as_of - window_days``.
+    Columns: <by>, date, wip (Int64): delivery items in an in-progress status at the end of the day.
     """
-    p = params or FlowParams()
-    d = _data(data, work_items, status_changes, as_of, p.work_levels)
-    first = start or as_of_date(as_of) - timedelta(days=p.window_days)
-    counts = _category_counts(d, as_of, first, by, ["in_progress"])
-    return counts.select(pl.col("group").alias(by), "date", pl.col("in_progress").alias("wip"))
+    return cfd.select(by, "date", pl.col("in_progress").alias("wip"))
 
 
 def cumulative_flow(

@@ -24,27 +24,17 @@ the loop over blocks of simulated days and the loop over graph nodes are Python 
 from __future__ import annotations
 
 import heapq
-import time
 import zlib
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta
-from typing import Any
+from typing import Any, Self
 
 import numpy as np
 import polars as pl
 
-from warehouse.transforms.flow import (
-    NO_GROUP,
-    WORK_LEVELS,
-    FlowData,
-    FlowParams,
-    as_of_date,
-    cycle_times,
-    daily_throughput,
-    live,
-    prepare,
-)
+from warehouse.config import ConfigError
+from warehouse.transforms.flow import NO_GROUP, FlowData, as_of_date, checked_params
 
 #: Sentinel "finish day" for trials that do not finish within the horizon.
 NEVER = 100_000_000
@@ -120,25 +110,6 @@ def crossings_sorted(cum: np.ndarray, targets: np.ndarray) -> np.ndarray:
     return np.repeat(np.tile(labels, trials), counts.ravel()).reshape(trials, k)
 
 
-def crossing_days(
-    samples: np.ndarray,
-    targets: np.ndarray,
-    trials: int,
-    rng: np.random.Generator,
-    max_horizon_days: int,
-) -> np.ndarray:
-    """(trials x len(targets)): first simulated day (1-based) on which the team's cumulative
-    throughput reaches each target (any order); 0 for targets <= 0; NEVER beyond the horizon.
-    """
-    targets = np.asarray(targets, dtype=np.int64)
-    order = np.argsort(targets, kind="stable")
-    need = int(targets.max()) if len(targets) else 0
-    cum = cumulative_paths(samples, need, trials, rng, max_horizon_days)
-    out = np.empty((trials, len(targets)), dtype=np.int32)
-    out[:, order] = crossings_sorted(cum, targets[order])
-    return out
-
-
 # --------------------------------------------------------------------------- planning
 
 
@@ -154,20 +125,15 @@ class Plan:
     as_of_day: date
 
 
-def plan(
-    work_items: pl.DataFrame,
-    status_changes: pl.DataFrame,
-    edges: pl.DataFrame,
-    as_of: datetime,
-    window_days: int = 90,
-    work_levels: Sequence[str] = WORK_LEVELS,
-    cycles: pl.DataFrame | None = None,
-    *,
-    data: FlowData | None = None,
-) -> Plan:
-    """Build the simulation input from the canonical frames (pure, polars only)."""
-    d = data if data is not None else prepare(work_items, status_changes, as_of, work_levels)
-    items = d.items
+def plan(data: FlowData, edges: pl.DataFrame, daily: pl.DataFrame) -> Plan:
+    """Build the simulation input: nodes, per-team queues, the blocker graph, the samples.
+
+    ``data`` is flow.prepare's output, ``edges`` needs blocker_id and dependent_id (the
+    dependency_edges frame), ``daily`` is flow.daily_throughput per team (zero days included).
+    An edge counts while both ends are open: a done dependent no longer waits, a done blocker no
+    longer holds anything up; a blocker not in the warehouse counts as open.
+    """
+    items = data.items
     epics = items.select("item_id", "epic_id").filter(pl.col("epic_id").is_not_null())
     open_ = pl.col("status_category") != "done"
     delivery = items.filter(pl.col("delivery"))
@@ -184,6 +150,11 @@ def plan(
         )
         .filter((pl.col("status_category") != "done").fill_null(True))
         .drop("status_category")
+        .join(
+            items.filter(open_).select(pl.col("item_id").alias("dependent_id")),
+            on="dependent_id",
+            how="semi",
+        )
     )
     blocking_ids = open_edges.select(pl.col("blocker_id").alias("item_id")).unique()
     standalone = delivery.filter(open_ & pl.col("epic_id").is_null()).join(
@@ -281,16 +252,10 @@ def plan(
         .sort("dependent_node", "blocker_node")
     )
 
-    if cycles is None:
-        cycles = cycle_times(
-            work_items, status_changes, as_of, _flow_params(window_days, work_levels), data=d
-        )
-    teams = sorted(set(queue["team"].to_list()))
-    daily = daily_throughput(cycles, as_of, window_days, "team", teams)
+    teams = set(queue["team"].to_list())
     samples = {
         team: group["items"].to_numpy().astype(np.int64)
-        for (team,), group in daily.group_by("team")
-        if team in set(teams)
+        for (team,), group in daily.filter(pl.col("team").is_in(list(teams))).group_by("team")
     }
     return Plan(
         nodes=nodes,
@@ -298,12 +263,8 @@ def plan(
         edges=list(graph.iter_rows()),
         unforecast=dict(unforecast.iter_rows()),
         samples=samples,
-        as_of_day=as_of_date(as_of),
+        as_of_day=as_of_date(data.as_of),
     )
-
-
-def _flow_params(window_days: int, work_levels: Sequence[str]) -> FlowParams:
-    return FlowParams(window_days=window_days, work_levels=tuple(work_levels))
 
 
 # --------------------------------------------------------------------------- simulation
@@ -444,7 +405,7 @@ def simulate(
     return Simulation(order_all, own, final, blockers, broken, driven)
 
 
-def _percentile_days(matrix: np.ndarray, q: float) -> np.ndarray:
+def _percentile_days(matrix: np.ndarray, q: Any) -> np.ndarray:
     if matrix.shape[1] == 0:
         return np.zeros(0, dtype=np.int64)
     return np.percentile(matrix, q, axis=0, method="inverted_cdf").astype(np.int64)
@@ -457,7 +418,7 @@ def _day_to_date(day0: date, days: np.ndarray) -> list[date | None]:
 # --------------------------------------------------------------------------- public forecasts
 
 
-EPIC_SCHEMA = {
+EPIC_SCHEMA: dict[str, Any] = {
     "epic_id": pl.String,
     "key": pl.String,
     "title": pl.String,
@@ -483,49 +444,58 @@ EPIC_SCHEMA = {
 }
 
 
-def forecast_epics(
-    work_items: pl.DataFrame,
-    status_changes: pl.DataFrame,
+@dataclass(frozen=True)
+class ForecastParams:
+    """Knobs; ``from_mapping`` reads ``[analytics.forecast]``."""
+
+    trials: int = 10_000
+    seed: int = 0  # fixed: the same snapshot always gives the same dates
+    window_days: int = 90  # history of daily throughput sampled
+    max_horizon_days: int = 3650  # trials not done by then count as "not within the horizon"
+    how_many_weeks: tuple[int, ...] = (2, 4, 6, 8, 12)  # horizons of the stored how-many table
+
+    @classmethod
+    def from_mapping(cls, values: Mapping[str, Any] | None) -> Self:
+        params = cls(**checked_params(cls, values, "forecast"))
+        if params.trials < 100 or params.window_days < 1 or params.max_horizon_days < 1:
+            raise ConfigError(
+                "analytics.forecast: trials must be >= 100, window_days and max_horizon_days >= 1"
+            )
+        return params
+
+
+@dataclass(frozen=True)
+class Forecast:
+    epics: pl.DataFrame  # EPIC_SCHEMA
+    initiatives: pl.DataFrame  # INITIATIVE_SCHEMA
+
+
+def forecast(
+    data: FlowData,
     edges: pl.DataFrame,
-    as_of: datetime,
-    trials: int = 10_000,
-    seed: int = 0,
-    window_days: int = 90,
+    daily: pl.DataFrame,
+    params: ForecastParams | None = None,
     *,
     epic_ids: Sequence[str] | None = None,
-    max_horizon_days: int = 3650,
-    work_levels: Sequence[str] = WORK_LEVELS,
-    cycles: pl.DataFrame | None = None,
-    data: FlowData | None = None,
-) -> pl.DataFrame:
-    """When each open epic lands (P50/P85/P95 dates), dependency-aware.
+) -> Forecast:
+    """When each open epic and each initiative lands (P50/P85/P95 dates), dependency-aware.
 
-    ``edges`` needs blocker_id and dependent_id (the dependency_edges frame). ``epic_ids`` limits
-    the output (their blockers are simulated too); ``cycles`` (cycle_times) and ``data``
-    (flow.prepare) reuse work already done on the same snapshot.
-    Columns: epic_id, key, title, url, team (the epic's), organisation, teams (teams with
-    remaining work), remaining_items, p50, p85, p95 (Date; null = not within max_horizon_days),
-    own_p85 (ignoring blockers), target_date (the epic's due_date), p_on_time (share of trials
-    finishing on or before it), driven_by (blocker node whose finish set the date in most trials;
-    null when no blocker ever delayed it), driven_by_key, driven_share (share of trials it did),
-    dependency_delay_days_p85 (P85 of per-trial finish - own finish), blockers (direct blocker
-    nodes), unforecast_blockers (open blockers outside the warehouse or without work to forecast),
-    cycle_broken (an incoming dependency was dropped to break a cycle), note.
+    One simulation serves both: an initiative's finish per trial is the latest of its open epics.
+    ``data`` = flow.prepare, ``daily`` = flow.daily_throughput per team over ``window_days``,
+    ``edges`` = dependency_edges (blocker_id, dependent_id). ``epic_ids`` limits the epics
+    reported (their blockers are simulated too).
     """
-    pl_plan = plan(
-        work_items, status_changes, edges, as_of, window_days, work_levels, cycles, data=data
+    p = params or ForecastParams()
+    pl_plan = plan(data, edges, daily)
+    epic_nodes = pl_plan.nodes.filter(pl.col("kind") == "epic")["node_id"].to_list()
+    selected = epic_nodes if epic_ids is None else [e for e in epic_ids if e in set(epic_nodes)]
+    sim = simulate(pl_plan, p.trials, p.seed, p.max_horizon_days, selected)
+    return Forecast(
+        _epic_frame(pl_plan, sim, selected), _initiative_frame(data.items, pl_plan, sim, selected)
     )
-    epic_nodes = pl_plan.nodes.filter(pl.col("kind") == "epic")
-    selected = (
-        epic_nodes["node_id"].to_list()
-        if epic_ids is None
-        else [e for e in epic_ids if e in set(epic_nodes["node_id"].to_list())]
-    )
-    sim = simulate(pl_plan, trials, seed, max_horizon_days, selected)
-    return _epic_frame(pl_plan, sim, selected, as_of)
 
 
-def _epic_frame(p: Plan, sim: Simulation, selected: Sequence[str], as_of: datetime) -> pl.DataFrame:
+def _epic_frame(p: Plan, sim: Simulation, selected: Sequence[str]) -> pl.DataFrame:
     if not selected:
         return pl.DataFrame(schema=EPIC_SCHEMA)
     index = {n: i for i, n in enumerate(sim.node_ids)}
@@ -551,7 +521,7 @@ def _epic_frame(p: Plan, sim: Simulation, selected: Sequence[str], as_of: dateti
         target = meta["due_date"]
         p_on_time = None
         if target is not None:
-            p_on_time = float((final[:, j] <= (target - day0).days).mean())
+            p_on_time = _p_on_time(final[:, j], day0, target)
         counts = sim.driven_counts.get(node, {})
         driver = max(sorted(counts), key=lambda b: counts[b]) if counts else None
         teams = work.get(node, {}).get("team", [])
@@ -590,7 +560,7 @@ def _epic_frame(p: Plan, sim: Simulation, selected: Sequence[str], as_of: dateti
     return pl.DataFrame(rows, schema=EPIC_SCHEMA).sort("p85", "key", nulls_last=True)
 
 
-INITIATIVE_SCHEMA = {
+INITIATIVE_SCHEMA: dict[str, Any] = {
     "initiative_id": pl.String,
     "key": pl.String,
     "title": pl.String,
@@ -609,48 +579,24 @@ INITIATIVE_SCHEMA = {
 }
 
 
-def forecast_initiatives(
-    work_items: pl.DataFrame,
-    status_changes: pl.DataFrame,
-    edges: pl.DataFrame,
-    as_of: datetime,
-    trials: int = 10_000,
-    seed: int = 0,
-    window_days: int = 90,
-    *,
-    max_horizon_days: int = 3650,
-    work_levels: Sequence[str] = WORK_LEVELS,
-    cycles: pl.DataFrame | None = None,
-    data: FlowData | None = None,
+def _initiative_frame(
+    items: pl.DataFrame, p: Plan, sim: Simulation, selected: Sequence[str]
 ) -> pl.DataFrame:
-    """When each initiative (release / theme) lands: per trial, the latest of its open epics.
-
-    Same simulation as forecast_epics (same seed = same trials). Columns: initiative_id, key,
-    title, url, organisation, epics (open epics under it), remaining_items, p50, p85, p95,
-    target_date (its due_date), p_on_time, driven_by (epic that finished last most often),
-    driven_by_key, driven_share.
-    """
-    d = data if data is not None else prepare(work_items, status_changes, as_of, work_levels)
-    items = d.items
-    pl_plan = plan(
-        work_items, status_changes, edges, as_of, window_days, work_levels, cycles, data=d
-    )
-    epic_nodes = pl_plan.nodes.filter(pl.col("kind") == "epic").select("node_id")
+    """Per initiative: per trial the latest of its forecast epics; driven_by = the epic that was
+    last most often (only when there are two or more)."""
     under = (
-        items.filter(pl.col("initiative_id").is_not_null())
+        items.filter(pl.col("initiative_id").is_not_null() & pl.col("item_id").is_in(selected))
         .select("item_id", "initiative_id")
-        .join(epic_nodes, left_on="item_id", right_on="node_id", how="semi")
         .sort("initiative_id", "item_id")
     )
     if under.height == 0:
         return pl.DataFrame(schema=INITIATIVE_SCHEMA)
-    sim = simulate(pl_plan, trials, seed, max_horizon_days, under["item_id"].unique().to_list())
     index = {n: i for i, n in enumerate(sim.node_ids)}
-    remaining = dict(pl_plan.queue.group_by("node_id").agg(pl.col("remaining").sum()).iter_rows())
+    remaining = dict(p.queue.group_by("node_id").agg(pl.col("remaining").sum()).iter_rows())
     meta = items.filter(pl.col("level").is_in(["initiative", "epic"])).rows_by_key(
         "item_id", named=True, unique=True
     )
-    day0 = pl_plan.as_of_day
+    day0 = p.as_of_day
     rows = []
     for (initiative,), group in under.group_by("initiative_id", maintain_order=True):
         epics = group["item_id"].to_list()
@@ -660,7 +606,8 @@ def forecast_initiatives(
         top = int(np.argmax(last))
         info = meta[initiative]
         target = info["due_date"]
-        q = {p: np.percentile(finish, p, method="inverted_cdf") for p in PERCENTILES}
+        several = len(epics) > 1
+        pct = _percentile_days(finish[:, None], np.array(PERCENTILES))
         rows.append(
             {
                 "initiative_id": initiative,
@@ -670,160 +617,78 @@ def forecast_initiatives(
                 "organisation": info["organisation"],
                 "epics": len(epics),
                 "remaining_items": int(sum(remaining.get(e, 0) for e in epics)),
-                **{f"p{p}": _day_to_date(day0, np.array([int(q[p])]))[0] for p in PERCENTILES},
+                **{f"p{q}": _day_to_date(day0, pct[i])[0] for i, q in enumerate(PERCENTILES)},
                 "target_date": target,
-                "p_on_time": None
-                if target is None
-                else float((finish <= (target - day0).days).mean()),
-                "driven_by": epics[top] if len(epics) > 1 else None,
-                "driven_by_key": meta[epics[top]]["key"] if len(epics) > 1 else None,
-                "driven_share": float(last[top] / len(finish)) if len(epics) > 1 else None,
+                "p_on_time": None if target is None else _p_on_time(finish, day0, target),
+                "driven_by": epics[top] if several else None,
+                "driven_by_key": meta[epics[top]]["key"] if several else None,
+                "driven_share": float(last[top] / len(finish)) if several else None,
             }
         )
     return pl.DataFrame(rows, schema=INITIATIVE_SCHEMA).sort("p85", "key", nulls_last=True)
 
 
+def _p_on_time(finish: np.ndarray, day0: date, target: date) -> float:
+    """Share of trials done on or before ``target`` (day d of the simulation = day0 + d)."""
+    return float((finish <= (target - day0).days).mean())
+
+
+HOW_MANY_SCHEMA: dict[str, Any] = {
+    "team": pl.String,
+    "target_date": pl.Date,
+    "days": pl.Int64,
+    "items_p50": pl.Int64,
+    "items_p85": pl.Int64,
+    "items_p95": pl.Int64,
+    "items_mean": pl.Float64,
+    "window_days": pl.Int64,
+    "zero_day_share": pl.Float64,
+}
+
+
 def forecast_how_many(
-    work_items: pl.DataFrame,
-    status_changes: pl.DataFrame,
+    daily: pl.DataFrame,
     as_of: datetime,
-    target_date: date,
+    target_dates: Sequence[date],
     trials: int = 10_000,
     seed: int = 0,
-    window_days: int = 90,
-    *,
-    work_levels: Sequence[str] = WORK_LEVELS,
-    cycles: pl.DataFrame | None = None,
     teams: Sequence[str] | None = None,
-    data: FlowData | None = None,
 ) -> pl.DataFrame:
-    """How many delivery items each team finishes from tomorrow up to and including target_date.
+    """How many delivery items each team finishes from the day after ``as_of`` up to and
+    including each target date (one row per team and date).
 
-    Same per-team streams as the "when" forecast. Columns: team, target_date, days, items_p50,
-    items_p85, items_p95 (with that confidence *at least* this many: the 50/15/5th percentile of
-    the simulated totals), items_mean, window_days, zero_day_share (share of sampled days with
-    nothing finished).
+    ``daily`` = flow.daily_throughput per team. Same per-team streams as the "when" forecast, so
+    a later date never forecasts fewer items in a trial. items_p85 = "at least this many with
+    85 % confidence" (the 15th percentile of the simulated totals); items_p50 / items_p95 alike.
+    zero_day_share = share of sampled days with nothing finished.
     """
-    items = data.items if data is not None else live(work_items)
-    if cycles is None:
-        cycles = cycle_times(
-            work_items, status_changes, as_of, _flow_params(window_days, work_levels), data=data
-        )
-    names = (
-        sorted(teams)
-        if teams is not None
-        else sorted(items.filter(pl.col("team").is_not_null())["team"].unique().to_list())
-    )
-    daily = daily_throughput(cycles, as_of, window_days, "team", names)
-    days = max(0, (target_date - as_of_date(as_of)).days)
+    day0 = as_of_date(as_of)
+    horizons = sorted({max(0, (d - day0).days) for d in target_dates})
+    window = int(daily.select(pl.col("date").n_unique()).item()) if daily.height else 0
     rows = []
-    for (team,), group in daily.filter(pl.col("team").is_in(names)).group_by(
-        "team", maintain_order=True
-    ):
+    wanted = daily if teams is None else daily.filter(pl.col("team").is_in(list(teams)))
+    for (team,), group in wanted.sort("team", "date").group_by("team", maintain_order=True):
         samples = group["items"].to_numpy().astype(np.int64)
-        total = np.zeros(trials, dtype=np.int64)
-        left = days
-        blocks = throughput_blocks(samples, trials, team_rng(seed, team))
-        while left > 0:
-            block = next(blocks)
-            total += block[:, : min(left, BLOCK_DAYS)].sum(axis=1)
-            left -= BLOCK_DAYS
-        q = {p: int(np.percentile(total, 100 - p, method="inverted_cdf")) for p in PERCENTILES}
-        rows.append(
-            {
-                "team": team,
-                "target_date": target_date,
-                "days": days,
-                "items_p50": q[50],
-                "items_p85": q[85],
-                "items_p95": q[95],
-                "items_mean": float(total.mean()),
-                "window_days": window_days,
-                "zero_day_share": float((samples == 0).mean()) if len(samples) else None,
-            }
-        )
-    schema = {
-        "team": pl.String,
-        "target_date": pl.Date,
-        "days": pl.Int64,
-        "items_p50": pl.Int64,
-        "items_p85": pl.Int64,
-        "items_p95": pl.Int64,
-        "items_mean": pl.Float64,
-        "window_days": pl.Int64,
-        "zero_day_share": pl.Float64,
-    }
-    return pl.DataFrame(rows, schema=schema).sort("team")
-
-
-# --------------------------------------------------------------------------- benchmark hook
-
-
-def bench_flow_forecast(
-    frames: dict[str, pl.DataFrame],
-    edges: pl.DataFrame,
-    as_of: datetime,
-    epics: int = 100,
-    trials: int = 10_000,
-) -> dict[str, float]:
-    """Time every flow metric, team backlog health and the forecasts on ``frames``.
-
-    Returns seconds per step (plus ``total``); the forecast covers the first ``epics`` open epics
-    in (rank, key) order with ``trials`` trials. Used by bench/analytics_bench.py.
-    """
-    from warehouse.model import SCHEMAS
-    from warehouse.transforms import flow
-    from warehouse.transforms.backlog import backlog_health
-
-    items, changes = frames["work_items"], frames["status_changes"]
-    timings: dict[str, float] = {}
-
-    def timed(name: str, fn: Any, *args: Any, **kwargs: Any) -> Any:
-        start = time.perf_counter()
-        result = fn(*args, **kwargs)
-        timings[name] = time.perf_counter() - start
-        return result
-
-    data = timed("prepare", flow.prepare, items, changes, as_of)
-    cycles = timed("cycle_times", flow.cycle_times, items, changes, as_of, data=data)
-    timed("throughput", flow.throughput, cycles, as_of)
-    wip = timed("wip_daily", flow.wip_daily, items, changes, as_of, data=data)
-    timed("cumulative_flow", flow.cumulative_flow, items, changes, as_of, data=data)
-    timed("aging_wip", flow.aging_wip, items, changes, cycles, as_of, data=data)
-    timed("flow_efficiency", flow.flow_efficiency, items, changes, cycles, as_of, data=data)
-    timed("flow_distribution", flow.flow_distribution, cycles, as_of)
-    timed("littles_law", flow.littles_law, wip, cycles, as_of)
-    sprints = frames.get("sprints", pl.DataFrame(schema=SCHEMAS["sprints"]))
-    timed("backlog_health", backlog_health, items, sprints, changes, edges, as_of, data=data)
-    chosen = (
-        data.items.filter((pl.col("level") == "epic") & (pl.col("status_category") != "done"))
-        .sort("rank", "key", nulls_last=True)
-        .head(epics)["item_id"]
-        .to_list()
-    )
-    timed(
-        "forecast_epics",
-        forecast_epics,
-        items,
-        changes,
-        edges,
-        as_of,
-        trials,
-        0,
-        epic_ids=chosen,
-        cycles=cycles,
-        data=data,
-    )
-    timed(
-        "forecast_how_many",
-        forecast_how_many,
-        items,
-        changes,
-        as_of,
-        as_of_date(as_of) + timedelta(days=42),
-        trials,
-        cycles=cycles,
-        data=data,
-    )
-    timings["total"] = sum(timings.values())
-    return timings
+        cum = np.zeros((trials, 1), dtype=np.int64)
+        if horizons and horizons[-1] > 0 and samples.max() > 0:
+            blocks = throughput_blocks(samples, trials, team_rng(seed, team))
+            need = -(-horizons[-1] // BLOCK_DAYS)
+            drawn = np.concatenate([next(blocks) for _ in range(need)], axis=1)
+            cum = np.concatenate([cum, np.cumsum(drawn, axis=1)], axis=1)
+        for days in horizons:
+            total = cum[:, min(days, cum.shape[1] - 1)]
+            q = {p: int(np.percentile(total, 100 - p, method="inverted_cdf")) for p in PERCENTILES}
+            rows.append(
+                {
+                    "team": team,
+                    "target_date": day0 + timedelta(days=days),
+                    "days": days,
+                    "items_p50": q[50],
+                    "items_p85": q[85],
+                    "items_p95": q[95],
+                    "items_mean": float(total.mean()),
+                    "window_days": window,
+                    "zero_day_share": float((samples == 0).mean()) if len(samples) else None,
+                }
+            )
+    return pl.DataFrame(rows, schema=HOW_MANY_SCHEMA).sort("team", "target_date")

@@ -11,33 +11,19 @@ The model keeps each item's *current* sprint only (no sprint membership history)
 
 from __future__ import annotations
 
-from collections.abc import Mapping
-from dataclasses import dataclass, fields
-from datetime import datetime, timedelta
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
 from typing import Any, Literal, Self
 
 import polars as pl
 
-from warehouse.transforms.backlog import (
-    BacklogParams,
-    assign_to_sprint,
-    backlog_health,
-    sprint_windows,
-)
+from warehouse.config import ConfigError
+from warehouse.transforms.backlog import assign_to_sprint, sprint_windows
 from warehouse.transforms.flow import (
     NO_GROUP,
-    QUANTILE,
-    WORK_LEVELS,
+    FlowData,
     FlowParams,
-    aging_wip,
-    ancestor_at_level,
-    as_of_date,
-    cycle_times,
-    flow_efficiency,
-    item_timeline,
-    live,
-    started_expr,
-    with_delivery_flag,
+    checked_params,
     work_type_expr,
 )
 
@@ -46,7 +32,6 @@ from warehouse.transforms.flow import (
 class KpiParams:
     """Knobs; ``from_mapping`` reads ``[analytics.kpis]``."""
 
-    work_levels: tuple[str, ...] = WORK_LEVELS
     #: A defect is *escaped* (found after release) when its raw type or a label says so.
     escaped_types: tuple[str, ...] = ("incident", "production bug", "escaped defect", "live defect")
     escaped_labels: tuple[str, ...] = ("escaped", "production", "prod-bug", "escaped-defect")
@@ -57,12 +42,10 @@ class KpiParams:
 
     @classmethod
     def from_mapping(cls, values: Mapping[str, Any] | None) -> Self:
-        values = dict(values or {})
-        known = {f.name for f in fields(cls)}
-        unknown = set(values) - known
-        if unknown:
-            raise ValueError(f"unknown kpi parameter(s) {sorted(unknown)}; known: {sorted(known)}")
-        return cls(**{k: tuple(v) if isinstance(v, list) else v for k, v in values.items()})
+        params = cls(**checked_params(cls, values, "kpis"))
+        if params.job_size not in ("estimate", "cost"):
+            raise ConfigError("analytics.kpis.job_size: must be 'estimate' or 'cost'")
+        return params
 
 
 def _escaped_expr(p: KpiParams) -> pl.Expr:
@@ -81,11 +64,10 @@ def _escaped_expr(p: KpiParams) -> pl.Expr:
 
 
 def sprint_kpis(
-    work_items: pl.DataFrame,
+    data: FlowData,
     sprints: pl.DataFrame,
-    status_changes: pl.DataFrame,
-    as_of: datetime,
     params: KpiParams | None = None,
+    flow: FlowParams | None = None,
 ) -> pl.DataFrame:
     """Scrum@Scale KPIs per team sprint (closed and active sprints that started by ``as_of``).
 
@@ -103,13 +85,10 @@ def sprint_kpis(
     (mean age of the team's in-progress delivery items at the sprint end).
     """
     p = params or KpiParams()
+    as_of = data.as_of
     sprints_ = sprint_windows(sprints, as_of)
-    all_items = live(work_items)
-    items = (
-        with_delivery_flag(all_items, p.work_levels)
-        .filter(pl.col("delivery"))
-        .with_columns(work_type_expr(FlowParams(work_levels=p.work_levels)))
-    )
+    all_items = data.items
+    items = all_items.filter(pl.col("delivery")).with_columns(work_type_expr(flow))
     done_items = items.filter(pl.col("status_category") == "done")
     done = (
         assign_to_sprint(done_items, sprints_, "resolved", as_of)
@@ -169,22 +148,12 @@ def sprint_kpis(
             pl.col("estimate").filter(pl.col("_done")).sum().alias("committed_done_estimate"),
         )
     )
-    timeline = (
-        items.select("item_id", "created", "status_category", "resolved")
-        .join(
-            item_timeline(
-                status_changes.join(items.select("item_id"), on="item_id", how="semi"), as_of
-            ),
-            on="item_id",
-            how="left",
-        )
-        .with_columns(
-            started_expr(),
-            pl.when(pl.col("status_category") == "done")
-            .then(pl.coalesce("last_done", "resolved"))
-            .alias("done_at"),
-        )
-        .select("item_id", "started", "done_at")
+    timeline = items.select(
+        "item_id",
+        "started",
+        pl.when(pl.col("status_category") == "done")
+        .then(pl.coalesce("last_done", "resolved"))
+        .alias("done_at"),
     )
     carried = (
         items.select("item_id", "sprint_id")
@@ -314,16 +283,15 @@ def _wip_age_at(timeline: pl.DataFrame, sprints: pl.DataFrame) -> pl.DataFrame:
 # --------------------------------------------------------------------------- portfolio
 
 
-def _work_under(items: pl.DataFrame, level: str, alias: str, p: KpiParams) -> pl.DataFrame:
-    """Delivery items with the id of their ancestor at ``level`` (column ``alias``)."""
-    return (
-        with_delivery_flag(items, p.work_levels)
-        .filter(pl.col("delivery"))
-        .join(ancestor_at_level(items, level, alias), on="item_id", how="inner")
+def _work_under(items: pl.DataFrame, owner: str) -> pl.DataFrame:
+    """Delivery items under an epic / initiative (``owner`` = epic_id or initiative_id) as
+    ``owner_id``; ``items`` is flow.prepare's / item_frame's items (hierarchy already walked)."""
+    return items.filter(pl.col("delivery") & pl.col(owner).is_not_null()).with_columns(
+        pl.col(owner).alias("owner_id")
     )
 
 
-def portfolio_value(work_items: pl.DataFrame, params: KpiParams | None = None) -> pl.DataFrame:
+def portfolio_value(items: pl.DataFrame, params: KpiParams | None = None) -> pl.DataFrame:
     """Value, effort and WSJF per epic and initiative.
 
     Columns: item_id, key, url, title, level, team, organisation, status_category, initiative_id
@@ -334,10 +302,9 @@ def portfolio_value(work_items: pl.DataFrame, params: KpiParams | None = None) -
     the same level with a WSJF).
     """
     p = params or KpiParams()
-    items = live(work_items)
     effort = pl.concat(
         [
-            _work_under(items, level, "owner_id", p)
+            _work_under(items, owner)
             .group_by("owner_id")
             .agg(
                 pl.len().cast(pl.Int64).alias("effort_items"),
@@ -348,10 +315,9 @@ def portfolio_value(work_items: pl.DataFrame, params: KpiParams | None = None) -
                 .sum()
                 .alias("effort_done_estimate"),
             )
-            for level in ("epic", "initiative")
+            for owner in ("epic_id", "initiative_id")
         ]
     )
-    initiative_of = ancestor_at_level(items, "initiative", "initiative_id")
     cod_parts = ["business_value", "time_criticality", "risk_reduction"]
     positive = lambda c: pl.when(pl.col(c) > 0).then(pl.col(c))  # noqa: E731
     if p.job_size == "cost":
@@ -361,12 +327,10 @@ def portfolio_value(work_items: pl.DataFrame, params: KpiParams | None = None) -
     out = (
         items.filter(pl.col("level").is_in(["epic", "initiative"]))
         .join(effort, left_on="item_id", right_on="owner_id", how="left")
-        .join(
-            initiative_of.filter(pl.col("item_id") != pl.col("initiative_id")),
-            on="item_id",
-            how="left",
-        )
         .with_columns(
+            pl.when(pl.col("item_id") != pl.col("initiative_id"))
+            .then(pl.col("initiative_id"))
+            .alias("initiative_id"),
             pl.col("effort_items").fill_null(0),
             pl.col("effort_estimate").fill_null(0.0),
             pl.col("effort_done_estimate").fill_null(0.0),
@@ -420,15 +384,13 @@ def portfolio_value(work_items: pl.DataFrame, params: KpiParams | None = None) -
     )
 
 
-def effort_by_team(work_items: pl.DataFrame, params: KpiParams | None = None) -> pl.DataFrame:
+def effort_by_team(items: pl.DataFrame) -> pl.DataFrame:
     """Resource view: how much of each epic's work sits with each team.
 
     Columns: epic_id, epic_key, epic_title, epic_team, team, items, items_done, estimate,
     estimate_done, share_of_epic (the team's share of the epic's estimate; by item count when the
     epic has no estimates).
     """
-    p = params or KpiParams()
-    items = live(work_items)
     epics = items.filter(pl.col("level") == "epic").select(
         pl.col("item_id").alias("epic_id"),
         pl.col("key").alias("epic_key"),
@@ -436,7 +398,7 @@ def effort_by_team(work_items: pl.DataFrame, params: KpiParams | None = None) ->
         pl.col("team").alias("epic_team"),
     )
     return (
-        _work_under(items, "epic", "epic_id", p)
+        _work_under(items, "epic_id")
         .with_columns(pl.col("team").fill_null(NO_GROUP))
         .group_by("epic_id", "team")
         .agg(
@@ -472,9 +434,7 @@ def effort_by_team(work_items: pl.DataFrame, params: KpiParams | None = None) ->
     )
 
 
-def investment_by_theme(
-    work_items: pl.DataFrame, params: KpiParams | None = None, by: str | None = None
-) -> pl.DataFrame:
+def investment_by_theme(items: pl.DataFrame, by: str | None = None) -> pl.DataFrame:
     """Where the effort goes: delivery work per initiative (theme), optionally per ``by``.
 
     Work with no initiative above it is the row with theme_id null ("not aligned"). Columns:
@@ -482,14 +442,10 @@ def investment_by_theme(
     estimate_done, epics, cost (sum of the epics' cost under the theme), business_value (sum of
     the epics' business value), share_estimate (of the total estimate within the ``by`` group).
     """
-    p = params or KpiParams()
-    items = live(work_items)
-    themes = ancestor_at_level(items, "initiative", "theme_id")
     keys = [by] if by else []
+    items = items.with_columns(pl.col("initiative_id").alias("theme_id"))
     work = (
-        with_delivery_flag(items, p.work_levels)
-        .filter(pl.col("delivery"))
-        .join(themes, on="item_id", how="left")
+        items.filter(pl.col("delivery"))
         .group_by(*keys, "theme_id")
         .agg(
             pl.len().cast(pl.Int64).alias("items"),
@@ -509,7 +465,6 @@ def investment_by_theme(
     )
     epic_money = (
         items.filter(pl.col("level") == "epic")
-        .join(themes, on="item_id", how="left")
         .group_by(*keys, "theme_id")
         .agg(
             pl.len().cast(pl.Int64).alias("epics"),
@@ -557,8 +512,7 @@ def investment_by_theme(
 # --------------------------------------------------------------------------- snapshots
 
 
-SNAPSHOT_SCHEMA = {
-    "as_of": pl.Datetime("us", "UTC"),
+SNAPSHOT_SCHEMA: dict[str, Any] = {
     "family": pl.String,
     "metric": pl.String,
     "scope": pl.String,
@@ -566,150 +520,53 @@ SNAPSHOT_SCHEMA = {
 }
 
 
-def metric_snapshot(
-    work_items: pl.DataFrame,
-    sprints: pl.DataFrame,
-    status_changes: pl.DataFrame,
-    edges: pl.DataFrame,
-    as_of: datetime,
-    *,
-    cycles: pl.DataFrame | None = None,
-    sprint_kpi: pl.DataFrame | None = None,
-    forecasts: pl.DataFrame | None = None,
-    flow_params: FlowParams | None = None,
-    backlog_params: BacklogParams | None = None,
-    kpi_params: KpiParams | None = None,
+def snapshot_rows(
+    frame: pl.DataFrame, family: str, scope: pl.Expr, metrics: Sequence[str]
 ) -> pl.DataFrame:
-    """Headline figures in long form, one row each, to be stored per sync for trends.
+    """Headline figures in long form (family, metric, scope, value) for metric_snapshots.
 
-    Columns: as_of, family (backlog / flow / kpi / forecast), metric, scope ("programme",
-    "team:<name>", "organisation:<name>", "epic:<key>"), value (Float64; nulls are left out).
-    Precomputed ``cycles`` (cycle_times), ``sprint_kpi`` (sprint_kpis) and ``forecasts``
-    (forecast_epics) are reused when given; forecasts are only snapshotted when given.
+    ``scope`` is an expression such as ``pl.format("team:{}", "team")``; null and NaN values are
+    left out (a missing figure is not a zero in a trend line).
     """
-    fp = flow_params or FlowParams()
-    kp = kpi_params or KpiParams()
-    frames: list[pl.DataFrame] = []
-
-    def add(frame: pl.DataFrame, family: str, scope: pl.Expr, metrics: list[str]) -> None:
-        if frame.height == 0:
-            return
-        frames.append(
-            frame.select(scope.alias("scope"), *[pl.col(m).cast(pl.Float64) for m in metrics])
-            .unpivot(index="scope", variable_name="metric", value_name="value")
-            .with_columns(pl.lit(family).alias("family"))
-        )
-
-    backlog_metrics = [
-        "points",
-        "items",
-        "pct_estimated",
-        "ready_depth_sprints",
-        "top_n_ready_share",
-        "stale_share",
-        "age_p85_days",
-        "net_flow_per_sprint",
-    ]
-    for by in ("team", "organisation", "programme"):
-        health = backlog_health(
-            work_items,
-            sprints,
-            status_changes,
-            edges,
-            as_of,
-            by,
-            backlog_params,  # type: ignore[arg-type]
-        )
-        scope = pl.lit("programme") if by == "programme" else pl.format(f"{by}:{{}}", "scope")
-        add(health, "backlog", scope, backlog_metrics)
-
-    cycles = cycles if cycles is not None else cycle_times(work_items, status_changes, as_of, fp)
-    start = as_of - timedelta(days=fp.window_days)
-    recent = cycles.filter(pl.col("done_at") > start)
-    flow_aggs = [
-        pl.col("cycle_time_days").quantile(0.85, QUANTILE).alias("cycle_time_p85_days"),
-        pl.col("lead_time_days").quantile(0.85, QUANTILE).alias("lead_time_p85_days"),
-        pl.len().cast(pl.Float64).alias("throughput_window_items"),
-    ]
-    per_team = (
-        recent.with_columns(pl.col("team").fill_null(NO_GROUP)).group_by("team").agg(flow_aggs)
-    )
-    add(
-        per_team,
-        "flow",
-        pl.format("team:{}", "team"),
-        ["cycle_time_p85_days", "lead_time_p85_days", "throughput_window_items"],
-    )
-    add(
-        recent.select(flow_aggs),
-        "flow",
-        pl.lit("programme"),
-        ["cycle_time_p85_days", "lead_time_p85_days", "throughput_window_items"],
-    )
-    ageing = aging_wip(work_items, status_changes, cycles, as_of, fp)
-    wip = ageing.group_by("team").agg(
-        pl.len().cast(pl.Float64).alias("wip_items"),
-        pl.col("over_p85").sum().cast(pl.Float64).alias("wip_over_p85_items"),
-    )
-    add(wip, "flow", pl.format("team:{}", "team"), ["wip_items", "wip_over_p85_items"])
-    eff = flow_efficiency(work_items, status_changes, cycles, as_of, fp)
-    add(eff, "flow", pl.format("team:{}", "team"), ["flow_efficiency"])
-
-    kpi = (
-        sprint_kpi
-        if sprint_kpi is not None
-        else sprint_kpis(work_items, sprints, status_changes, as_of, kp)
-    )
-    recent_sprints = (
-        kpi.filter(pl.col("closed"))
-        .sort("team", "end", descending=[False, True])
-        .group_by("team", maintain_order=True)
-        .head(kp.trend_sprints)
-        .group_by("team")
-        .agg(
-            pl.col("done_estimate").mean().alias("velocity"),
-            pl.col("throughput_items").mean().alias("throughput_per_sprint"),
-            (pl.col("committed_done_items").sum() / pl.col("committed_items").sum()).alias(
-                "predictability"
-            ),
-            (pl.col("defects_done").sum() / pl.col("throughput_items").sum()).alias("defect_share"),
-            pl.col("business_value_done").mean().alias("business_value_per_sprint"),
-        )
-    )
-    add(
-        recent_sprints,
-        "kpi",
-        pl.format("team:{}", "team"),
-        [
-            "velocity",
-            "throughput_per_sprint",
-            "predictability",
-            "defect_share",
-            "business_value_per_sprint",
-        ],
-    )
-
-    if forecasts is not None and forecasts.height:
-        day0 = as_of_date(as_of)
-        fc = forecasts.with_columns(
-            (pl.col("p85") - pl.lit(day0)).dt.total_days().alias("p85_days_from_now")
-        )
-        add(
-            fc,
-            "forecast",
-            pl.format("epic:{}", "key"),
-            ["p85_days_from_now", "p_on_time", "dependency_delay_days_p85"],
-        )
-
-    if not frames:
+    if frame.height == 0 or not metrics:
         return pl.DataFrame(schema=SNAPSHOT_SCHEMA)
     return (
-        pl.concat(frames)
+        frame.select(scope.alias("scope"), *[pl.col(m).cast(pl.Float64) for m in metrics])
+        .unpivot(index="scope", variable_name="metric", value_name="value")
+        .with_columns(pl.lit(family).alias("family"))
         .filter(pl.col("value").is_not_null() & pl.col("value").is_not_nan())
-        .with_columns(pl.lit(as_of).dt.convert_time_zone("UTC").alias("as_of"))
         .select(*SNAPSHOT_SCHEMA)
-        .cast(SNAPSHOT_SCHEMA)
-        .sort("family", "metric", "scope")
+        .sort("metric", "scope")
+    )
+
+
+def recent_sprint_kpis(sprint_kpi: pl.DataFrame, params: KpiParams | None = None) -> pl.DataFrame:
+    """Per team, the KPIs over its last ``trend_sprints`` closed sprints (the headline figures).
+
+    Columns: team, sprints, velocity (mean done estimate), throughput_per_sprint (mean items),
+    predictability (sum committed done / sum committed), defect_share (sum defects / sum done),
+    business_value_per_sprint (mean; null when the team keeps no business value).
+    """
+    p = params or KpiParams()
+    return (
+        sprint_kpi.filter(pl.col("closed"))
+        .sort("team", "end", descending=[False, True])
+        .group_by("team", maintain_order=True)
+        .head(p.trend_sprints)
+        .group_by("team")
+        .agg(
+            pl.len().alias("sprints"),
+            pl.col("done_estimate").mean().alias("velocity"),
+            pl.col("throughput_items").mean().alias("throughput_per_sprint"),
+            pl.when(pl.col("committed_items").sum() > 0)
+            .then(pl.col("committed_done_items").sum() / pl.col("committed_items").sum())
+            .alias("predictability"),
+            pl.when(pl.col("throughput_items").sum() > 0)
+            .then(pl.col("defects_done").sum() / pl.col("throughput_items").sum())
+            .alias("defect_share"),
+            pl.col("business_value_done").mean().alias("business_value_per_sprint"),
+        )
+        .sort("team")
     )
 
 
