@@ -14,13 +14,22 @@ from fastapi import Depends, FastAPI
 
 from api.deps import strict_query
 from api.handoff import release_claim, write_claim
-from api.routes import alignment, health, portfolio, reports, sources, sync, work_items
+from api.routes import (
+    alignment,
+    dependencies,
+    health,
+    portfolio,
+    reports,
+    sources,
+    sync,
+    work_items,
+)
 from api.runtime import Runtime, SyncScheduler, make_runtime, validate_schedules
 from warehouse.config import Settings
 
 log = logging.getLogger("pmolens.serve")
 
-ROUTERS = [health, sources, sync, work_items, portfolio, alignment, reports]
+ROUTERS = [health, sources, sync, work_items, portfolio, dependencies, alignment, reports]
 
 
 def create_app(

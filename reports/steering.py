@@ -90,9 +90,9 @@ class ReportContext:
 
 
 def _sections() -> list[Any]:
-    from reports.sections import alignment, cover, impediments, portfolio
+    from reports.sections import alignment, cover, dependencies, impediments, portfolio
 
-    return [cover, portfolio, alignment, impediments]
+    return [cover, portfolio, dependencies, alignment, impediments]
 
 
 SECTIONS = _sections

@@ -46,7 +46,11 @@ def test_dutch_report_and_organisation_scope(warehouse):
     page = build_report(wh, settings, lang="nl", organisation="Contoso", plotly="cdn")
     assert "Stuurrapportage" in page and "Portfolio-overzicht" in page
     assert '<script src="https://cdn.plot.ly/' in page and len(page) < 200_000
-    assert "NW-1" not in page and "CO-1" in page
+    portfolio = page.split('<section id="portfolio">', 1)[1].split("</section>", 1)[0]
+    assert "NW-1" not in portfolio and "CO-1" in portfolio
+    # cross-organisation views name the partner's items that Contoso's work is linked to
+    dependencies = page.split('<section id="dependencies">', 1)[1].split("</section>", 1)[0]
+    assert "CO-2 → NW-3" in dependencies
     with pytest.raises(ValueError, match="unknown organisation"):
         build_report(wh, settings, organisation="Nobody")
 

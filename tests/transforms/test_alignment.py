@@ -265,7 +265,7 @@ def test_dependency_timing_conflict_severity_by_slip_and_owner_by_team_boundary(
         edge("B1", "D1", timing="conflict", slip_days=14, dependent_planned_end=end),  # critical
         edge("B2", "D2", timing="conflict", slip_days=13, cross_team=False),  # warning, team
         edge("B3", "D3", timing="unscheduled_blocker", blocker_team="Y", blocker_org="Org"),
-        edge("B1", "D4", timing="ok"),
+        edge("B1", "D4", timing="on_track"),
         edge("B2", "D4", timing="conflict", slip_days=30, open=False),  # closed: no finding
     )
     frames = {"work_items": items}
