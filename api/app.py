@@ -16,8 +16,12 @@ from api.deps import strict_query
 from api.handoff import release_claim, write_claim
 from api.routes import (
     alignment,
+    backlog,
     dependencies,
+    flow,
+    forecast,
     health,
+    kpis,
     portfolio,
     reports,
     sources,
@@ -29,7 +33,20 @@ from warehouse.config import Settings
 
 log = logging.getLogger("pmolens.serve")
 
-ROUTERS = [health, sources, sync, work_items, portfolio, dependencies, alignment, reports]
+ROUTERS = [
+    health,
+    sources,
+    sync,
+    work_items,
+    portfolio,
+    dependencies,
+    alignment,
+    backlog,
+    flow,
+    forecast,
+    kpis,
+    reports,
+]
 
 
 def create_app(

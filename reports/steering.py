@@ -90,9 +90,19 @@ class ReportContext:
 
 
 def _sections() -> list[Any]:
-    from reports.sections import alignment, cover, dependencies, impediments, portfolio
+    from reports.sections import (
+        alignment,
+        backlog,
+        cover,
+        dependencies,
+        flow,
+        forecast,
+        impediments,
+        kpis,
+        portfolio,
+    )
 
-    return [cover, portfolio, dependencies, alignment, impediments]
+    return [cover, portfolio, backlog, dependencies, forecast, flow, kpis, alignment, impediments]
 
 
 SECTIONS = _sections

@@ -3,4 +3,12 @@
 One module per domain; add yours to the import below.
 """
 
-from warehouse.analyses import alignment, dependencies, portfolio  # noqa: F401
+from warehouse.analyses import (  # noqa: F401
+    alignment,
+    backlog,
+    dependencies,
+    flow,
+    forecast,
+    kpis,
+    portfolio,
+)

@@ -1,0 +1,9 @@
+"""flow routes (to be filled in)."""
+
+from __future__ import annotations
+
+from fastapi import APIRouter, Depends
+
+from api.deps import require_viewer
+
+router = APIRouter(tags=["flow"], dependencies=[Depends(require_viewer)])

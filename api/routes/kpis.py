@@ -1,0 +1,9 @@
+"""kpis routes (to be filled in)."""
+
+from __future__ import annotations
+
+from fastapi import APIRouter, Depends
+
+from api.deps import require_viewer
+
+router = APIRouter(tags=["kpis"], dependencies=[Depends(require_viewer)])

@@ -1,0 +1,9 @@
+"""flow section (to be filled in)."""
+
+from __future__ import annotations
+
+from reports.steering import ReportContext, Section
+
+
+def build(ctx: ReportContext) -> Section:
+    return Section(key="flow", title="flow")

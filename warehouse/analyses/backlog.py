@@ -1,0 +1,1 @@
+"""backlog analyses (to be filled in)."""

@@ -1,0 +1,1 @@
+"""forecast analyses (to be filled in)."""

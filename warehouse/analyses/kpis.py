@@ -1,0 +1,1 @@
+"""kpis analyses (to be filled in)."""
