@@ -1,1 +1,126 @@
-"""backlog analyses (to be filled in)."""
+"""Backlog health analyses: the graded health per team, organisation and programme (Chief PO)
+backlog, net flow per sprint, scope change and progress per epic. Transforms:
+warehouse/transforms/backlog.py; definitions: docs/backlog-health.md."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import polars as pl
+
+from warehouse.analyses.dependencies import edges
+from warehouse.analyses.flow import flow_data
+from warehouse.results import Inputs, analysis, snapshot
+from warehouse.transforms.backlog import (
+    BacklogParams,
+    By,
+    backlog_health_all,
+    epic_progress,
+    net_flow,
+    scope_change,
+    team_organisation,
+    with_programme,
+)
+
+SCOPES: tuple[By, ...] = ("team", "organisation", "programme")
+
+
+def backlog_params(inputs: Inputs) -> BacklogParams:
+    return BacklogParams.from_mapping(inputs.settings.analytics.get("backlog"))
+
+
+def _health(inputs: Inputs) -> pl.DataFrame:
+    frame: pl.DataFrame = inputs.shared(
+        "backlog_health",
+        lambda: backlog_health_all(
+            inputs.work_items,
+            inputs.frames["sprints"],
+            inputs.frames["status_changes"],
+            edges(inputs),
+            inputs.as_of,
+            backlog_params(inputs),
+            data=flow_data(inputs),
+            bys=SCOPES,
+        ),
+    )
+    return frame
+
+
+@analysis("backlog_health")
+def _backlog_health(inputs: Inputs) -> pl.DataFrame:
+    return _health(inputs)
+
+
+@analysis("backlog_net_flow")
+def _net_flow(inputs: Inputs) -> pl.DataFrame:
+    frame = net_flow(
+        inputs.work_items,
+        inputs.frames["sprints"],
+        inputs.as_of,
+        backlog_params(inputs),
+        data=flow_data(inputs),
+    )
+    orgs = team_organisation(inputs.work_items)
+    return frame.join(orgs, on="team", how="left").select(
+        "team", "organisation", *[c for c in frame.columns if c != "team"]
+    )
+
+
+def _with_programme(inputs: Inputs, frame: pl.DataFrame) -> pl.DataFrame:
+    """Adds ``programme`` (initiative key, else organisation) of each epic for filtering."""
+    programmes = with_programme(flow_data(inputs).items).select(
+        pl.col("item_id").alias("epic_id"), "programme"
+    )
+    return frame.join(programmes, on="epic_id", how="left")
+
+
+@analysis("backlog_scope_change")
+def _scope_change(inputs: Inputs) -> pl.DataFrame:
+    return _with_programme(
+        inputs,
+        scope_change(
+            inputs.work_items,
+            inputs.frames["status_changes"],
+            inputs.as_of,
+            backlog_params(inputs),
+            data=flow_data(inputs),
+        ),
+    )
+
+
+@analysis("backlog_epic_progress")
+def _epic_progress(inputs: Inputs) -> pl.DataFrame:
+    return _with_programme(
+        inputs, epic_progress(inputs.work_items, backlog_params(inputs), data=flow_data(inputs))
+    )
+
+
+SNAPSHOT_METRICS = (
+    "points",
+    "items",
+    "pct_estimated",
+    "ready_depth_sprints",
+    "top_n_ready_share",
+    "stale_share",
+    "net_flow_per_sprint",
+)
+
+
+@snapshot
+def _backlog_snapshot(inputs: Inputs) -> list[dict[str, Any]]:
+    """family "backlog": grade points and the main signals per backlog per sync, scope
+    "<by>:<scope>" (team:Web, organisation:Contoso, programme:NW-7)."""
+    rows: list[dict[str, Any]] = []
+    for record in _health(inputs).iter_rows(named=True):
+        for metric in SNAPSHOT_METRICS:
+            value = record[metric]
+            if value is not None:
+                rows.append(
+                    {
+                        "family": "backlog",
+                        "metric": metric,
+                        "scope": f"{record['by']}:{record['scope']}",
+                        "value": float(value),
+                    }
+                )
+    return rows

@@ -1,10 +1,31 @@
 """Flow metrics analyses (cycle time, throughput, WIP, CFD, aging, efficiency, distribution,
-Little's Law). Transforms: warehouse/transforms/flow.py; definitions: docs/flow.md."""
+Little's Law) and the per-team summary behind GET /flow. Transforms: warehouse/transforms/flow.py;
+definitions: docs/flow.md."""
 
 from __future__ import annotations
 
-from warehouse.results import Inputs
-from warehouse.transforms.flow import FlowData, FlowParams, prepare
+from typing import Any
+
+import polars as pl
+
+from warehouse.results import Inputs, analysis, snapshot
+from warehouse.transforms.backlog import team_organisation
+from warehouse.transforms.flow import (
+    NO_GROUP,
+    FlowData,
+    FlowParams,
+    aging_wip,
+    cumulative_flow,
+    cycle_time_percentiles,
+    cycle_times,
+    flow_distribution,
+    flow_efficiency,
+    flow_summary,
+    littles_law,
+    prepare,
+    throughput,
+    wip_daily,
+)
 
 
 def flow_params(inputs: Inputs) -> FlowParams:
@@ -24,3 +45,195 @@ def flow_data(inputs: Inputs) -> FlowData:
         ),
     )
     return data
+
+
+def _cycles(inputs: Inputs) -> pl.DataFrame:
+    frame: pl.DataFrame = inputs.shared(
+        "flow_cycles",
+        lambda: cycle_times(
+            inputs.work_items,
+            inputs.frames["status_changes"],
+            inputs.as_of,
+            flow_params(inputs),
+            data=flow_data(inputs),
+        ),
+    )
+    return frame
+
+
+def _cfd(inputs: Inputs) -> pl.DataFrame:
+    frame: pl.DataFrame = inputs.shared(
+        "flow_cfd",
+        lambda: cumulative_flow(
+            inputs.work_items,
+            inputs.frames["status_changes"],
+            inputs.as_of,
+            params=flow_params(inputs),
+            data=flow_data(inputs),
+        ),
+    )
+    return frame
+
+
+def _with_org(inputs: Inputs, frame: pl.DataFrame) -> pl.DataFrame:
+    """Adds the team's organisation (the one most of its items belong to) after ``team``."""
+    orgs: pl.DataFrame = inputs.shared(
+        "team_organisation", lambda: team_organisation(inputs.work_items)
+    )
+    out = frame.join(orgs, on="team", how="left")
+    rest = [c for c in frame.columns if c != "team"]
+    return out.select("team", "organisation", *rest)
+
+
+@analysis("flow_cycle_times")
+def _cycle_times(inputs: Inputs) -> pl.DataFrame:
+    return _cycles(inputs)
+
+
+@analysis("flow_percentiles")
+def _percentiles(inputs: Inputs) -> pl.DataFrame:
+    return _with_org(
+        inputs, cycle_time_percentiles(_cycles(inputs), inputs.as_of, flow_params(inputs))
+    )
+
+
+@analysis("flow_throughput")
+def _throughput(inputs: Inputs) -> pl.DataFrame:
+    return _with_org(inputs, throughput(_cycles(inputs), inputs.as_of, params=flow_params(inputs)))
+
+
+@analysis("flow_cfd")
+def _cumulative_flow(inputs: Inputs) -> pl.DataFrame:
+    return _with_org(inputs, _cfd(inputs))
+
+
+@analysis("flow_wip")
+def _wip(inputs: Inputs) -> pl.DataFrame:
+    return _with_org(inputs, wip_daily(_cfd(inputs)))
+
+
+def _aging_frame(inputs: Inputs) -> pl.DataFrame:
+    frame: pl.DataFrame = inputs.shared(
+        "flow_aging",
+        lambda: aging_wip(
+            inputs.work_items,
+            inputs.frames["status_changes"],
+            _cycles(inputs),
+            inputs.as_of,
+            flow_params(inputs),
+            data=flow_data(inputs),
+        ),
+    )
+    return frame
+
+
+@analysis("flow_aging")
+def _aging(inputs: Inputs) -> pl.DataFrame:
+    return _aging_frame(inputs)
+
+
+def _efficiency_frame(inputs: Inputs) -> pl.DataFrame:
+    frame: pl.DataFrame = inputs.shared(
+        "flow_efficiency",
+        lambda: flow_efficiency(
+            inputs.work_items,
+            inputs.frames["status_changes"],
+            _cycles(inputs),
+            inputs.as_of,
+            flow_params(inputs),
+            data=flow_data(inputs),
+        ),
+    )
+    return frame
+
+
+@analysis("flow_efficiency")
+def _efficiency(inputs: Inputs) -> pl.DataFrame:
+    return _with_org(inputs, _efficiency_frame(inputs))
+
+
+@analysis("flow_distribution")
+def _distribution(inputs: Inputs) -> pl.DataFrame:
+    return _with_org(inputs, flow_distribution(_cycles(inputs), inputs.as_of, flow_params(inputs)))
+
+
+def _littles_frame(inputs: Inputs) -> pl.DataFrame:
+    frame: pl.DataFrame = inputs.shared(
+        "flow_littles_law",
+        lambda: littles_law(
+            wip_daily(_cfd(inputs)), _cycles(inputs), inputs.as_of, flow_params(inputs)
+        ),
+    )
+    return frame
+
+
+@analysis("flow_littles_law")
+def _littles(inputs: Inputs) -> pl.DataFrame:
+    return _with_org(inputs, _littles_frame(inputs))
+
+
+def _summary_frame(inputs: Inputs) -> pl.DataFrame:
+    frame: pl.DataFrame = inputs.shared(
+        "flow_summary",
+        lambda: _with_org(
+            inputs,
+            flow_summary(
+                _cycles(inputs),
+                wip_daily(_cfd(inputs)),
+                _aging_frame(inputs),
+                _efficiency_frame(inputs),
+                _littles_frame(inputs),
+                inputs.as_of,
+                flow_params(inputs),
+            ),
+        ),
+    )
+    return frame
+
+
+@analysis("flow_summary")
+def _summary(inputs: Inputs) -> pl.DataFrame:
+    return _summary_frame(inputs)
+
+
+SNAPSHOT_METRICS = (
+    "cycle_p85",
+    "throughput_per_week",
+    "wip",
+    "aging_over_p85",
+    "flow_efficiency",
+)
+
+
+@snapshot
+def _flow_snapshot(inputs: Inputs) -> list[dict[str, Any]]:
+    """family "flow": cycle time P85, throughput per week, WIP, items aging past P85 and flow
+    efficiency per team (scope "team:<name>") and over all teams (scope "all") per sync."""
+    summary = _summary_frame(inputs)
+    overall = flow_summary(
+        _cycles(inputs).with_columns(pl.lit("all").alias("team")),
+        wip_daily(_cfd(inputs)).with_columns(pl.lit("all").alias("team")),
+        _aging_frame(inputs).with_columns(pl.lit("all").alias("team")),
+        None,
+        None,
+        inputs.as_of,
+        flow_params(inputs),
+    )
+    rows: list[dict[str, Any]] = []
+    for frame, prefix in ((summary, "team:"), (overall, "")):
+        for record in frame.iter_rows(named=True):
+            team = record["team"]
+            if team == NO_GROUP:
+                continue
+            for metric in SNAPSHOT_METRICS:
+                value = record.get(metric)
+                if value is not None:
+                    rows.append(
+                        {
+                            "family": "flow",
+                            "metric": metric,
+                            "scope": f"{prefix}{team}",
+                            "value": float(value),
+                        }
+                    )
+    return rows

@@ -1,11 +1,13 @@
 """Backlog health for team, organisation and programme (Chief PO) backlogs, with a graded verdict.
 
 A *team* or *organisation* backlog is the open delivery items (stories, bugs, tasks that are not
-sub-tasks; see flow.with_delivery_flag) of that team or organisation. The *programme* backlog is the
-Chief PO's backlog of the whole chain: the open epics and features of every organisation (ranks
-only compare within a tracker, so ordering and "top N" are judged per source). Velocity, ready
-depth and net flow always count delivery items, because velocity is measured in their points;
-for an organisation or the programme they add up the teams.
+sub-tasks; see flow.with_delivery_flag) of that team or organisation. A *programme* is what a Chief
+PO owns: the initiative an item sits under (its key names the programme) or, for items under no
+initiative, their organisation's product (named after the organisation). The programme backlog is
+the open epics and features of that programme (ranks only compare within a tracker, so ordering and
+"top N" are judged per source). Velocity, ready depth and net flow always count delivery items,
+because velocity is measured in their points: a scope's velocity is the sum over teams of that
+team's average done estimate *on the scope's items* over its last N closed sprints.
 
 Every signal that feeds the A-E grade is a column, and ``grade_reasons`` says in words which
 thresholds were missed, so a grade can be argued with. Definitions: docs/backlog-health.md.
@@ -75,18 +77,43 @@ class BacklogParams:
 def _items(
     work_items: pl.DataFrame, p: BacklogParams, data: FlowData | None = None
 ) -> pl.DataFrame:
-    """Live items with delivery flag, epic_id and initiative_id (from ``data`` when given)."""
-    return data.items if data is not None else item_frame(work_items, p.work_levels)
+    """Live items with delivery flag, epic_id and initiative_id (from ``data`` when given, or as
+    handed in when ``work_items`` already is an item frame)."""
+    if data is not None:
+        return data.items
+    if {"delivery", "epic_id", "initiative_id"} <= set(work_items.columns):
+        return work_items
+    return item_frame(work_items, p.work_levels)
 
 
-def _scope_expr(by: By, team: str = "team", organisation: str = "organisation") -> pl.Expr:
+def _scope_expr(by: By) -> pl.Expr:
+    """The backlog an item belongs to; ``programme`` needs ``with_programme`` first."""
     if by == "team":
-        return pl.col(team).fill_null(NO_GROUP).alias("scope")
+        return pl.col("team").fill_null(NO_GROUP).alias("scope")
     if by == "organisation":
-        return pl.col(organisation).fill_null(NO_GROUP).alias("scope")
+        return pl.col("organisation").fill_null(NO_GROUP).alias("scope")
     if by == PROGRAMME:
-        return pl.lit(PROGRAMME).alias("scope")
+        return pl.col(PROGRAMME).fill_null(NO_GROUP).alias("scope")
     raise ValueError(f"by must be 'team', 'organisation' or 'programme', not {by!r}")
+
+
+def with_programme(items: pl.DataFrame) -> pl.DataFrame:
+    """Adds ``programme`` (the initiative's key, else the organisation) and ``programme_title``.
+
+    ``items`` needs ``initiative_id`` (flow.item_frame); a no-op when the columns exist.
+    """
+    if PROGRAMME in items.columns:
+        return items
+    initiatives = items.filter(pl.col("level") == "initiative").select(
+        pl.col("item_id").alias("initiative_id"),
+        pl.col("key").alias("_ikey"),
+        pl.col("title").alias("programme_title"),
+    )
+    return (
+        items.join(initiatives, on="initiative_id", how="left")
+        .with_columns(pl.coalesce("_ikey", "organisation").alias(PROGRAMME))
+        .drop("_ikey")
+    )
 
 
 def sprint_windows(sprints: pl.DataFrame, as_of: datetime) -> pl.DataFrame:
@@ -236,6 +263,61 @@ def team_velocity(
     )
 
 
+def scope_velocity(
+    delivery: pl.DataFrame, sprints: pl.DataFrame, as_of: datetime, params: BacklogParams
+) -> pl.DataFrame:
+    """Per ``scope`` of ``delivery`` (delivery items with a ``scope`` column): the sum over teams
+    of the team's average done estimate, done items and intake on the scope's items over its last
+    ``velocity_sprints`` closed sprints (a closed sprint with nothing done counts as zero).
+
+    Columns: scope, velocity, throughput_per_sprint, intake_per_sprint, net_flow_per_sprint.
+    For a team scope this equals ``team_velocity``; for an organisation or a programme it splits
+    each team's velocity over the backlogs its done items came from.
+    """
+    last = (
+        sprint_windows(sprints, as_of)
+        .filter(pl.col("closed"))
+        .sort("team", "end", descending=[False, True])
+        .group_by("team", maintain_order=True)
+        .head(params.velocity_sprints)
+    )
+    per_team = last.group_by("team").agg(pl.len().alias("_n"))
+    cols = ["item_id", "team", "scope", "created", "resolved", "estimate"]
+    done = assign_to_sprint(
+        delivery.filter(pl.col("status_category") == "done").select(cols), last, "resolved", as_of
+    ).select(
+        "team",
+        "scope",
+        pl.col("estimate").fill_null(0.0).alias("est"),
+        pl.lit(1).alias("done"),
+        pl.lit(0).alias("intake"),
+    )
+    intake = assign_to_sprint(delivery.select(cols), last, "created", as_of).select(
+        "team",
+        "scope",
+        pl.lit(0.0).alias("est"),
+        pl.lit(0).alias("done"),
+        pl.lit(1).alias("intake"),
+    )
+    return (
+        pl.concat([done, intake])
+        .group_by("scope", "team")
+        .agg(pl.col("est").sum(), pl.col("done").sum(), pl.col("intake").sum())
+        .join(per_team, on="team", how="inner")
+        .group_by("scope")
+        .agg(
+            (pl.col("est") / pl.col("_n")).sum().alias("velocity"),
+            (pl.col("done") / pl.col("_n")).sum().alias("throughput_per_sprint"),
+            (pl.col("intake") / pl.col("_n")).sum().alias("intake_per_sprint"),
+        )
+        .with_columns(
+            (pl.col("intake_per_sprint") - pl.col("throughput_per_sprint")).alias(
+                "net_flow_per_sprint"
+            )
+        )
+    )
+
+
 # --------------------------------------------------------------------------- per epic
 
 
@@ -380,7 +462,7 @@ def decomposition(
     An initiative is covered when some epic sits under it; an epic when a delivery item does.
     """
     p = params or BacklogParams()
-    items = _items(work_items, p, data)
+    items = with_programme(_items(work_items, p, data))
     epics_with_work = (
         items.filter(pl.col("delivery") & pl.col("epic_id").is_not_null())
         .select("epic_id")
@@ -470,30 +552,26 @@ def ready_items(
     items = work_items.filter(~pl.col("is_deleted").fill_null(False))
     ready_names = [s.lower() for s in p.ready_statuses]
     in_ready = pl.col("raw_status").str.to_lowercase().is_in(ready_names).fill_null(False)
-    blocked = (
-        edges.filter(pl.col("dependent_id").is_not_null())
-        .select("blocker_id", "dependent_id")
-        .join(
-            items.select(pl.col("item_id").alias("blocker_id"), "status_category"),
-            on="blocker_id",
-            how="left",
-        )
-        .filter((pl.col("status_category") != "done").fill_null(True))
-        .select(pl.col("dependent_id").alias("item_id"))
+    done_ids = items.filter(pl.col("status_category") == "done")["item_id"].implode()
+    blocked_ids = (
+        edges.filter(
+            pl.col("dependent_id").is_not_null()
+            & ~pl.col("blocker_id").is_in(done_ids).fill_null(False)
+        )["dependent_id"]
         .unique()
-        .with_columns(pl.lit(True).alias("_blocked"))
-    )
+        .implode()
+    )  # set membership, no join: this runs over millions of edges
     return (
         items.with_columns(
             in_ready.alias("_in_ready"),
             in_ready.any().over("source", "raw_type").alias("_has_ready_state"),
+            pl.col("item_id").is_in(blocked_ids).alias("_blocked"),
         )
-        .join(blocked, on="item_id", how="left")
         .select(
             "item_id",
             pl.col("estimate").is_not_null().alias("estimated"),
             pl.col("has_description").fill_null(False).alias("described"),
-            pl.col("_blocked").is_null().alias("unblocked"),
+            (~pl.col("_blocked")).alias("unblocked"),
             (~pl.col("_has_ready_state") | pl.col("_in_ready")).alias("ready_state"),
         )
         .with_columns(
@@ -510,6 +588,90 @@ def ready_items(
 # --------------------------------------------------------------------------- health
 
 
+#: The item columns backlog health reads (a slim copy keeps the joins cheap at 1M items).
+_HEALTH_COLUMNS = (
+    "item_id",
+    "key",
+    "title",
+    "source",
+    "team",
+    "organisation",
+    "level",
+    "status_category",
+    "estimate",
+    "created",
+    "updated",
+    "resolved",
+    "rank",
+    "priority_rank",
+    "delivery",
+    "epic_id",
+    "initiative_id",
+)
+
+
+@dataclass(frozen=True)
+class _Shared:
+    """What every kind of backlog reads, computed once for all three (``backlog_health_all``)."""
+
+    items: pl.DataFrame  # slim items with ``programme``, readiness joined to the open ones
+    open_epics: pl.DataFrame  # epic_progress of open epics + items_added_after_start
+
+
+def _shared(
+    d: FlowData,
+    status_changes: pl.DataFrame,
+    edges: pl.DataFrame,
+    as_of: datetime,
+    p: BacklogParams,
+) -> _Shared:
+    readiness = ready_items(d.items, edges, p)
+    items = with_programme(d.items.select(_HEALTH_COLUMNS)).join(
+        readiness, on="item_id", how="left"
+    )
+    open_epics = (
+        epic_progress(d.items, p, data=d)
+        .filter(pl.col("status_category") != "done")
+        .join(
+            scope_change(d.items, status_changes, as_of, p, data=d).select(
+                "epic_id", "items_added_after_start"
+            ),
+            on="epic_id",
+            how="left",
+        )
+        .select(
+            "epic_id",
+            "items_done",
+            "items_total",
+            "estimate_done",
+            "estimate_total",
+            "items_added_after_start",
+        )
+    )
+    return _Shared(items, open_epics)
+
+
+def backlog_health_all(
+    work_items: pl.DataFrame,
+    sprints: pl.DataFrame,
+    status_changes: pl.DataFrame,
+    edges: pl.DataFrame,
+    as_of: datetime,
+    params: BacklogParams | None = None,
+    *,
+    data: FlowData | None = None,
+    bys: tuple[By, ...] = ("team", "organisation", "programme"),
+) -> pl.DataFrame:
+    """``backlog_health`` for each kind of backlog in ``bys``, stacked (readiness, epic progress
+    and scope change computed once)."""
+    p = params or BacklogParams()
+    for by in bys:
+        _scope_expr(by)
+    d = data if data is not None else prepare(work_items, status_changes, as_of, p.work_levels)
+    shared = _shared(d, status_changes, edges, as_of, p)
+    return pl.concat([_health(shared, sprints, as_of, by, p) for by in bys])
+
+
 def backlog_health(
     work_items: pl.DataFrame,
     sprints: pl.DataFrame,
@@ -521,29 +683,31 @@ def backlog_health(
     *,
     data: FlowData | None = None,
 ) -> pl.DataFrame:
-    """One row per backlog (team, organisation or the programme) with every signal and a grade.
+    """One row per backlog (team, organisation or programme) with every signal and a grade.
 
     See the module doc for what each backlog holds and docs/backlog-health.md for each signal and
-    the grading table. Columns: by, scope, items, estimate_total, pct_estimated, age_median_days,
-    age_p85_days, stale_share, ranked_share, duplicate_ranks, ordering_present, ready_items,
-    ready_estimate, velocity, ready_depth_sprints, top_n_items, top_n_ready_share,
+    the grading table. Columns: by, scope, organisation (the scope's, by most items),
+    scope_title (the initiative's title for a programme), items, estimate_total, pct_estimated,
+    age_median_days, age_p85_days, stale_share, ranked_share, duplicate_ranks, ordering_present,
+    ready_items, ready_estimate, velocity, ready_depth_sprints, top_n_items, top_n_ready_share,
     intake_per_sprint, throughput_per_sprint, net_flow_per_sprint, epics_open,
     epic_progress_count, epic_progress_estimate, scope_change_share, initiatives_open,
     initiatives_with_epics_share, epics_with_stories_share, points, grade, grade_reasons.
     """
-    p = params or BacklogParams()
-    _scope_expr(by)  # validates ``by``
-    d = data if data is not None else prepare(work_items, status_changes, as_of, p.work_levels)
-    items = d.items
-    readiness = ready_items(items, edges, p)
-    open_items = items.filter(pl.col("status_category") != "done").join(
-        readiness, on="item_id", how="left"
+    return backlog_health_all(
+        work_items, sprints, status_changes, edges, as_of, params, data=data, bys=(by,)
     )
+
+
+def _health(
+    shared: _Shared, sprints: pl.DataFrame, as_of: datetime, by: By, p: BacklogParams
+) -> pl.DataFrame:
+    scoped = shared.items.with_columns(_scope_expr(by))
+    open_items = scoped.filter(pl.col("status_category") != "done")
     if by == PROGRAMME:
         backlog = open_items.filter(pl.col("level").is_in(list(p.programme_levels)))
     else:
         backlog = open_items.filter(pl.col("delivery"))
-    backlog = backlog.with_columns(_scope_expr(by))
 
     # size, estimation, age, staleness
     stale_before = as_of - timedelta(days=p.stale_days)
@@ -578,38 +742,18 @@ def backlog_health(
     )
 
     # ready depth and net flow on delivery items, velocity of the teams in the scope
-    delivery_todo = open_items.filter(
-        pl.col("delivery") & (pl.col("status_category") == "todo")
-    ).with_columns(_scope_expr(by))
+    delivery_todo = open_items.filter(pl.col("delivery") & (pl.col("status_category") == "todo"))
     ready = delivery_todo.group_by("scope").agg(
         pl.col("ready").sum().cast(pl.Int64).alias("ready_items"),
         pl.col("estimate").filter(pl.col("ready")).sum().alias("ready_estimate"),
     )
-    velocity = (
-        team_velocity(net_flow(items, sprints, as_of, p, data=d), p)
-        .join(team_organisation(items), on="team", how="left")
-        .with_columns(_scope_expr(by))
-        .group_by("scope")
-        .agg(
-            pl.col("velocity").sum(),
-            pl.col("intake_per_sprint").sum(),
-            pl.col("throughput_per_sprint").sum(),
-            pl.col("net_flow_per_sprint").sum(),
-        )
-    )
+    velocity = scope_velocity(scoped.filter(pl.col("delivery")), sprints, as_of, p)
 
     # epics: progress and scope change over the scope's open epics, decomposition coverage
     epics = (
-        epic_progress(items, p, data=d)
-        .filter(pl.col("status_category") != "done")
-        .join(
-            scope_change(items, status_changes, as_of, p, data=d).select(
-                "epic_id", "items_added_after_start"
-            ),
-            on="epic_id",
-            how="left",
+        shared.open_epics.join(
+            scoped.select(pl.col("item_id").alias("epic_id"), "scope"), on="epic_id"
         )
-        .with_columns(_scope_expr(by))
         .group_by("scope")
         .agg(
             pl.len().cast(pl.Int64).alias("epics_open"),
@@ -618,15 +762,29 @@ def backlog_health(
             _sum_ratio("items_added_after_start", "items_total").alias("scope_change_share"),
         )
     )
-    decomposed = decomposition(items, by, p, data=d).select(
+    decomposed = decomposition(scoped, by, p).select(
         "scope", "initiatives_open", "initiatives_with_epics_share", "epics_with_stories_share"
     )
 
     scopes = pl.concat(
         [f.select("scope") for f in (size, ready, velocity, epics, decomposed)]
     ).unique()
+    labels = (
+        scoped.group_by("scope", "organisation")
+        .agg(pl.len().alias("_n"), pl.col("programme_title").drop_nulls().first())
+        .sort(["scope", "_n", "organisation"], descending=[False, True, False], nulls_last=True)
+        .unique("scope", keep="first")
+        .select(
+            "scope",
+            "organisation",
+            pl.col("programme_title").alias("scope_title")
+            if by == PROGRAMME
+            else pl.lit(None, pl.String).alias("scope_title"),
+        )
+    )
     out = (
-        scopes.join(size, on="scope", how="left")
+        scopes.join(labels, on="scope", how="left")
+        .join(size, on="scope", how="left")
         .join(duplicates, on="scope", how="left")
         .join(ready, on="scope", how="left")
         .join(velocity, on="scope", how="left")
@@ -658,6 +816,8 @@ def backlog_health(
         .select(
             "by",
             "scope",
+            "organisation",
+            "scope_title",
             "items",
             "estimate_total",
             "pct_estimated",

@@ -908,3 +908,96 @@ def littles_law(
         )
         .sort(by)
     )
+
+
+# --------------------------------------------------------------------------- summary
+
+
+def flow_summary(
+    cycles: pl.DataFrame,
+    wip: pl.DataFrame,
+    aging: pl.DataFrame,
+    efficiency: pl.DataFrame | None,
+    littles: pl.DataFrame | None,
+    as_of: datetime,
+    params: FlowParams | None = None,
+    by: str = "team",
+) -> pl.DataFrame:
+    """One row per ``by`` with the headline flow figures (the outputs of the functions above).
+
+    Columns: <by>, items_done (in the window), cycle_p<p> and lead_p<p> per configured percentile,
+    cycle_mean_days, throughput_per_week (items_done / (window_days / 7)), wip (delivery items in
+    progress at the end of ``as_of``'s day; ``wip`` rows of one date are summed, so relabelling
+    ``by`` to one value gives the total), avg_wip (over the window), aging_over_p85 (open
+    in-progress items older than their team's P85), flow_efficiency, littles_ratio,
+    littles_consistent (the last three null when ``efficiency`` / ``littles`` is None).
+    """
+    p = params or FlowParams()
+    pct = cycle_time_percentiles(cycles, as_of, p, by).rename({"items": "items_done"})
+    pct = pct.with_columns(
+        pl.col("items_done").cast(pl.Int64),
+        (pl.col("items_done") / (p.window_days / 7)).alias("throughput_per_week"),
+    )
+    today = as_of_date(as_of)
+    start = today - timedelta(days=p.window_days)
+    per_day = (
+        wip.with_columns(pl.col(by).fill_null(NO_GROUP))
+        .group_by(by, "date")
+        .agg(pl.col("wip").sum())
+    )
+    wip_now = per_day.filter(pl.col("date") == today).select(by, pl.col("wip").cast(pl.Int64))
+    avg_wip = (
+        per_day.filter(pl.col("date").is_between(start, today - timedelta(days=1)))
+        .group_by(by)
+        .agg(pl.col("wip").mean().alias("avg_wip"))
+    )
+    old = (
+        aging.with_columns(pl.col(by).fill_null(NO_GROUP))
+        .group_by(by)
+        .agg(pl.col("over_p85").fill_null(False).sum().cast(pl.Int64).alias("aging_over_p85"))
+    )
+    out = pct
+    for part in (wip_now, avg_wip, old):
+        out = out.join(part, on=by, how="full", coalesce=True)
+    if efficiency is not None:
+        out = out.join(efficiency.select(by, "flow_efficiency"), on=by, how="left")
+    else:
+        out = out.with_columns(pl.lit(None, pl.Float64).alias("flow_efficiency"))
+    if littles is not None:
+        out = out.join(
+            littles.select(
+                by,
+                pl.col("ratio").alias("littles_ratio"),
+                pl.col("consistent").alias("littles_consistent"),
+            ),
+            on=by,
+            how="left",
+        )
+    else:
+        out = out.with_columns(
+            pl.lit(None, pl.Float64).alias("littles_ratio"),
+            pl.lit(None, pl.Boolean).alias("littles_consistent"),
+        )
+    return (
+        out.with_columns(
+            pl.col("items_done").fill_null(0),
+            pl.col("throughput_per_week").fill_null(0.0),
+            pl.col("wip").fill_null(0),
+            pl.col("aging_over_p85").fill_null(0),
+        )
+        .select(
+            by,
+            "items_done",
+            *[f"cycle_p{q}" for q in p.percentiles],
+            *[f"lead_p{q}" for q in p.percentiles],
+            "cycle_mean_days",
+            "throughput_per_week",
+            "wip",
+            "avg_wip",
+            "aging_over_p85",
+            "flow_efficiency",
+            "littles_ratio",
+            "littles_consistent",
+        )
+        .sort(by)
+    )
