@@ -7,6 +7,7 @@ aggregated, tables are capped at MAX_ROWS."""
 from __future__ import annotations
 
 from datetime import timedelta
+from typing import Any
 
 import plotly.graph_objects as go
 import polars as pl
@@ -86,6 +87,9 @@ add_labels(
         "flow_item": {"en": "Item", "nl": "Item"},
         "flow_team_p85": {"en": "Team P85", "nl": "P85 team"},
         "flow_band": {"en": "Band", "nl": "Klasse"},
+        "flow_band_above": {"en": "above P{p}", "nl": "boven P{p}"},
+        "flow_band_within": {"en": "within P{p}", "nl": "binnen P{p}"},
+        "flow_band_no_history": {"en": "no history", "nl": "geen historie"},
         "flow_no_data": {
             "en": "no finished work with status history yet",
             "nl": "nog geen afgerond werk met statushistorie",
@@ -349,6 +353,16 @@ def _summary_table(summary: pl.DataFrame, ctx: ReportContext) -> Table:
     return Table(columns, rows, more=max(0, summary.height - MAX_ROWS))
 
 
+def _band(band: str | None, t: Any) -> str:
+    """'above_p85' -> 'above P85' in the report's language."""
+    if not band:
+        return ""
+    kind, _, pct = band.rpartition("_p")
+    if not pct.isdigit():
+        return t(f"flow_band_{band}")
+    return t(f"flow_band_{kind}").format(p=pct)
+
+
 def _aging_table(aging: pl.DataFrame, ctx: ReportContext) -> Table:
     t = ctx.t
     rows = [
@@ -359,7 +373,7 @@ def _aging_table(aging: pl.DataFrame, ctx: ReportContext) -> Table:
             r["raw_status"] or "",
             f"{r['age_days']:.1f}",
             _fmt(r.get("team_p85")),
-            r["age_band"],
+            _band(r["age_band"], t),
         ]
         for r in aging.head(MAX_ROWS).iter_rows(named=True)
     ]
