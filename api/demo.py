@@ -34,11 +34,13 @@ def write_config(data: dict, path: Path) -> None:
     lines = [
         "# Written by `pmolens demo`: the simulated chain (three organisations, three trackers)."
     ]
-    for key, value in data.items():
+    # top-level keys first: after a [table] header a bare key would belong to that table
+    ordered = sorted(data.items(), key=lambda kv: isinstance(kv[1], dict) or _is_table_array(kv[1]))
+    for key, value in ordered:
         if isinstance(value, dict):
             lines.append(f"\n[{key}]")
             lines += [f"{k} = {_toml(v)}" for k, v in value.items()]
-        elif isinstance(value, list) and value and all(isinstance(v, dict) for v in value):
+        elif _is_table_array(value):
             for entry in value:
                 lines.append(f"\n[[{key}]]")
                 lines += [f"{json_key(k)} = {_toml(v)}" for k, v in entry.items()]
@@ -47,6 +49,10 @@ def write_config(data: dict, path: Path) -> None:
     text = "\n".join(lines) + "\n"
     tomllib.loads(text)  # what we write must read back
     path.write_text(text, encoding="utf-8")
+
+
+def _is_table_array(value: object) -> bool:
+    return isinstance(value, list) and bool(value) and all(isinstance(v, dict) for v in value)
 
 
 def json_key(key: str) -> str:
@@ -157,4 +163,38 @@ def _print_findings(warehouse, settings, console: Console) -> None:  # type: ign
         table = Table("signal", "count", title="Dependencies and impediments")
         for label, count in headlines:
             table.add_row(label, f"{count:,}")
+        console.print(table)
+    if {"backlog_health", "flow_summary"} <= known:
+        teams = warehouse.query(
+            """
+            SELECT f.team, f.organisation, b.grade, b.ready_depth_sprints, f.cycle_p85,
+                   f.throughput_per_week, f.wip
+            FROM result_flow_summary f
+            LEFT JOIN result_backlog_health b
+              ON b.by = 'team' AND b.scope = f.team AND b.organisation = f.organisation
+            ORDER BY f.organisation, f.team
+            """
+        )
+        table = Table(
+            "team",
+            "backlog grade",
+            "ready depth (sprints)",
+            "cycle time P85 (days)",
+            "done / week",
+            "WIP",
+            title="Backlog health and flow per team",
+        )
+
+        def num(value: float | None, fmt: str) -> str:
+            return "-" if value is None else format(value, fmt)
+
+        for team, org, grade, depth, p85, per_week, wip in teams.iter_rows():
+            table.add_row(
+                f"{team} · {org}",
+                grade or "-",
+                num(depth, ".1f"),
+                num(p85, ".1f"),
+                num(per_week, ".1f"),
+                num(wip, ",.0f"),
+            )
         console.print(table)
