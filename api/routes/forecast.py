@@ -1,9 +1,153 @@
-"""forecast routes (to be filled in)."""
+"""Monte Carlo forecasts: when open epics and initiatives land (P50/P85/P95, dependency-aware,
+with the driving dependency) and how many items each team finishes by a date.
+Definitions: docs/forecast.md."""
 
 from __future__ import annotations
 
-from fastapi import APIRouter, Depends
+from datetime import UTC, date, datetime, timedelta
+from typing import Annotated
 
-from api.deps import require_viewer
+import polars as pl
+from fastapi import APIRouter, Depends, HTTPException, Query
+from pydantic import BaseModel
+
+from api.deps import FormatDep, RuntimeDep, records, require_viewer, table
+from warehouse.transforms.forecast import ForecastParams, forecast_how_many
 
 router = APIRouter(tags=["forecast"], dependencies=[Depends(require_viewer)])
+
+
+class EpicForecast(BaseModel):
+    epic_id: str
+    key: str | None
+    title: str | None
+    url: str | None
+    team: str | None
+    organisation: str | None
+    teams: list[str]
+    backlog_position: int
+    remaining_items: int
+    p50: date | None  # None: not within the horizon in that share of trials
+    p85: date | None
+    p95: date | None
+    own_p85: date | None  # without waiting for blockers
+    target_date: date | None
+    p_on_time: float | None
+    driven_by: str | None  # the blocker node that set the date most often
+    driven_by_key: str | None
+    driven_share: float | None  # share of trials in which it did
+    dependency_delay_days_p85: int | None
+    blockers: list[str]
+    unforecast_blockers: int
+    cycle_broken: bool
+    note: str | None
+
+
+class InitiativeForecast(BaseModel):
+    initiative_id: str
+    key: str | None
+    title: str | None
+    url: str | None
+    organisation: str | None
+    epics: int
+    remaining_items: int
+    p50: date | None
+    p85: date | None
+    p95: date | None
+    target_date: date | None
+    p_on_time: float | None
+    driven_by: str | None
+    driven_by_key: str | None
+    driven_share: float | None
+
+
+class TeamHowMany(BaseModel):
+    team: str
+    organisation: str | None
+    target_date: date
+    days: int
+    items_p50: int
+    items_p85: int  # at least this many with 85 % confidence
+    items_p95: int
+    items_mean: float
+    window_days: int
+    zero_day_share: float | None
+
+
+OrgQuery = Annotated[str | None, Query(description="only this organisation")]
+TeamQuery = Annotated[str | None, Query(description="only work of this team")]
+
+
+@router.get("/forecast/epics", response_model=list[EpicForecast])
+def epics(
+    runtime: RuntimeDep,
+    fmt: FormatDep,
+    organisation: OrgQuery = None,
+    team: Annotated[
+        str | None, Query(description="epics with remaining work in this team (or owned by it)")
+    ] = None,
+    epic: Annotated[str | None, Query(description="one epic, by item id or key")] = None,
+    limit: Annotated[int, Query(ge=1, le=10_000)] = 1000,
+):  # type: ignore[no-untyped-def]
+    """When each forecast open epic lands, latest P85 last; ``driven_by`` names the blocker that
+    set the date most often."""
+    frame = runtime.results.get("forecast_epics")
+    if organisation is not None:
+        frame = frame.filter(pl.col("organisation") == organisation)
+    if team is not None:
+        frame = frame.filter((pl.col("team") == team) | pl.col("teams").list.contains(team))
+    if epic is not None:
+        frame = frame.filter((pl.col("epic_id") == epic) | (pl.col("key") == epic))
+    frame = frame.head(limit)
+    return table(frame, fmt, "forecast-epics") or records(frame)
+
+
+@router.get("/forecast/initiatives", response_model=list[InitiativeForecast])
+def initiatives(runtime: RuntimeDep, fmt: FormatDep, organisation: OrgQuery = None):  # type: ignore[no-untyped-def]
+    """When each initiative (release) lands: per trial the latest of its forecast epics."""
+    frame = runtime.results.get("forecast_initiatives")
+    if organisation is not None:
+        frame = frame.filter(pl.col("organisation") == organisation)
+    return table(frame, fmt, "forecast-initiatives") or records(frame)
+
+
+@router.get("/forecast/teams", response_model=list[TeamHowMany])
+def teams(
+    runtime: RuntimeDep,
+    fmt: FormatDep,
+    date_: Annotated[
+        date | None,
+        Query(
+            alias="date",
+            description="count items finished up to and including this day "
+            "(default: default_weeks after the sync, 6 weeks unless configured)",
+        ),
+    ] = None,
+    organisation: OrgQuery = None,
+    team: TeamQuery = None,
+):  # type: ignore[no-untyped-def]
+    """How many items each team finishes by ``date`` (Monte Carlo over its daily throughput)."""
+    params = ForecastParams.from_mapping(runtime.settings.analytics.get("forecast"))
+    daily = runtime.results.get("forecast_daily_throughput")
+    if organisation is not None:
+        daily = daily.filter(pl.col("organisation") == organisation)
+    if team is not None:
+        daily = daily.filter(pl.col("team") == team)
+    if daily.height == 0:
+        return table(daily.clear(), fmt, "forecast-teams") or []
+    day0: date = daily["date"].max() + timedelta(days=1)  # type: ignore[operator]
+    target = date_ or day0 + timedelta(weeks=params.default_weeks)
+    if target < day0 or target > day0 + timedelta(days=params.max_horizon_days):
+        raise HTTPException(
+            422,
+            f"date: must be between {day0} (the sync day) and "
+            f"{day0 + timedelta(days=params.max_horizon_days)} (max_horizon_days), got {target}",
+        )
+    as_of = datetime(day0.year, day0.month, day0.day, tzinfo=UTC)
+    frame = forecast_how_many(daily, as_of, [target], params.trials, params.seed).join(
+        daily.select("team", "organisation").unique("team"), on="team", how="left"
+    )
+    frame = frame.select(
+        "team", "organisation", *[c for c in frame.columns if c not in ("team", "organisation")]
+    )
+    return table(frame, fmt, "forecast-teams") or records(frame)

@@ -7,7 +7,7 @@ Model (docs/forecast.md has the full story and the caveats):
   so weekends and holidays are in the sample as they were in the past.
 - An epic's remaining work is its open delivery items, per team (an item without a team is the
   epic's team's work). An open epic with no delivery items at all counts as one item.
-- A team serves its epics in rank order (rank, then key): an epic's work in a team is done when
+- A team serves its epics in backlog order (rank, then due date, then key): an epic's work in a team is done when
   the team's cumulative throughput reaches the remaining items of this epic *and every epic ranked
   before it* in that team. Work that belongs to no epic is not in the queue (so forecasts are
   optimistic when teams spend much time outside epics), except open items that block something,
@@ -16,16 +16,17 @@ Model (docs/forecast.md has the full story and the caveats):
   finish = max(own finish, finish of each blocking epic or item), computed in topological order
   of the blocker graph (cycles are broken at one node and reported).
 
-Everything is vectorised over trials: per team a (trials x block) matrix of sampled daily
-throughput, cumulated, and one ``searchsorted`` over row-offset rows for all targets at once. Only
-the loop over blocks of simulated days and the loop over graph nodes are Python loops.
+Everything is vectorised over trials (``TeamStream``): per team a pool of sampled stretches of
+days, per trial a sequence of stretches, one ``searchsorted`` for all targets at once and a table
+lookup for the day inside the stretch. Only the loops over teams, over chunks of stretches and
+over graph nodes are Python loops; none runs per trial.
 """
 
 from __future__ import annotations
 
 import heapq
 import zlib
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta
 from typing import Any, Self
@@ -38,9 +39,14 @@ from warehouse.transforms.flow import NO_GROUP, FlowData, as_of_date, checked_pa
 
 #: Sentinel "finish day" for trials that do not finish within the horizon.
 NEVER = 100_000_000
-BLOCK_DAYS = 128  # simulated days drawn per step; fixed so streams do not depend on the work
 PERCENTILES = (50, 85, 95)
 TARGET_CHUNK = 2048  # targets per crossing matrix (trials x chunk int32)
+POOL_BLOCKS = 2048  # simulated stretches of days drawn per team
+POOL_DAYS = 16  # days per stretch
+CHUNK_BLOCKS = 8  # stretches drawn per step for every trial (fixed: streams never depend on work)
+MAX_TABLE = 4096  # items per stretch up to which the day lookup is one table gather
+#: The order a team serves its epics in, and the order epics are picked for the forecast.
+BACKLOG_ORDER = ("rank", "due_date", "key", "node_id")
 
 
 # --------------------------------------------------------------------------- sampling
@@ -51,63 +57,121 @@ def team_rng(seed: int, team: str) -> np.random.Generator:
     return np.random.default_rng([seed, zlib.crc32(team.encode("utf-8"))])
 
 
-def throughput_blocks(
-    samples: np.ndarray, trials: int, rng: np.random.Generator
-) -> Iterator[np.ndarray]:
-    """Endless (trials x BLOCK_DAYS) int64 blocks of daily throughput drawn from ``samples``."""
-    values = np.asarray(samples, dtype=np.int64)
-    while True:
-        yield values[rng.integers(0, len(values), size=(trials, BLOCK_DAYS))]
-
-
-def cumulative_paths(
-    samples: np.ndarray,
-    need: int,
-    trials: int,
-    rng: np.random.Generator,
-    max_horizon_days: int,
-) -> np.ndarray:
-    """(trials x (days + 1)) int64 cumulative throughput, column d = after simulated day d.
-
-    Column 0 is the start (zeros). Blocks are drawn until every trial has reached ``need`` items or
-    the horizon is hit, so the number of days depends on the work; the numbers drawn for day d
-    never do (fixed block size, one stream per team).
-    """
-    parts = [np.zeros((trials, 1), dtype=np.int64)]
-    if need <= 0 or len(samples) == 0 or int(np.max(samples)) <= 0:
-        return parts[0]
-    carried = parts[0][:, 0]
-    day0 = 0
-    for block in throughput_blocks(samples, trials, rng):
-        width = min(BLOCK_DAYS, max_horizon_days - day0)
-        if width <= 0:
-            break
-        cum = np.cumsum(block[:, :width], axis=1) + carried[:, None]
-        parts.append(cum)
-        carried = cum[:, -1]
-        day0 += width
-        if int(carried.min()) >= need:
-            break
-    return np.concatenate(parts, axis=1)
-
-
 def crossings_sorted(cum: np.ndarray, targets: np.ndarray) -> np.ndarray:
-    """(trials x len(targets)) int32 first day each ascending target is reached; NEVER if not.
+    """(rows x len(targets)) int32 first column where each row of ``cum`` (non-decreasing)
+    reaches each ascending target; NEVER if it does not.
 
-    ``c[t, d]`` = how many targets trial t has reached by day d (one searchsorted over the whole
-    path matrix); the targets first reached on day d are then ``c[t, d] - c[t, d-1]`` consecutive
-    ones, so repeating each day label by that count writes the answer row by row, already dense.
-    Work: O(trials x days x log(targets) + trials x targets), no per-trial loop.
+    ``c[t, d]`` = how many targets row t has reached by column d (one searchsorted over the whole
+    matrix); the targets first reached in column d are then ``c[t, d] - c[t, d-1]`` consecutive
+    ones, so repeating each column label by that count writes the answer row by row, already
+    dense. Work: O(rows x columns x log(targets) + rows x targets), no per-row loop.
     """
-    trials, width = cum.shape
+    rows, width = cum.shape
     k = len(targets)
     reached = np.searchsorted(np.asarray(targets, dtype=np.int64), cum, side="right")
-    counts = np.empty((trials, width + 1), dtype=np.int64)
+    counts = np.empty((rows, width + 1), dtype=np.int64)
     counts[:, 0] = reached[:, 0]
     np.subtract(reached[:, 1:], reached[:, :-1], out=counts[:, 1:width])
     counts[:, width] = k - reached[:, -1]
     labels = np.append(np.arange(width, dtype=np.int32), np.int32(NEVER))
-    return np.repeat(np.tile(labels, trials), counts.ravel()).reshape(trials, k)
+    return np.repeat(np.tile(labels, rows), counts.ravel()).reshape(rows, k)
+
+
+class TeamStream:
+    """One team's simulated future, the same for every question asked of it.
+
+    Two-stage bootstrap: ``POOL_BLOCKS`` stretches of ``POOL_DAYS`` days are drawn from the
+    team's daily throughput history (zero days included); each trial's future is a sequence of
+    stretches drawn from that pool. A trial's days are then iid draws from the history, as in a
+    plain day-by-day simulation, but the work per trial is one number per stretch instead of one
+    per day, and the day a target is reached is a table lookup inside the stretch. Stretch ids
+    come in fixed chunks from the team's own stream, so day d of trial t never depends on how
+    much work is asked for (more work never finishes earlier; a later date never counts fewer).
+    """
+
+    def __init__(self, samples: np.ndarray, trials: int, rng: np.random.Generator) -> None:
+        values = np.asarray(samples, dtype=np.int64)
+        self.trials = trials
+        self.rng = rng
+        self.empty = len(values) == 0 or int(values.max()) <= 0
+        pool = (
+            np.zeros((1, POOL_DAYS), dtype=np.int64)
+            if self.empty
+            else values[rng.integers(0, len(values), size=(POOL_BLOCKS, POOL_DAYS))]
+        )
+        #: (pool x days + 1) items after day k of each stretch; column 0 = 0
+        self.pool_cum = np.concatenate(
+            [np.zeros((len(pool), 1), dtype=np.int64), np.cumsum(pool, axis=1)], axis=1
+        )
+        self.totals = np.ascontiguousarray(self.pool_cum[:, -1])
+        self._all_ids: np.ndarray | None = None
+        top = int(self.totals.max())
+        #: first day (1..POOL_DAYS) of each stretch by which r items are done, r = 0..top
+        self.first_day: np.ndarray | None = None
+        if not self.empty and top <= MAX_TABLE:
+            self.first_day = np.zeros((len(pool), top + 1), dtype=np.int16)
+            self.first_day[:, 1:] = crossings_sorted(self.pool_cum, np.arange(1, top + 1))
+        self.parts: list[np.ndarray] = []  # chunks of stretch ids, trials x CHUNK_BLOCKS
+        self.cum = np.zeros((trials, 1), dtype=np.int64)  # items after each whole stretch
+
+    @property
+    def blocks(self) -> int:
+        return self.cum.shape[1] - 1
+
+    def _extend(self) -> None:
+        size = (self.trials, CHUNK_BLOCKS)
+        ids = self.rng.integers(0, len(self.pool_cum), size=size, dtype=np.int32)
+        self.parts.append(ids)
+        self._all_ids = None
+        step = np.cumsum(self.totals[ids], axis=1)
+        step += self.cum[:, -1:]
+        self.cum = np.concatenate([self.cum, step], axis=1)
+
+    def _ids(self) -> np.ndarray:
+        if self._all_ids is None:
+            self._all_ids = (
+                np.concatenate(self.parts, axis=1)
+                if self.parts
+                else np.zeros((self.trials, 0), dtype=np.int32)
+            )
+        return self._all_ids
+
+    def finish_days(self, targets: np.ndarray, max_days: int) -> np.ndarray:
+        """(trials x len(targets)) int32 simulated day (1-based) on which the team's cumulative
+        throughput first reaches each ascending target (>= 1); NEVER beyond ``max_days``."""
+        targets = np.asarray(targets, dtype=np.int64)
+        out = np.full((self.trials, len(targets)), NEVER, dtype=np.int32)
+        if self.empty or len(targets) == 0:
+            return out
+        while int(self.cum[:, -1].min()) < int(targets[-1]) and self.blocks * POOL_DAYS < max_days:
+            self._extend()
+        if self.blocks == 0:
+            return out
+        col = crossings_sorted(self.cum, targets)  # first whole stretch that reaches the target
+        found = col < NEVER
+        before = np.where(found, col - 1, 0)  # stretches fully done before the crossing one
+        rows = np.arange(self.trials, dtype=np.int64)[:, None]
+        residual = targets[None, :] - self.cum.ravel()[rows * self.cum.shape[1] + before]
+        block = self._ids().ravel()[rows * self.blocks + before]
+        if self.first_day is not None:
+            width = self.first_day.shape[1]
+            offset = self.first_day.ravel()[block * width + np.minimum(residual, width - 1)]
+        else:  # very bulky days: compare against the stretch's days instead of a table
+            offset = (self.pool_cum[block, 1:] < residual[..., None]).sum(axis=-1) + 1
+        days = before * POOL_DAYS + offset
+        return np.where(found & (days <= max_days), days, NEVER).astype(np.int32)
+
+    def items_by(self, day: int) -> np.ndarray:
+        """(trials,) items finished in simulated days 1..``day``."""
+        if self.empty or day <= 0:
+            return np.zeros(self.trials, dtype=np.int64)
+        while self.blocks * POOL_DAYS < day:
+            self._extend()
+        whole, rest = divmod(day, POOL_DAYS)
+        total = self.cum[:, whole].copy()
+        if rest:
+            total += self.pool_cum[self._ids()[:, whole], rest]
+        return total
 
 
 # --------------------------------------------------------------------------- planning
@@ -119,10 +183,37 @@ class Plan:
 
     nodes: pl.DataFrame  # node_id, kind, key, title, url, team, organisation, rank, due_date
     queue: pl.DataFrame  # node_id, team, remaining, target (cumulative in the team's rank order)
-    edges: list[tuple[str, str]]  # (blocker node, dependent node), open, distinct, no self loops
+    edges: pl.DataFrame  # blocker_node, dependent_node: open, distinct, no self loops
     unforecast: dict[str, int]  # dependent node -> open blockers that cannot be forecast
     samples: dict[str, np.ndarray]  # team -> daily throughput over the window
     as_of_day: date
+
+
+def _edge_ends(edges: pl.DataFrame, items: pl.DataFrame) -> pl.DataFrame:
+    """blocker_id, dependent_id and each end's status category and epic.
+
+    The dependency_edges frame already carries them (blocker_category, blocker_epic, ...; same
+    epic rule as flow.item_frame), which spares two joins of millions of links on string ids;
+    a frame with the ids only gets them from ``items``.
+    """
+    wanted = ["blocker_category", "blocker_epic", "dependent_category", "dependent_epic"]
+    if all(c in edges.columns for c in wanted):
+        return edges.select("blocker_id", "dependent_id", *wanted)
+    ends = items.select("item_id", pl.col("status_category").alias("category"), "epic_id")
+    out = edges.select("blocker_id", "dependent_id")
+    for side in ("blocker", "dependent"):
+        out = out.join(
+            ends.rename(
+                {
+                    "item_id": f"{side}_id",
+                    "category": f"{side}_category",
+                    "epic_id": f"{side}_epic",
+                }
+            ),
+            on=f"{side}_id",
+            how="left",
+        )
+    return out
 
 
 def plan(data: FlowData, edges: pl.DataFrame, daily: pl.DataFrame) -> Plan:
@@ -134,27 +225,17 @@ def plan(data: FlowData, edges: pl.DataFrame, daily: pl.DataFrame) -> Plan:
     longer holds anything up; a blocker not in the warehouse counts as open.
     """
     items = data.items
-    epics = items.select("item_id", "epic_id").filter(pl.col("epic_id").is_not_null())
     open_ = pl.col("status_category") != "done"
     delivery = items.filter(pl.col("delivery"))
     epic_rows = items.filter(pl.col("level") == "epic")
 
     # blocking items outside any epic become one-item nodes
-    open_edges = (
-        edges.filter(pl.col("blocker_id").is_not_null() & pl.col("dependent_id").is_not_null())
-        .select("blocker_id", "dependent_id")
-        .join(
-            items.select(pl.col("item_id").alias("blocker_id"), "status_category"),
-            on="blocker_id",
-            how="left",
-        )
-        .filter((pl.col("status_category") != "done").fill_null(True))
-        .drop("status_category")
-        .join(
-            items.filter(open_).select(pl.col("item_id").alias("dependent_id")),
-            on="dependent_id",
-            how="semi",
-        )
+    ends = _edge_ends(edges, items)
+    open_edges = ends.filter(
+        pl.col("blocker_id").is_not_null()
+        & pl.col("dependent_id").is_not_null()
+        & (pl.col("blocker_category") != "done").fill_null(True)
+        & (pl.col("dependent_category") != "done").fill_null(False)
     )
     blocking_ids = open_edges.select(pl.col("blocker_id").alias("item_id")).unique()
     standalone = delivery.filter(open_ & pl.col("epic_id").is_null()).join(
@@ -205,48 +286,29 @@ def plan(data: FlowData, edges: pl.DataFrame, daily: pl.DataFrame) -> Plan:
     ).rename({"item_id": "node_id"})
     queue = (
         pl.concat([remaining, undecomposed, lone])
-        .join(nodes.select("node_id", "rank", "key"), on="node_id", how="inner")
-        .sort(["team", "rank", "key", "node_id"], nulls_last=True)
+        .join(nodes.select(*BACKLOG_ORDER), on="node_id", how="inner")
+        .sort(["team", *BACKLOG_ORDER], nulls_last=True)
         .with_columns(pl.col("remaining").cum_sum().over("team").alias("target"))
         .select("node_id", "team", "remaining", "target")
     )
 
-    # node graph: node_of(item) = its epic, else itself when it is a standalone node
+    # node graph: an end's node is its epic, else the item itself when it is a standalone node
     node_set = nodes["node_id"].implode()
-    node_of = pl.concat(
-        [
-            epics.filter(pl.col("epic_id").is_in(node_set)),
-            standalone.select("item_id", pl.col("item_id").alias("epic_id")),
-        ]
-    )
-    node_ids = nodes.select(pl.col("node_id").alias("epic_id"))
     mapped = (
-        open_edges.join(
-            node_of.rename({"item_id": "dependent_id", "epic_id": "dependent_node"}),
-            on="dependent_id",
-            how="inner",
+        open_edges.with_columns(
+            pl.coalesce("dependent_epic", "dependent_id").alias("dependent_node"),
+            pl.coalesce("blocker_epic", "blocker_id").alias("blocker_node"),
         )
-        .join(node_ids.rename({"epic_id": "dependent_node"}), on="dependent_node", how="semi")
-        .join(
-            node_of.rename({"item_id": "blocker_id", "epic_id": "blocker_node"}),
-            on="blocker_id",
-            how="left",
-        )
-        .join(
-            node_ids.with_columns(pl.lit(True).alias("_known")).rename({"epic_id": "blocker_node"}),
-            on="blocker_node",
-            how="left",
-        )
+        .filter(pl.col("dependent_node").is_in(node_set))
+        .with_columns(pl.col("blocker_node").is_in(node_set).alias("_known"))
     )
     unforecast = (
-        mapped.filter(pl.col("_known").is_null())
+        mapped.filter(~pl.col("_known"))
         .group_by("dependent_node")
         .agg(pl.col("blocker_id").n_unique().alias("n"))
     )
     graph = (
-        mapped.filter(
-            pl.col("_known").is_not_null() & (pl.col("blocker_node") != pl.col("dependent_node"))
-        )
+        mapped.filter(pl.col("_known") & (pl.col("blocker_node") != pl.col("dependent_node")))
         .select("blocker_node", "dependent_node")
         .unique()
         .sort("dependent_node", "blocker_node")
@@ -260,7 +322,7 @@ def plan(data: FlowData, edges: pl.DataFrame, daily: pl.DataFrame) -> Plan:
     return Plan(
         nodes=nodes,
         queue=queue,
-        edges=list(graph.iter_rows()),
+        edges=graph,
         unforecast=dict(unforecast.iter_rows()),
         samples=samples,
         as_of_day=as_of_date(data.as_of),
@@ -283,6 +345,7 @@ class Simulation:
     blockers: dict[str, list[str]]  # node -> blocker nodes used (after cycle breaking)
     broken: list[tuple[str, str]]  # (blocker, dependent) edges dropped to break cycles
     driven_counts: dict[str, dict[str, int]] = field(default_factory=dict)
+    left_out: dict[str, int] = field(default_factory=dict)  # node -> blocker nodes not simulated
 
     def index(self, node_id: str) -> int:
         return self.node_ids.index(node_id)
@@ -335,18 +398,18 @@ def topological_order(
     return order, broken
 
 
-def _closure(selected: set[str], edges: Sequence[tuple[str, str]]) -> set[str]:
-    """``selected`` plus every node that blocks one of them, transitively."""
-    blockers_of: dict[str, set[str]] = {}
-    for b, d in edges:
-        blockers_of.setdefault(d, set()).add(b)
+def _closure(selected: set[str], graph: pl.DataFrame, max_nodes: int | None = None) -> set[str]:
+    """``selected`` plus the nodes that block them, transitively, nearest first (breadth first,
+    by id within a level), until ``max_nodes`` nodes are taken; blockers beyond the cap are left
+    out (the forecast counts them as unforecast blockers). The selected nodes are always in."""
     seen = set(selected)
-    stack = list(selected)
-    while stack:
-        for b in blockers_of.get(stack.pop(), ()):
-            if b not in seen:
-                seen.add(b)
-                stack.append(b)
+    level = sorted(selected)
+    cap = max_nodes if max_nodes is not None else graph.height + len(seen) + 1
+    while level and len(seen) < cap:
+        found = graph.filter(pl.col("dependent_node").is_in(level))["blocker_node"].unique()
+        fresh = sorted(set(found.to_list()) - seen)[: cap - len(seen)]
+        seen.update(fresh)
+        level = fresh
     return seen
 
 
@@ -356,35 +419,43 @@ def simulate(
     seed: int = 0,
     max_horizon_days: int = 3650,
     node_ids: Sequence[str] | None = None,
+    max_nodes: int | None = None,
 ) -> Simulation:
-    """Run the trials for ``node_ids`` (default: every node) and their transitive blockers."""
+    """Run the trials for ``node_ids`` (default: every node) and their transitive blockers
+    (at most ``max_nodes`` nodes in all, nearest blockers first)."""
     all_nodes = p.nodes["node_id"].to_list()
-    wanted = _closure(set(node_ids) if node_ids is not None else set(all_nodes), p.edges)
-    wanted &= set(all_nodes)
-    order_all, broken = topological_order(sorted(wanted), p.edges)
+    known = set(all_nodes)
+    start = set(node_ids) if node_ids is not None else known
+    wanted = _closure(start & known, p.edges, max_nodes) & known
+    inside = pl.col("dependent_node").is_in(list(wanted))
+    sub = p.edges.filter(inside & pl.col("blocker_node").is_in(list(wanted)))
+    left_out = dict(
+        p.edges.filter(inside & ~pl.col("blocker_node").is_in(list(wanted)))
+        .group_by("dependent_node")
+        .len()
+        .iter_rows()
+    )
+    graph: list[tuple[str, str]] = list(sub.iter_rows())
+    order_all, broken = topological_order(sorted(wanted), graph)
     index = {n: i for i, n in enumerate(order_all)}
     own = np.zeros((trials, len(order_all)), dtype=np.int32, order="F")
     queue = p.queue.filter(pl.col("node_id").is_in(list(wanted)))
     for (team,), group in queue.sort("team", "target").group_by("team", maintain_order=True):
         targets = group["target"].to_numpy().astype(np.int64)
         cols = np.array([index[n] for n in group["node_id"].to_list()], dtype=np.int64)
-        cum = cumulative_paths(
-            p.samples.get(team, np.zeros(0, dtype=np.int64)),
-            int(targets[-1]),
-            trials,
-            team_rng(seed, team),
-            max_horizon_days,
+        stream = TeamStream(
+            p.samples.get(team, np.zeros(0, dtype=np.int64)), trials, team_rng(seed, team)
         )
         for lo in range(0, len(targets), TARGET_CHUNK):  # bounds memory to trials x chunk
             part = slice(lo, lo + TARGET_CHUNK)
             own[:, cols[part]] = np.maximum(
-                own[:, cols[part]], crossings_sorted(cum, targets[part])
+                own[:, cols[part]], stream.finish_days(targets[part], max_horizon_days)
             )
     final = own.copy(order="F")
     broken_set = set(broken)
     blockers: dict[str, list[str]] = {n: [] for n in order_all}
-    for b, d in p.edges:
-        if b in index and d in index and (b, d) not in broken_set and b != d:
+    for b, d in graph:
+        if (b, d) not in broken_set:
             blockers[d].append(b)
     report = set(node_ids) if node_ids is not None else set(all_nodes)
     driven: dict[str, dict[str, int]] = {}
@@ -402,7 +473,7 @@ def simulate(
             driven[node] = {b: int(c) for b, c in zip(bl, counts, strict=True) if c}
         for b in bl:
             np.maximum(col, final[:, index[b]], out=col)
-    return Simulation(order_all, own, final, blockers, broken, driven)
+    return Simulation(order_all, own, final, blockers, broken, driven, left_out)
 
 
 def _percentile_days(matrix: np.ndarray, q: Any) -> np.ndarray:
@@ -426,6 +497,7 @@ EPIC_SCHEMA: dict[str, Any] = {
     "team": pl.String,
     "organisation": pl.String,
     "teams": pl.List(pl.String),
+    "backlog_position": pl.Int64,  # 1 = first open epic in backlog order
     "remaining_items": pl.Int64,
     "p50": pl.Date,
     "p85": pl.Date,
@@ -453,13 +525,34 @@ class ForecastParams:
     window_days: int = 90  # history of daily throughput sampled
     max_horizon_days: int = 3650  # trials not done by then count as "not within the horizon"
     how_many_weeks: tuple[int, ...] = (2, 4, 6, 8, 12)  # horizons of the stored how-many table
+    default_weeks: int = 6  # /forecast/teams without a date: this many weeks ahead
+    max_epics: int = 100  # open epics forecast, first in backlog order (rank, due date, key)
+    #: Cap on simulated nodes (the epics plus their blockers, nearest first): bounds time and
+    #: memory on dense dependency graphs; blockers beyond it count as unforecast_blockers.
+    max_nodes: int = 200
 
     @classmethod
     def from_mapping(cls, values: Mapping[str, Any] | None) -> Self:
         params = cls(**checked_params(cls, values, "forecast"))
-        if params.trials < 100 or params.window_days < 1 or params.max_horizon_days < 1:
+        small = {
+            "trials": (params.trials, 100),
+            "window_days": (params.window_days, 1),
+            "max_horizon_days": (params.max_horizon_days, 1),
+            "default_weeks": (params.default_weeks, 1),
+            "max_epics": (params.max_epics, 1),
+            "max_nodes": (params.max_nodes, 1),
+        }
+        for key, (value, least) in small.items():
+            if not isinstance(value, int) or isinstance(value, bool) or value < least:
+                raise ConfigError(
+                    f"analytics.forecast.{key}: must be a whole number >= {least}, got {value!r}"
+                )
+        if not params.how_many_weeks or any(
+            not isinstance(w, int) or w < 1 for w in params.how_many_weeks
+        ):
             raise ConfigError(
-                "analytics.forecast: trials must be >= 100, window_days and max_horizon_days >= 1"
+                "analytics.forecast.how_many_weeks: must be a list of whole weeks >= 1, "
+                "e.g. [2, 4, 6, 8, 12]"
             )
         return params
 
@@ -487,9 +580,17 @@ def forecast(
     """
     p = params or ForecastParams()
     pl_plan = plan(data, edges, daily)
-    epic_nodes = pl_plan.nodes.filter(pl.col("kind") == "epic")["node_id"].to_list()
-    selected = epic_nodes if epic_ids is None else [e for e in epic_ids if e in set(epic_nodes)]
-    sim = simulate(pl_plan, p.trials, p.seed, p.max_horizon_days, selected)
+    epic_nodes = (
+        pl_plan.nodes.filter(pl.col("kind") == "epic")
+        .sort(list(BACKLOG_ORDER), nulls_last=True)["node_id"]
+        .to_list()
+    )
+    if epic_ids is None:
+        selected = epic_nodes[: p.max_epics]
+    else:
+        asked = set(epic_ids)
+        selected = [e for e in epic_nodes if e in asked]
+    sim = simulate(pl_plan, p.trials, p.seed, p.max_horizon_days, selected, p.max_nodes)
     return Forecast(
         _epic_frame(pl_plan, sim, selected), _initiative_frame(data.items, pl_plan, sim, selected)
     )
@@ -529,7 +630,9 @@ def _epic_frame(p: Plan, sim: Simulation, selected: Sequence[str]) -> pl.DataFra
         for team in teams:
             if p.samples.get(team) is None or int(p.samples[team].sum()) == 0:
                 notes.append(f"team {team} finished nothing in the window: no forecast possible")
-        if final[:, j].max() >= NEVER and not notes:
+        if node not in work:
+            notes.append("no open work left: close the epic?")
+        elif final[:, j].max() >= NEVER and not notes:
             notes.append("some trials do not finish within the horizon")
         rows.append(
             {
@@ -540,6 +643,7 @@ def _epic_frame(p: Plan, sim: Simulation, selected: Sequence[str]) -> pl.DataFra
                 "team": meta["team"],
                 "organisation": meta["organisation"],
                 "teams": teams,
+                "backlog_position": j + 1,
                 "remaining_items": int(work.get(node, {}).get("remaining", 0)),
                 "p50": _day_to_date(day0, pct[50][j : j + 1])[0],
                 "p85": _day_to_date(day0, pct[85][j : j + 1])[0],
@@ -552,7 +656,7 @@ def _epic_frame(p: Plan, sim: Simulation, selected: Sequence[str]) -> pl.DataFra
                 "driven_share": counts[driver] / trials if driver else None,
                 "dependency_delay_days_p85": None if delay85[j] >= NEVER else int(delay85[j]),
                 "blockers": sim.blockers.get(node, []),
-                "unforecast_blockers": int(p.unforecast.get(node, 0)),
+                "unforecast_blockers": int(p.unforecast.get(node, 0) + sim.left_out.get(node, 0)),
                 "cycle_broken": node in broken_targets,
                 "note": "; ".join(notes) or None,
             }
@@ -669,14 +773,9 @@ def forecast_how_many(
     wanted = daily if teams is None else daily.filter(pl.col("team").is_in(list(teams)))
     for (team,), group in wanted.sort("team", "date").group_by("team", maintain_order=True):
         samples = group["items"].to_numpy().astype(np.int64)
-        cum = np.zeros((trials, 1), dtype=np.int64)
-        if horizons and horizons[-1] > 0 and samples.max() > 0:
-            blocks = throughput_blocks(samples, trials, team_rng(seed, team))
-            need = -(-horizons[-1] // BLOCK_DAYS)
-            drawn = np.concatenate([next(blocks) for _ in range(need)], axis=1)
-            cum = np.concatenate([cum, np.cumsum(drawn, axis=1)], axis=1)
+        stream = TeamStream(samples, trials, team_rng(seed, team))
         for days in horizons:
-            total = cum[:, min(days, cum.shape[1] - 1)]
+            total = stream.items_by(days)
             q = {p: int(np.percentile(total, 100 - p, method="inverted_cdf")) for p in PERCENTILES}
             rows.append(
                 {

@@ -78,11 +78,11 @@ def sprint_kpis(
     keeps no business value at all);
     defects_done, defect_share (defects among done items), escaped_defects (defects created in the
     sprint typed or labelled as escaped; null when nothing in the data is typed that way);
-    committed_items, committed_estimate (items whose current sprint is this one, created before
-    it started and not resolved before it), committed_done_items, committed_done_estimate,
-    predictability, predictability_estimate (done / committed);
-    carried_in_items (items of this sprint started before it began), wip_at_end, wip_age_days_at_end
-    (mean age of the team's in-progress delivery items at the sprint end).
+    committed_items, committed_estimate (what the sprint held at its start, see ``_committed``),
+    committed_done_items, committed_done_estimate, predictability, predictability_estimate
+    (done / committed); carried_in_items (items of this sprint started before it began),
+    carried_out_items (committed, not done by the end), wip_at_end, wip_age_days_at_end (mean
+    age of the team's in-progress delivery items at the sprint end).
     """
     p = params or KpiParams()
     as_of = data.as_of
@@ -128,26 +128,7 @@ def sprint_kpis(
         .group_by("sprint_id")
         .agg(pl.len().cast(pl.Int64).alias("escaped_defects"))
     )
-    committed = (
-        items.join(sprints_.select("sprint_id", "start", "end"), on="sprint_id", how="inner")
-        .filter(
-            (pl.col("created") < pl.col("start"))
-            & ~(pl.col("resolved") < pl.col("start")).fill_null(False)
-        )
-        .with_columns(
-            (
-                (pl.col("status_category") == "done")
-                & (pl.col("resolved") <= pl.col("end")).fill_null(False)
-            ).alias("_done")
-        )
-        .group_by("sprint_id")
-        .agg(
-            pl.len().cast(pl.Int64).alias("committed_items"),
-            pl.col("estimate").sum().alias("committed_estimate"),
-            pl.col("_done").sum().cast(pl.Int64).alias("committed_done_items"),
-            pl.col("estimate").filter(pl.col("_done")).sum().alias("committed_done_estimate"),
-        )
-    )
+    committed = _committed(items, sprints_)
     timeline = items.select(
         "item_id",
         "started",
@@ -190,6 +171,7 @@ def sprint_kpis(
             pl.col("committed_done_items").fill_null(0),
             pl.col("committed_done_estimate").fill_null(0.0),
             pl.col("carried_in_items").fill_null(0),
+            pl.col("carried_out_items").fill_null(0),
             pl.col("wip_at_end").fill_null(0),
         )
         .with_columns(
@@ -219,10 +201,75 @@ def sprint_kpis(
             "predictability",
             "predictability_estimate",
             "carried_in_items",
+            "carried_out_items",
             "wip_at_end",
             "wip_age_days_at_end",
         )
         .sort("team", "start", "sprint_id")
+    )
+
+
+def _committed(items: pl.DataFrame, sprints: pl.DataFrame) -> pl.DataFrame:
+    """What each sprint held at its start, rebuilt from the current sprint and status history.
+
+    The warehouse keeps an item's current (last) sprint only, so two parts are added up:
+    (a) *planned*: items whose current sprint is this one, created before it started and not
+    resolved before it started; (b) *rolled over*: items whose current sprint is a later sprint
+    of the same team, created before this sprint started, started (first in progress) by its
+    end and not done by its end - they were worked on in this sprint and moved on. Done =
+    status done and resolved by the sprint end, so (b) is never done in this sprint.
+    Columns: sprint_id, committed_items, committed_estimate, committed_done_items,
+    committed_done_estimate, carried_out_items.
+    """
+    windows = sprints.select("sprint_id", "team", "start", "end")
+    current = items.filter(pl.col("sprint_id").is_not_null()).join(
+        windows.select(
+            "sprint_id", pl.col("team").alias("_cur_team"), pl.col("start").alias("_cur_start")
+        ),
+        on="sprint_id",
+        how="inner",
+    )
+    done_by_end = (
+        (pl.col("status_category") == "done") & (pl.col("resolved") <= pl.col("end"))
+    ).fill_null(False)
+    planned = (
+        current.join(windows.select("sprint_id", "start", "end"), on="sprint_id", how="inner")
+        .filter(
+            (pl.col("created") < pl.col("start"))
+            & ~(pl.col("resolved") < pl.col("start")).fill_null(False)
+        )
+        .select("sprint_id", "estimate", done_by_end.alias("_done"))
+    )
+    rolled = (
+        current.filter(pl.col("started").is_not_null())
+        .select(
+            "created",
+            "started",
+            "resolved",
+            "status_category",
+            "estimate",
+            "_cur_team",
+            "_cur_start",
+        )
+        .join(windows, left_on="_cur_team", right_on="team", how="inner")
+        .filter(
+            (pl.col("start") < pl.col("_cur_start"))
+            & (pl.col("created") < pl.col("start"))
+            & (pl.col("started") <= pl.col("end"))
+            & ~done_by_end
+        )
+        .select("sprint_id", "estimate", pl.lit(False).alias("_done"))
+    )
+    return (
+        pl.concat([planned, rolled])
+        .group_by("sprint_id")
+        .agg(
+            pl.len().cast(pl.Int64).alias("committed_items"),
+            pl.col("estimate").sum().alias("committed_estimate"),
+            pl.col("_done").sum().cast(pl.Int64).alias("committed_done_items"),
+            pl.col("estimate").filter(pl.col("_done")).sum().alias("committed_done_estimate"),
+            (~pl.col("_done")).sum().cast(pl.Int64).alias("carried_out_items"),
+        )
     )
 
 
@@ -250,15 +297,11 @@ def _wip_age_at(timeline: pl.DataFrame, sprints: pl.DataFrame) -> pl.DataFrame:
             ),
         ]
     )
-    running = (
-        events.group_by("team", "t")
-        .agg(pl.col("n").sum(), pl.col("s").sum())
-        .sort("team", "t")
-        .with_columns(
-            pl.col("n").cum_sum().over("team").alias("wip"),
-            pl.col("s").cum_sum().over("team").alias("sum_s"),
-        )
-        .sort("t")
+    # one sort by time; the as-of join takes the last event at or before the end, which holds
+    # every event up to it (ties included), so no group-by per timestamp is needed
+    running = events.sort("t").with_columns(
+        pl.col("n").cum_sum().over("team").alias("wip"),
+        pl.col("s").cum_sum().over("team").alias("sum_s"),
     )
     ends = sprints.select("sprint_id", "team", "end").sort("end")
     return (
@@ -540,22 +583,32 @@ def snapshot_rows(
     )
 
 
-def recent_sprint_kpis(sprint_kpi: pl.DataFrame, params: KpiParams | None = None) -> pl.DataFrame:
-    """Per team, the KPIs over its last ``trend_sprints`` closed sprints (the headline figures).
+def recent_sprint_kpis(
+    sprint_kpi: pl.DataFrame, params: KpiParams | None = None, by: str | None = "team"
+) -> pl.DataFrame:
+    """The KPIs over each team's last ``trend_sprints`` closed sprints (the headline figures),
+    per ``by`` ("team", "organisation" when the frame has it, or None for one row "all").
 
-    Columns: team, sprints, velocity (mean done estimate), throughput_per_sprint (mean items),
-    predictability (sum committed done / sum committed), defect_share (sum defects / sum done),
-    business_value_per_sprint (mean; null when the team keeps no business value).
+    Columns: <by> (or scope = "all"), sprints, velocity (mean done estimate per team sprint),
+    throughput_per_sprint (mean items), predictability (sum committed done / sum committed),
+    defect_share (sum defects / sum done), carried_out_per_sprint (mean carry-over),
+    business_value_per_sprint (mean over sprints of teams that keep business value; null when
+    none does).
     """
     p = params or KpiParams()
-    return (
+    recent = (
         sprint_kpi.filter(pl.col("closed"))
-        .sort("team", "end", descending=[False, True])
+        .sort(["team", "end"], descending=[False, True])
         .group_by("team", maintain_order=True)
         .head(p.trend_sprints)
-        .group_by("team")
+    )
+    key = by or "scope"
+    if by is None:
+        recent = recent.with_columns(pl.lit("all").alias("scope"))
+    return (
+        recent.group_by(key)
         .agg(
-            pl.len().alias("sprints"),
+            pl.len().cast(pl.Int64).alias("sprints"),
             pl.col("done_estimate").mean().alias("velocity"),
             pl.col("throughput_items").mean().alias("throughput_per_sprint"),
             pl.when(pl.col("committed_items").sum() > 0)
@@ -564,9 +617,10 @@ def recent_sprint_kpis(sprint_kpi: pl.DataFrame, params: KpiParams | None = None
             pl.when(pl.col("throughput_items").sum() > 0)
             .then(pl.col("defects_done").sum() / pl.col("throughput_items").sum())
             .alias("defect_share"),
+            pl.col("carried_out_items").mean().cast(pl.Float64).alias("carried_out_per_sprint"),
             pl.col("business_value_done").mean().alias("business_value_per_sprint"),
         )
-        .sort("team")
+        .sort(key)
     )
 
 

@@ -1,0 +1,243 @@
+"""Monte Carlo forecasts on small frames: exact dates where throughput is constant, and the
+properties that must hold for any throughput: determinism, monotonicity, the dependency rule."""
+
+from __future__ import annotations
+
+from datetime import UTC, date, datetime, timedelta
+
+import numpy as np
+import polars as pl
+import pytest
+
+from tests.factories import frame, work_items
+from warehouse.config import ConfigError
+from warehouse.transforms.flow import prepare
+from warehouse.transforms.forecast import (
+    NEVER,
+    ForecastParams,
+    TeamStream,
+    forecast,
+    forecast_how_many,
+    plan,
+    simulate,
+    team_rng,
+)
+
+AS_OF = datetime(2026, 3, 1, 12, tzinfo=UTC)
+DAY0 = date(2026, 3, 1)
+P = ForecastParams(trials=2000, seed=7)
+
+
+def daily(**teams: list[int]) -> pl.DataFrame:
+    """Daily throughput history per team (the window ends the day before AS_OF)."""
+    rows = []
+    for team, values in teams.items():
+        for i, n in enumerate(values):
+            rows.append({"team": team, "date": DAY0 - timedelta(days=len(values) - i), "items": n})
+    return pl.DataFrame(rows, schema={"team": pl.String, "date": pl.Date, "items": pl.Int64})
+
+
+def edges(*pairs: tuple[str, str]) -> pl.DataFrame:
+    return pl.DataFrame(
+        [{"blocker_id": b, "dependent_id": d} for b, d in pairs],
+        schema={"blocker_id": pl.String, "dependent_id": pl.String},
+    )
+
+
+def epic(eid: str, team: str, rank: str, **extra: object) -> dict[str, object]:
+    return {"item_id": eid, "level": "epic", "team": team, "rank": rank, **extra}
+
+
+def stories(epic_id: str, team: str, n: int, done: int = 0) -> list[dict[str, object]]:
+    return [
+        {
+            "item_id": f"{epic_id}-{i}",
+            "parent_id": epic_id,
+            "team": team,
+            "status_category": "done" if i < done else "todo",
+        }
+        for i in range(n)
+    ]
+
+
+def data(*rows: dict[str, object]):
+    return prepare(work_items(*rows), frame("status_changes"), AS_OF)
+
+
+def test_constant_throughput_gives_exact_dates_in_rank_order():
+    d = data(
+        epic("E1", "A", "a"),
+        *stories("E1", "A", 3),
+        epic("E2", "A", "b", due_date=date(2026, 3, 5)),
+        *stories("E2", "A", 4, done=2),  # 2 remaining, served after E1's 3
+    )
+    result = forecast(d, edges(), daily(A=[1] * 30), P).epics.sort("key")
+    assert result["remaining_items"].to_list() == [3, 2]
+    assert result["p50"].to_list() == [date(2026, 3, 4), date(2026, 3, 6)]
+    assert result["p95"].to_list() == [date(2026, 3, 4), date(2026, 3, 6)]
+    # E2 lands on day 5 at the earliest, its target is day 4: never on time
+    assert result["p_on_time"].to_list() == [None, 0.0]
+
+
+def test_probability_of_target_date():
+    d = data(epic("E1", "A", "a", due_date=date(2026, 3, 6)), *stories("E1", "A", 5))
+    exact = forecast(d, edges(), daily(A=[1] * 30), P).epics
+    assert exact["p_on_time"].to_list() == [1.0]  # day 5 <= day 5
+    # half the days finish one item, half none: P(5 items in 5 days) = 1/32
+    coin = forecast(d, edges(), daily(A=[0, 1] * 15), ForecastParams(trials=20_000)).epics
+    assert coin["p_on_time"][0] == pytest.approx(1 / 32, abs=0.006)
+
+
+def test_same_seed_same_forecast_and_seed_matters():
+    rows = [epic("E1", "A", "a"), *stories("E1", "A", 6), epic("E2", "B", "b")]
+    rows += stories("E2", "B", 9)
+    history = daily(A=[0, 1, 2, 0, 3] * 6, B=[1, 0, 0, 2, 0] * 6)
+    one = forecast(data(*rows), edges(), history, P).epics
+    two = forecast(data(*rows), edges(), history, P).epics
+    assert one.equals(two)
+    sim1 = simulate(plan(data(*rows), edges(), history), 2000, 7)
+    sim2 = simulate(plan(data(*rows), edges(), history), 2000, 8)
+    assert not np.array_equal(sim1.final, sim2.final)
+
+
+def test_more_remaining_work_never_forecasts_earlier():
+    history = daily(A=[0, 1, 2, 0, 3, 0, 0, 1] * 4)
+    small = data(epic("E1", "A", "a"), *stories("E1", "A", 10))
+    large = data(epic("E1", "A", "a"), *stories("E1", "A", 14))
+    s1 = simulate(plan(small, edges(), history), 2000, 3)
+    s2 = simulate(plan(large, edges(), history), 2000, 3)
+    assert (s2.final >= s1.final).all()  # trial by trial
+    assert (s2.final > s1.final).any()
+    f1 = forecast(small, edges(), history, P).epics
+    f2 = forecast(large, edges(), history, P).epics
+    for q in ("p50", "p85", "p95"):
+        assert f2[q][0] >= f1[q][0]
+
+
+def test_epic_never_forecast_before_its_blocker():
+    """E1 (fast team A) waits on an item of E2 (slow team B, other organisation)."""
+    rows = [
+        epic("E1", "A", "a"),
+        *stories("E1", "A", 2),
+        epic("E2", "B", "b", organisation="Partner"),
+        *stories("E2", "B", 8),
+    ]
+    history = daily(A=[1] * 30, B=[0, 0, 1, 2, 0] * 6)
+    deps = edges(("E2-3", "E1-0"))
+    p = plan(data(*rows), deps, history)
+    sim = simulate(p, 2000, 1)
+    i1, i2 = sim.index("E1"), sim.index("E2")
+    assert (sim.final[:, i1] >= sim.final[:, i2]).all()  # per trial
+    assert (sim.own[:, i1] == 2).all()  # alone it would land on day 2
+    result = forecast(data(*rows), deps, history, P).epics.sort("key")
+    e1, e2 = result.row(0, named=True), result.row(1, named=True)
+    for q in ("p50", "p85", "p95"):
+        assert e1[q] >= e2[q]
+    assert e1["own_p85"] == date(2026, 3, 3)
+    assert e1["driven_by"] == "E2" and e1["driven_by_key"] == "E2"
+    assert e1["driven_share"] == 1.0
+    assert e1["dependency_delay_days_p85"] > 0
+    assert e1["blockers"] == ["E2"]
+    assert e2["driven_by"] is None
+
+
+def test_done_blocker_holds_nothing_and_unknown_blocker_is_counted():
+    rows = [
+        epic("E1", "A", "a"),
+        *stories("E1", "A", 2),
+        epic("E2", "B", "b"),
+        *stories("E2", "B", 3, done=3),
+    ]
+    history = daily(A=[1] * 30, B=[1] * 30)
+    deps = edges(("E2-0", "E1-0"), ("elsewhere:9", "E1-1"))
+    e1 = forecast(data(*rows), deps, history, P).epics.filter(pl.col("epic_id") == "E1")
+    assert e1["p85"][0] == date(2026, 3, 3)
+    assert e1["driven_by"][0] is None
+    assert e1["unforecast_blockers"][0] == 1
+
+
+def test_blocking_item_outside_epics_is_forecast_and_cycles_are_broken():
+    rows = [
+        epic("E1", "A", "a"),
+        *stories("E1", "A", 1),
+        epic("E2", "A", "b"),
+        *stories("E2", "A", 1),
+        {"item_id": "X", "team": "B", "rank": "a"},  # no epic, blocks E1
+    ]
+    history = daily(A=[1] * 30, B=[0, 1] * 15)
+    deps = edges(("X", "E1-0"), ("E1-0", "E2-0"), ("E2-0", "E1-0"))
+    result = forecast(data(*rows), deps, history, P).epics.sort("key")
+    # X is done first; then only the E1 <-> E2 cycle is left: E1 (fewest waiting, then id)
+    # loses its edge from E2, so E1 waits on X only and E2 waits on E1
+    assert result["cycle_broken"].to_list() == [True, False]
+    assert result["blockers"].to_list() == [["X"], ["E1"]]
+    assert result["p85"][1] >= result["p85"][0]
+
+
+def test_team_without_throughput_has_no_dates_and_says_why():
+    d = data(epic("E1", "A", "a"), *stories("E1", "A", 2))
+    e = forecast(d, edges(), daily(A=[0] * 30), P).epics
+    assert e["p50"].to_list() == [None]
+    assert "finished nothing" in e["note"][0]
+
+
+def test_max_epics_takes_the_first_in_backlog_order_and_caps_blockers():
+    rows = [epic("E1", "A", "b"), *stories("E1", "A", 1), epic("E2", "A", "a")]
+    rows += stories("E2", "A", 1)
+    e = forecast(data(*rows), edges(), daily(A=[1] * 10), ForecastParams(max_epics=1)).epics
+    assert e["epic_id"].to_list() == ["E2"]
+    rows += [epic("E3", "B", "c"), *stories("E3", "B", 1)]
+    capped = forecast(
+        data(*rows),
+        edges(("E3-0", "E2-0")),
+        daily(A=[1] * 10, B=[1] * 10),
+        ForecastParams(max_epics=1, max_nodes=1),
+    ).epics
+    assert capped["unforecast_blockers"].to_list() == [1]
+
+
+def test_initiative_lands_with_its_last_epic():
+    rows = [
+        {"item_id": "I1", "level": "initiative", "due_date": date(2026, 3, 10)},
+        epic("E1", "A", "a", parent_id="I1"),
+        *stories("E1", "A", 2),
+        epic("E2", "B", "b", parent_id="I1"),
+        *stories("E2", "B", 6),
+    ]
+    ini = forecast(data(*rows), edges(), daily(A=[1] * 30, B=[2] * 30), P).initiatives
+    row = ini.row(0, named=True)
+    assert (row["epics"], row["remaining_items"]) == (2, 8)
+    assert row["p85"] == date(2026, 3, 4)  # E2: 6 items at 2 a day, E1 on day 2
+    assert row["driven_by"] == "E2" and row["p_on_time"] == 1.0
+
+
+def test_how_many_by_date_exact_and_monotone():
+    history = daily(A=[2] * 30, B=[0, 1, 3] * 10)
+    out = forecast_how_many(history, AS_OF, [date(2026, 3, 15), date(2026, 4, 12)], 4000, 1)
+    a = out.filter(pl.col("team") == "A")
+    assert a["days"].to_list() == [14, 42]
+    assert a["items_p85"].to_list() == [28, 84]
+    b = out.filter(pl.col("team") == "B")
+    assert b["zero_day_share"][0] == pytest.approx(1 / 3)
+    assert b["items_mean"][1] > b["items_mean"][0]
+    stream = TeamStream(np.array([0, 1, 3]), 500, team_rng(1, "B"))
+    assert (stream.items_by(42) >= stream.items_by(14)).all()
+
+
+def test_stream_finish_days_match_a_day_by_day_count():
+    stream = TeamStream(np.array([0, 1, 2, 5]), 300, team_rng(0, "T"))
+    targets = np.array([1, 7, 40, 41, 200])
+    days = stream.finish_days(targets, 3650)
+    for t in range(0, 300, 37):  # brute force on a few trials
+        for j, target in enumerate(targets):
+            first = next(d for d in range(1, 400) if stream.items_by(d)[t] >= target)
+            assert days[t, j] == first
+    assert (stream.finish_days(np.array([10**6]), 100) == NEVER).all()
+
+
+def test_params_name_the_bad_key():
+    with pytest.raises(ConfigError, match=r"analytics\.forecast\.trials"):
+        ForecastParams.from_mapping({"trials": 5})
+    with pytest.raises(ConfigError, match="unknown setting"):
+        ForecastParams.from_mapping({"trails": 5000})
+    assert ForecastParams.from_mapping({"how_many_weeks": [1, 2]}).how_many_weeks == (1, 2)
