@@ -198,3 +198,32 @@ def _print_findings(warehouse, settings, console: Console) -> None:  # type: ign
                 num(wip, ",.0f"),
             )
         console.print(table)
+    if "forecast_epics" in known:
+        epics = warehouse.query(
+            """
+            SELECT key, title, remaining_items, p50, p85, target_date, p_on_time, driven_by_key,
+                   dependency_delay_days_p85
+            FROM result_forecast_epics ORDER BY backlog_position LIMIT 8
+            """
+        )
+        table = Table(
+            "epic",
+            "left",
+            "P50",
+            "P85",
+            "target",
+            "on time",
+            "waits on (days at P85)",
+            title="Forecast: the first epics in backlog order (Monte Carlo, dependency-aware)",
+        )
+        for key, title, left, p50, p85, target, chance, driver, delay in epics.iter_rows():
+            table.add_row(
+                f"{key} {title[:40]}",
+                f"{left:,}",
+                str(p50 or "-"),
+                str(p85 or "-"),
+                str(target or "-"),
+                "-" if chance is None else f"{chance:.0%}",
+                f"{driver} ({delay:.0f})" if driver and delay is not None else "-",
+            )
+        console.print(table)
