@@ -1,10 +1,18 @@
-"""Typed dependencies shared by the routes: runtime, auth roles, output format, strict queries."""
+"""Typed dependencies shared by the routes: runtime, auth roles, output format, strict queries.
+
+The dependencies are ``async def`` on purpose: they never block, and FastAPI runs a plain ``def``
+dependency in the thread pool, a thread hop per dependency per request.
+"""
 
 from __future__ import annotations
 
 import io
 import os
 import secrets
+import threading
+import weakref
+from collections import OrderedDict
+from collections.abc import Callable, Hashable
 from enum import StrEnum
 from typing import Annotated, Any, Generic, TypeVar
 
@@ -13,11 +21,13 @@ from fastapi import Depends, HTTPException, Query, Request, Response, status
 from fastapi.dependencies.models import Dependant
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from pydantic import BaseModel
+from starlette.concurrency import run_in_threadpool
 
 from api.runtime import Runtime
+from warehouse.store import Warehouse
 
 
-def get_runtime(request: Request) -> Runtime:
+async def get_runtime(request: Request) -> Runtime:
     runtime: Runtime = request.app.state.runtime
     return runtime
 
@@ -47,7 +57,7 @@ def _role_of(runtime: Runtime, credentials: HTTPAuthorizationCredentials | None)
 
 
 def _require(minimum: str) -> Any:
-    def check(
+    async def check(
         runtime: RuntimeDep,
         credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)],
     ) -> str:
@@ -78,7 +88,7 @@ def _query_names(dependant: Dependant) -> set[str]:
     return names
 
 
-def strict_query(request: Request) -> None:
+async def strict_query(request: Request) -> None:
     """Unknown query parameters are a 422, not silently ignored (a typo must not widen a filter)."""
     route = request.scope.get("route")
     dependant = getattr(route, "dependant", None)
@@ -112,7 +122,7 @@ class Format(StrEnum):
 _MEDIA = {"text/csv": Format.csv, "application/vnd.apache.parquet": Format.parquet}
 
 
-def output_format(
+async def output_format(
     request: Request,
     format: Annotated[
         Format | None, Query(description="json (default), csv or parquet; or send an Accept header")
@@ -164,3 +174,73 @@ def table(frame: pl.DataFrame, fmt: Format, name: str) -> Response | None:
 
 def records(frame: pl.DataFrame) -> list[dict[str, Any]]:
     return frame.to_dicts()
+
+
+# ------------------------------------------------------------------- per-generation cache
+
+
+class GenerationCache:
+    """Values derived from one warehouse generation (filtered frames, encoded responses).
+
+    Why: a hot route must not query DuckDB, convert frames or run pydantic per request; what it
+    answers only changes when a sync commits. Bounded LRU, emptied when the generation moves.
+    """
+
+    def __init__(self, size: int = 64) -> None:
+        self._size = size
+        self._lock = threading.Lock()
+        self._generation = -1
+        self._values: OrderedDict[Hashable, Any] = OrderedDict()
+
+    def peek(self, generation: int, key: Hashable) -> Any | None:
+        """The cached value or None, without building it."""
+        with self._lock:
+            if generation != self._generation:
+                return None
+            value = self._values.get(key)
+            if value is not None:
+                self._values.move_to_end(key)
+            return value
+
+    async def aget(self, generation: int, key: Hashable, build: Callable[[], Any]) -> Any:
+        """``get`` for async routes: a value not cached yet is built in the thread pool, so a
+        first request after a sync does not stall the event loop."""
+        value = self.peek(generation, key)
+        if value is None:
+            value = await run_in_threadpool(self.get, generation, key, build)
+        return value
+
+    def get(self, generation: int, key: Hashable, build: Callable[[], Any]) -> Any:
+        with self._lock:
+            if generation != self._generation:
+                self._values.clear()
+                self._generation = generation
+            if key in self._values:
+                self._values.move_to_end(key)
+                return self._values[key]
+        value = build()  # outside the lock: two first requests may both build, both correct
+        with self._lock:
+            if generation == self._generation:
+                self._values[key] = value
+                while len(self._values) > self._size:
+                    self._values.popitem(last=False)
+        return value
+
+
+_caches: weakref.WeakKeyDictionary[Warehouse, GenerationCache] = weakref.WeakKeyDictionary()
+_caches_lock = threading.Lock()
+
+
+def generation_cache(runtime: Runtime) -> GenerationCache:
+    """The cache of this runtime's warehouse (one per warehouse, shared by the routes)."""
+    with _caches_lock:
+        cache = _caches.get(runtime.warehouse)
+        if cache is None:
+            cache = _caches[runtime.warehouse] = GenerationCache()
+        return cache
+
+
+def json_response(model: type[BaseModel], body: Any) -> Response:
+    """Validate ``body`` against the route's response model and encode it once, as FastAPI
+    would, so the encoded bytes can be cached and sent as they are."""
+    return Response(model.model_validate(body).model_dump_json(), media_type="application/json")

@@ -4,6 +4,7 @@ The warehouse is the synthetic programme of bench/api_bench.py (committed throug
 analyses materialised as after a sync). The report is built exactly as ``pmolens report`` does
 (``reports.steering.build_report``), once per language, plotly inlined; time and file size are
 printed as ``BENCH report_<lang>_<seconds|mb> <value> <unit>``. Targets: < 5 s and < 8 MB.
+Per section (English run): seconds (including the analyses it computes) and MB of figures.
 
     python bench/report_bench.py            # 100,000 items
     python bench/report_bench.py --quick    # 10,000 items
@@ -44,6 +45,7 @@ def main() -> None:
     bench("report_warehouse_items", items, "items")
     bench("report_warehouse_build_seconds", took, "s")
     settings = settings_from_dict(data)
+    timings = _time_sections()
     met = True
     with Warehouse(settings.warehouse_path) as warehouse:
         for lang in ("en", "nl"):
@@ -55,8 +57,31 @@ def main() -> None:
             bench(f"report_{lang}_seconds", seconds, "s")
             bench(f"report_{lang}_mb", size_mb, "MB")
             met = met and seconds < TARGET_SECONDS and size_mb < TARGET_MB
+            if lang == "en":  # where the time and the bytes go (analyses run inside sections)
+                for key, (took, figure_bytes) in timings.items():
+                    bench(f"report_section_{key}_seconds", took, "s")
+                    bench(f"report_section_{key}_figures_mb", figure_bytes / 1e6, "MB")
     bench("report_target_met", float(met), "bool")
     bench("load_average_1min_at_end", os.getloadavg()[0], "")
+
+
+def _time_sections() -> dict[str, tuple[float, int]]:
+    """Wrap every section's ``build`` to record its time and the size of its figures."""
+    from reports.steering import SECTIONS
+
+    timings: dict[str, tuple[float, int]] = {}
+    for module in SECTIONS():
+        key = module.__name__.rsplit(".", 1)[-1]
+
+        def build(ctx, _build=module.build, _key=key):  # type: ignore[no-untyped-def]
+            started = time.perf_counter()
+            section = _build(ctx)
+            size = sum(len(figure.spec()) for figure in section.figures)
+            timings[_key] = (time.perf_counter() - started, size)
+            return section
+
+        module.build = build
+    return timings
 
 
 if __name__ == "__main__":

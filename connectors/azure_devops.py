@@ -39,7 +39,9 @@ Mapping decisions (the contract other modules rely on):
 from __future__ import annotations
 
 import asyncio
+import math
 import re
+from collections import deque
 from collections.abc import AsyncGenerator, AsyncIterator, Iterable, Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, timedelta
@@ -217,8 +219,11 @@ def parse_time(value: Any) -> datetime | None:
         return value if value.tzinfo else value.replace(tzinfo=UTC)
     if not isinstance(value, str):
         raise TypeError(f"expected a date-time string, got {type(value).__name__}")
-    text = _FRACTION.sub(r"\1", value.strip().replace("Z", "+00:00"))
-    parsed = datetime.fromisoformat(text)
+    try:  # Python 3.11 reads 'Z' and 7 fraction digits itself: the common case, ~4x faster
+        parsed = datetime.fromisoformat(value)
+    except ValueError:
+        text = _FRACTION.sub(r"\1", value.strip().replace("Z", "+00:00"))
+        parsed = datetime.fromisoformat(text)
     if parsed.tzinfo is None:
         parsed = parsed.replace(tzinfo=UTC)
     return parsed.astimezone(UTC)
@@ -843,18 +848,19 @@ class AzureDevOpsConnector:
             if since is not None and len(ids) > self.updates_threshold:
                 feed_task = asyncio.create_task(self._revision_feed(run))
                 pending.append(feed_task)
-            feed = await feed_task if feed_task is not None else None
-            first: Batch | None = Batch(sprints=await sprints_task)
-            items = self._item_batches(ids, feed, run)
+            # items are fetched while the feed is still being read; each chunk waits for it
+            items = self._item_batches(ids, feed_task, run)
+            sprints_added = False
             async for batch in items:
-                if first is not None:
-                    first.extend(batch)
-                    batch, first = first, None
+                if not sprints_added:
+                    batch.sprints = [*await sprints_task, *batch.sprints]
+                    sprints_added = True
                 batch.problems = run.take_problems() + batch.problems
                 yield batch
-            if first is not None:
-                first.problems = run.take_problems() + first.problems
-                yield first
+            if not sprints_added:
+                last = Batch(sprints=await sprints_task)
+                last.problems = run.take_problems()
+                yield last
         finally:
             if items is not None:
                 await items.aclose()  # cancels its prefetch
@@ -952,36 +958,44 @@ class AzureDevOpsConnector:
     async def _item_batches(
         self,
         ids: list[int],
-        feed: dict[str, list[dict[str, Any]]] | None,
+        feed: asyncio.Task[dict[str, list[dict[str, Any]]] | None] | None,
         run: _Run,
     ) -> AsyncGenerator[Batch, None]:
-        """Chunks of 200 fetched concurrently, one round ahead of the Batch being yielded."""
+        """Chunks of 200 fetched concurrently in a sliding window (the client caps requests in
+        flight), yielded in order as Batches of CHUNKS_PER_BATCH chunks. A slow chunk holds back
+        only its own Batch, never the requests behind it; the window bounds memory."""
         chunks = [ids[i : i + BATCH_IDS] for i in range(0, len(ids), BATCH_IDS)]
-        per_round = max(CHUNKS_PER_BATCH, self.config.concurrency)
+        window = 2 * max(CHUNKS_PER_BATCH, self.config.concurrency)
+        tasks: deque[asyncio.Task[_Chunk]] = deque()
+        started = 0
 
-        def start(offset: int) -> list[asyncio.Task[_Chunk]]:
-            return [
-                asyncio.create_task(self._chunk(chunk, feed, run))
-                for chunk in chunks[offset : offset + per_round]
-            ]
+        def top_up() -> None:
+            nonlocal started
+            while started < len(chunks) and len(tasks) < window:
+                tasks.append(asyncio.create_task(self._chunk(chunks[started], feed, run)))
+                started += 1
 
-        tasks = start(0)
-        offset = per_round
         try:
+            top_up()
             while tasks:
-                results = await asyncio.gather(*tasks)
-                tasks = start(offset)
-                offset += per_round
-                for group in range(0, len(results), CHUNKS_PER_BATCH):
-                    yield await self._map_chunks(results[group : group + CHUNKS_PER_BATCH], run)
+                group: list[_Chunk] = []
+                while tasks and len(group) < CHUNKS_PER_BATCH:
+                    group.append(await tasks.popleft())
+                    top_up()
+                yield await self._map_chunks(group, run)
         finally:
             for task in tasks:
                 task.cancel()
 
     async def _chunk(
-        self, ids: list[int], feed: dict[str, list[dict[str, Any]]] | None, run: _Run
+        self,
+        ids: list[int],
+        feed_task: asyncio.Task[dict[str, list[dict[str, Any]]] | None] | None,
+        run: _Run,
     ) -> _Chunk:
+        """One workitemsbatch; the history feed (read side by side) is awaited only after it."""
         raws = await self._work_items(ids, run)
+        feed = await feed_task if feed_task is not None else None
         histories: dict[str, list[dict[str, Any]] | None] = {}
         need_updates: list[str] = []
         for raw in raws:
@@ -1113,6 +1127,10 @@ class AzureDevOpsConnector:
             rest = await self._feed_stream(path, wanted, run, token=token, start=None, stop=None)
             return None if rest is None else _group_revisions([values, rest])
         upper = max(datetime.now(UTC), lower + timedelta(seconds=slices))
+        earliest = min((t for t in map(_changed, values) if t is not None), default=lower)
+        if lower > earliest:  # no more slices than pages left (at the first page's density)
+            pages_left = (upper - lower) / (lower - earliest)
+            slices = max(1, min(slices, math.ceil(pages_left)))
         step = (upper - lower) / slices
         cuts = sorted(
             {(lower + step * k).replace(microsecond=0) for k in range(1, slices)} - {lower}

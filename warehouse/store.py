@@ -12,6 +12,7 @@ Invariants:
 from __future__ import annotations
 
 import threading
+import time
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
@@ -63,6 +64,9 @@ class CommitResult:
     cursor: datetime | None
 
 
+GENERATION_TTL = 1.0  # seconds a generation read is trusted without asking DuckDB
+
+
 class Warehouse:
     """One DuckDB file, one writer (this object), many reader cursors."""
 
@@ -73,6 +77,7 @@ class Warehouse:
         self._con = duckdb.connect(self.path, read_only=read_only)
         self._con.execute("SET TimeZone = 'UTC'")
         self._write = threading.RLock()
+        self._generation: tuple[float, int] | None = None  # (monotonic time read, value)
         if not read_only:
             self.schema_version = migrate(self._con)
 
@@ -124,15 +129,26 @@ class Warehouse:
         return {name: _conform(name, df) for name, df in out.items()}
 
     def generation(self) -> int:
-        """The id of the last successful sync run: results are cached per generation."""
-        row = (
-            self.cursor()
-            .execute(
+        """The id of the last successful sync run: results are cached per generation.
+
+        Asked on every API request, so the value is kept: a write through this object forgets
+        it at once, and it is read again at least every GENERATION_TTL seconds (another
+        connection to the same file in this process could have committed a sync).
+        """
+        known = self._generation
+        now = time.monotonic()
+        if known is not None and now - known[0] < GENERATION_TTL:
+            return known[1]
+        con = self.cursor()
+        try:
+            row = con.execute(
                 "SELECT coalesce(max(run_id), 0) FROM sync_runs WHERE outcome IN ('success', 'partial')"
-            )
-            .fetchone()
-        )
-        return int(row[0]) if row else 0
+            ).fetchone()
+        finally:
+            con.close()
+        value = int(row[0]) if row else 0
+        self._generation = (now, value)
+        return value
 
     def last_cursor(self, source: str) -> datetime | None:
         rows = self.query("SELECT cursor FROM cursors WHERE source = ?", [source])
@@ -152,6 +168,7 @@ class Warehouse:
                 con.execute("ROLLBACK")
                 raise
             finally:
+                self._generation = None
                 con.close()
 
     def register_config(self, settings: Settings) -> None:

@@ -53,8 +53,20 @@ class Call:
 @dataclass
 class Reply:
     status: int
-    body: Any
+    body: Any  # JSON-able, or RawJson (already encoded)
     headers: dict[str, str] = field(default_factory=dict)
+
+
+class RawJson:
+    """A body already encoded as JSON (a tenant's render cache): sent as it is."""
+
+    __slots__ = ("data",)
+
+    def __init__(self, data: bytes) -> None:
+        self.data = data
+
+    def json(self) -> Any:
+        return json.loads(self.data)
 
 
 class HttpError(Exception):
@@ -110,6 +122,8 @@ class SimState:
         self.fault_counts = {"429": 0, "5xx": 0, "hint": 0}
         self.routes: dict[str, list[tuple[str, re.Pattern[str], str, Callable[..., Reply]]]] = {}
         self.kinds: dict[str, str] = {}
+        self.apis: dict[str, Any] = {}
+        self.base = ""  # http://host:port as the last request named it (render cache key)
         for position, spec in enumerate(portfolio.specs):
             api: Any
             if spec.is_jira:
@@ -117,6 +131,7 @@ class SimState:
             else:
                 api = AdoTenant(portfolio, position, wiql_cap=wiql_cap)
             self.kinds[spec.name] = spec.kind
+            self.apis[spec.name] = api
             compiled = []
             for method, template, handler in api.routes():
                 pattern = re.sub(r"\{(\w+)\}", r"(?P<\1>[^/]+)", template)
@@ -162,6 +177,17 @@ class SimState:
             if hint_rate is not None:
                 self.faults.hint_rate = float(hint_rate)
             return dict(vars(self.faults))
+
+    def warm(self, fields: list[str] | None = None) -> dict[str, Any]:
+        """Render every tenant's cacheable answers now (see ``AdoTenant.warm``), so a benchmark
+        times the client and the configured latency, not the simulator's first render."""
+        started = time.perf_counter()
+        rendered = 0
+        with self.lock:
+            for api in self.apis.values():
+                if hasattr(api, "warm"):
+                    rendered += api.warm(self.base, fields)
+        return {"rendered": rendered, "seconds": round(time.perf_counter() - started, 3)}
 
     def mutate(self, **options: Any) -> dict[str, Any]:
         with self.lock:
@@ -302,7 +328,10 @@ class SimApp:
             if not message.get("more_body"):
                 break
         reply = await self.handle(scope, body)
-        payload = _json_bytes(reply.body) if reply.body is not None else b""
+        if isinstance(reply.body, RawJson):
+            payload = reply.body.data
+        else:
+            payload = _json_bytes(reply.body) if reply.body is not None else b""
         headers = [
             (b"content-type", b"application/json; charset=utf-8"),
             (b"content-length", str(len(payload)).encode()),
@@ -319,6 +348,7 @@ class SimApp:
         params = dict(parse_qsl(scope.get("query_string", b"").decode("latin-1")))
         host = headers.get("host") or f"{scope['server'][0]}:{scope['server'][1]}"
         base = f"{scope.get('scheme', 'http')}://{host}"
+        state.base = base
         if path.startswith("/_sim/"):
             return self.control(method, path, raw)
         tenant, _, rest = path.lstrip("/").partition("/")
@@ -507,6 +537,8 @@ class SimApp:
             if path == "/_sim/mutate" and method == "POST":
                 allowed = {"fraction", "seed", "deletes", "moves", "advance_minutes"}
                 return Reply(200, state.mutate(**{k: v for k, v in body.items() if k in allowed}))
+            if path == "/_sim/warm" and method == "POST":
+                return Reply(200, state.warm(**{k: v for k, v in body.items() if k == "fields"}))
             if path == "/_sim/faults" and method == "POST":
                 allowed = {"rate_429", "rate_5xx", "latency_ms", "hint_rate"}
                 return Reply(

@@ -8,6 +8,7 @@ import polars as pl
 from reports.steering import Figure, ReportContext, Section, Table, esc
 
 MAX_ROWS = 60
+MAX_WEDGES = 1_500  # sunburst nodes before features are left out (see sunburst_nodes)
 
 
 def build(ctx: ReportContext) -> Section:
@@ -90,9 +91,21 @@ def _progress_bars(epics: pl.DataFrame, ctx: ReportContext) -> go.Figure:
     return figure
 
 
-def _sunburst(tree: pl.DataFrame, ctx: ReportContext) -> go.Figure:
-    """Initiatives, epics and features with their work counts, under one root per organisation."""
+def sunburst_nodes(tree: pl.DataFrame) -> pl.DataFrame:
+    """Initiatives, epics and features; features only while that stays under MAX_WEDGES.
+
+    Why: at 100,000 items there are some 6,000 features, half a megabyte of wedges nobody can
+    read; their work still counts, in their epic's wedge (``items_total`` rolls it up).
+    """
     nodes = tree.filter(pl.col("level").is_in(["initiative", "epic", "feature"]))
+    if nodes.height > MAX_WEDGES:
+        nodes = nodes.filter(pl.col("level") != "feature")
+    return nodes
+
+
+def _sunburst(tree: pl.DataFrame, ctx: ReportContext) -> go.Figure:
+    """Initiatives, epics (and features) with their work counts, one root per organisation."""
+    nodes = sunburst_nodes(tree)
     known = set(nodes["item_id"].to_list())
     ids, labels, parents, values, hover = [], [], [], [], []
     for org in sorted(nodes["organisation"].drop_nulls().unique().to_list()):

@@ -83,3 +83,36 @@ def test_jira_id_ranges_equal_the_sequential_listing(sim, monkeypatch):
     monkeypatch.setattr(jira, "RANGE_IDS", 400)
     ranged, chain = asyncio.run(go())
     assert ranged == set(chain) and len(chain) == len(set(chain))
+
+
+def test_ado_items_are_fetched_while_the_feed_is_read_and_come_in_order(sim, monkeypatch):
+    monkeypatch.setenv(TOKEN_ENV, DEMO_TOKEN)
+    config = _config(sim, "contoso-ado", 4)
+
+    async def go() -> list[Batch]:
+        async with make_client(config) as client:
+            connector = AzureDevOpsConnector(config, client)
+            items_asked = asyncio.Event()
+            real_items, real_feed = connector._work_items, connector._revision_feed
+
+            async def work_items(ids, run):  # type: ignore[no-untyped-def]
+                items_asked.set()
+                return await real_items(ids, run)
+
+            async def feed(run):  # type: ignore[no-untyped-def]
+                # a connector that waited for the feed before asking for items would stop here
+                await asyncio.wait_for(items_asked.wait(), 60)
+                return await real_feed(run)
+
+            monkeypatch.setattr(connector, "_work_items", work_items)
+            monkeypatch.setattr(connector, "_revision_feed", feed)
+            return [b async for b in connector.fetch(None)]
+
+    batches = asyncio.run(go())
+    natives = [int(r["native_id"]) for b in batches for r in b.work_items]
+    sequential = _fetch_ado(sim, 1)
+    assert natives == sorted(set(natives))  # each once, in id order, whatever finished first
+    assert set(natives) == {int(r["native_id"]) for b in sequential for r in b.work_items}
+    assert batches[0].sprints and not any(b.sprints for b in batches[1:])
+    assert not any(b.history_missing for b in batches)
+    assert _changes(batches) == _changes(sequential)

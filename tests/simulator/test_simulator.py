@@ -658,3 +658,50 @@ def test_demo_settings_match_the_simulator(sim: Simulator) -> None:
     assert settings.source("fabrikam-jira-dc").fields.epic_link == "customfield_10014"
     assert settings.source("contoso-ado").team_map["Delivery\\Data"] == "Data"
     assert settings.cross_links == []
+
+
+def test_warm_render_cache_answers_the_same_and_forgets_after_a_mutation() -> None:
+    """The render cache (filled by /_sim/warm or on first use) never serves a stale item."""
+    fields = "System.State,System.ChangedDate,System.WorkItemType,Microsoft.VSTS.CMMI.Blocked"
+    ids = [1, 2, 3]
+    with (
+        Simulator(seed=7, size=600, anchor=ANCHOR, tenants=("contoso",)) as cold,
+        ado(cold) as client,
+    ):
+        batch_cold = client.post("/_apis/wit/workitemsbatch", json={"ids": ids}).json()
+        feed_cold = client.get(
+            "/Delivery/_apis/wit/reporting/workitemrevisions", params={"fields": fields}
+        ).json()
+    with Simulator(seed=7, size=600, anchor=ANCHOR, tenants=("contoso",)) as warm:
+        warmed = httpx.post(f"{warm.url}/_sim/warm", json={}, timeout=60).json()
+        assert warmed["rendered"] > 600
+        with ado(warm) as client:
+            batch = client.post("/_apis/wit/workitemsbatch", json={"ids": ids}).json()
+            feed = client.get(
+                "/Delivery/_apis/wit/reporting/workitemrevisions", params={"fields": fields}
+            ).json()
+            assert batch == _rebased(batch_cold, cold.url, warm.url)
+            assert feed["values"] == feed_cold["values"]
+            # omitted ids stay null in their place
+            omitted = client.post(
+                "/_apis/wit/workitemsbatch", json={"ids": [1, 999_999], "errorPolicy": "omit"}
+            ).json()
+            assert omitted["count"] == 2 and omitted["value"][1] is None
+            first = list(range(1, 51))
+            served = client.post("/_apis/wit/workitemsbatch", json={"ids": first}).json()
+            summary = warm.mutate(fraction=0.5, seed=9, deletes=0, moves=0)
+            changed = {int(u["id"]) for u in summary["updated"]} & set(first)
+            assert changed
+            after = client.post("/_apis/wit/workitemsbatch", json={"ids": first}).json()
+            revs = {i["id"]: i["rev"] for i in served["value"]}
+            for item in after["value"]:
+                assert item["rev"] == item["fields"]["System.Rev"]
+                bumped = item["rev"] > revs[item["id"]]
+                assert bumped == (item["id"] in changed), item["id"]
+
+
+def _rebased(body: object, old: str, new: str) -> object:
+    """The same payload as another simulator (another port) would send it."""
+    import json
+
+    return json.loads(json.dumps(body).replace(old, new))

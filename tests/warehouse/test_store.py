@@ -187,3 +187,32 @@ def test_frames_come_back_with_the_canonical_schema(wh):
 
     for name in ("work_items", "links", "sprints", "status_changes"):
         assert dict(frames[name].schema) == SCHEMAS[name], name
+
+
+def test_generation_moves_with_each_committed_sync_not_with_failed_ones(wh):
+    assert wh.generation() == 0
+    load(wh, "nw", nw_items())
+    first = wh.generation()
+    assert first > 0
+    failed = wh.begin_run("co", "full", None)
+    wh.fail_run(failed, "boom")
+    assert wh.generation() == first
+    load(wh, "nw", nw_items())
+    assert wh.generation() > first
+
+
+def test_generation_is_read_again_after_the_ttl(wh, monkeypatch):
+    """A commit through another connection to the same file shows after GENERATION_TTL."""
+    import warehouse.store as store
+
+    clock = [1000.0]
+    monkeypatch.setattr(store.time, "monotonic", lambda: clock[0])
+    assert wh.generation() == 0
+    with wh.cursor() as other:  # not through wh.transaction(): wh cannot know
+        other.execute(
+            "INSERT INTO sync_runs (run_id, source, mode, started, outcome) "
+            "VALUES (41, 'nw', 'full', now(), 'success')"
+        )
+    assert wh.generation() == 0  # still trusted
+    clock[0] += store.GENERATION_TTL
+    assert wh.generation() == 41
