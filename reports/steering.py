@@ -73,6 +73,8 @@ class ReportContext:
     organisation: str | None
     freshness: pl.DataFrame
     _results: dict[str, pl.DataFrame] = field(default_factory=dict)
+    #: analyses kept for this generation (name -> table), used when the report is as of the sync
+    stored: frozenset[str] = frozenset()
 
     def __post_init__(self) -> None:
         self.t = translator(self.lang)
@@ -80,7 +82,10 @@ class ReportContext:
     def result(self, name: str) -> pl.DataFrame:
         """An analysis for this report's as-of date, computed once per report."""
         if name not in self._results:
-            self._results[name] = ANALYSES[name](self.inputs)
+            if name in self.stored and self.inputs.warehouse is not None:
+                self._results[name] = self.inputs.warehouse.query(f"SELECT * FROM result_{name}")
+            else:
+                self._results[name] = ANALYSES[name](self.inputs)
         return self._results[name]
 
     def scoped(self, frame: pl.DataFrame, column: str = "organisation") -> pl.DataFrame:
@@ -159,7 +164,20 @@ def build_report(
     as_of: datetime | None = None,
     plotly: PlotlyMode = "inline",
 ) -> str:
-    """Everything from the warehouse to the HTML string."""
+    """Everything from the warehouse to the HTML string.
+
+    Without ``as_of`` the report is as of the last refresh and reads the results kept for the
+    current generation (computed once after the sync); with ``as_of`` it computes them for that
+    moment.
+    """
+    stored: frozenset[str] = frozenset()
+    if as_of is None:
+        kept = warehouse.query(
+            "SELECT name, as_of FROM results WHERE generation = ?", [warehouse.generation()]
+        )
+        if kept.height and kept["as_of"].max() is not None:
+            stored = frozenset(kept["name"].to_list()) & frozenset(ANALYSES)
+            as_of = kept["as_of"].max()
     inputs = Inputs(warehouse.frames(), settings, as_of or utcnow(), warehouse)
     if organisation and organisation not in inputs.work_items["organisation"].unique().to_list():
         known = sorted(inputs.frames["organisations"]["organisation"].to_list())
@@ -175,7 +193,7 @@ def build_report(
         ) r USING (source) ORDER BY s.source
         """
     )
-    ctx = ReportContext(inputs, lang, organisation, freshness)
+    ctx = ReportContext(inputs, lang, organisation, freshness, stored=stored)
     return render(ctx, plotly=plotly)
 
 

@@ -90,3 +90,19 @@ def test_report_renders_in_headless_chromium_without_running_injected_code(wareh
         page.screenshot(path=str(ARTIFACTS / "steering.png"), full_page=True)
         browser.close()
     assert errors == [] and dialogs == []
+
+
+def test_report_as_of_the_sync_reads_the_kept_results(warehouse, monkeypatch):
+    """Without --as-of the report answers from the results computed after the sync."""
+    import warehouse.results as results
+
+    wh, settings = warehouse
+
+    def recompute(inputs):
+        raise AssertionError("recomputed an analysis that was kept for this generation")
+
+    monkeypatch.setitem(results.ANALYSES, "portfolio", recompute)
+    page = build_report(wh, settings, lang="en", plotly="cdn")
+    assert "Portfolio overview" in page
+    with pytest.raises(AssertionError, match="recomputed"):
+        build_report(wh, settings, as_of=datetime(2026, 11, 22, tzinfo=UTC), plotly="cdn")
