@@ -89,6 +89,20 @@ def test_portfolio_progress_per_node_team_and_organisation(client):
     assert [n["key"] for n in only["nodes"]] == ["CO-1"]
 
 
+def test_portfolio_pages_through_nodes(client):
+    h = auth(VIEWER)
+    whole = client.get("/portfolio", headers=h).json()
+    keys = [n["key"] for n in whole["nodes"]]
+    assert whole["total"] == len(keys) >= 2 and whole["offset"] == 0
+    pages = [
+        client.get("/portfolio", headers=h, params={"limit": 1, "offset": i}).json()
+        for i in range(len(keys) + 1)
+    ]
+    assert [n["key"] for p in pages for n in p["nodes"]] == keys  # every node once, in order
+    assert pages[-1]["nodes"] == [] and pages[-1]["total"] == len(keys)
+    assert client.get("/portfolio", headers=h, params={"limit": 0}).status_code == 422
+
+
 def test_sources_organisations_teams_and_health(client):
     h = auth(VIEWER)
     sources = client.get("/sources", headers=h).json()
