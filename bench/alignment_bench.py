@@ -64,14 +64,14 @@ def run(
 
 
 def main() -> None:
-    from bench.synthetic import synthetic_frames  # owned by the dependencies helper
+    from bench.synthetic import generate
     from warehouse.transforms.dependencies import dependency_edges
 
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--items", type=int, default=100_000)
     args = parser.parse_args()
     as_of = utcnow()
-    frames = synthetic_frames(args.items)
+    frames = generate(args.items)
     began = time.perf_counter()
     edges = dependency_edges(frames, as_of)
     edge_seconds = time.perf_counter() - began

@@ -1,5 +1,7 @@
 """Benchmark of every dependency transform on synthetic data (default 1M items, 2M links).
 
+Part of bench/analytics_bench.py (which calls ``run``); on its own:
+
     .venv/bin/python -m bench.dependencies_bench [n_items]
 
 ``run(frames)`` times each step (seconds) the way the analyses chain them after a sync (the edges
@@ -25,8 +27,10 @@ def run(
     frames: dict[str, pl.DataFrame],
     edges: pl.DataFrame | None = None,
     as_of: Any = None,
-) -> dict[str, float]:
-    """Seconds per dependency step; ``edges`` reuses precomputed dependency_edges."""
+    keep_edges: bool = False,
+) -> Any:
+    """Seconds per dependency step; ``edges`` reuses precomputed dependency_edges.
+    ``keep_edges``: return (times, edges), so bench/analytics_bench.py reuses them."""
     from bench.synthetic import AS_OF
 
     as_of = as_of or AS_OF
@@ -58,7 +62,7 @@ def run(
     timed("scrum_of_scrums", lambda: D.scrum_of_scrums(frames["work_items"], e))
     timed("trend", lambda: D.trend_snapshot(e, cycles))
     times["total"] = sum(times.values())
-    return times
+    return (times, e) if keep_edges else times
 
 
 def _rss_mb() -> float:

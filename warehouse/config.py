@@ -256,13 +256,16 @@ def settings_from_dict(
 
 def _check_analytics(settings: Settings, source_name: str) -> None:
     """Load-time checks owned by the transforms: alignment rules (``[rules.*]``, custom SQL
-    rules) and the impediment escalation thresholds. Imported here, late, to avoid a cycle."""
+    rules), the impediment escalation thresholds and the dependency knobs. Imported here, late,
+    to avoid a cycle."""
     from warehouse.transforms.alignment import check_rules_config
+    from warehouse.transforms.dependencies import DependencyParams
     from warehouse.transforms.impediments import ImpedimentParams
 
     try:
         check_rules_config(settings.rules, settings.custom_rules)
         ImpedimentParams.from_mapping(settings.analytics.get("impediments"))
+        DependencyParams.from_mapping(settings.analytics.get("dependencies"))
     except ConfigError as exc:
         raise ConfigError(f"{source_name}: {exc}") from None
 

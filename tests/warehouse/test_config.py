@@ -84,3 +84,20 @@ def test_token_comes_from_the_environment_only(monkeypatch):
     monkeypatch.setenv("ACME_TOKEN", "t0ken")
     assert settings.sources[0].token() == "t0ken"
     assert "t0ken" not in repr(settings)
+
+
+def test_dependency_settings_are_checked_at_load():
+    def deps(values) -> str:
+        return error_of({"sources": [SOURCE], "analytics": {"dependencies": values}})
+
+    assert "analytics.dependencies: unknown setting(s) ['sketch']" in deps({"sketch": 8})
+    assert "analytics.dependencies.sketch_size: must be >= 2 (got 1)" in deps({"sketch_size": 1})
+    assert "sketch_size: must be a whole number >= 0 (got 2.5)" in deps({"sketch_size": 2.5})
+    assert "value_weight: must be a number >= 0 (got 'high')" in deps({"value_weight": "high"})
+    assert "item_weight: must be a number >= 0 (got -1)" in deps({"item_weight": -1})
+    assert "must be a table" in deps(5)
+    assert deps({"sketch_size": 1}).startswith("pmolens.toml: ")
+    settings = settings_from_dict(
+        {"sources": [SOURCE], "analytics": {"dependencies": {"sketch_size": 64, "seed": 7}}}
+    )
+    assert settings.analytics["dependencies"] == {"sketch_size": 64, "seed": 7}

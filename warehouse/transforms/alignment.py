@@ -24,11 +24,12 @@ from functools import cached_property
 from typing import Any, Literal
 
 import duckdb
+import numpy as np
 import polars as pl
 
 from warehouse.config import ConfigError
 from warehouse.model import SCHEMAS, UTC_TS
-from warehouse.transforms.dependencies import EDGES_SCHEMA
+from warehouse.transforms.dependencies import EDGES_SCHEMA, parent_rows
 
 # --------------------------------------------------------------------------- contract
 
@@ -53,6 +54,7 @@ MAX_DEPTH = 6  # parent walk depth (the contract's limit; deeper trees are cut)
 DAY_US = 86_400_000_000
 _ITEM = ("item_id", "key", "url", "team", "organisation")
 _EPOCH_MONDAY = date(2000, 1, 3)
+_CHANGE_STATES = ("from_status", "to_status", "from_category", "to_category")
 
 RuleFn = Callable[["RuleContext", Mapping[str, Any]], pl.DataFrame]
 
@@ -136,46 +138,52 @@ class RuleContext:
     def ancestors(self) -> pl.DataFrame:
         """(item_id, anc_id, anc_level, distance>=1): every ancestor found by walking parent_id.
 
-        One join per level (at most MAX_DEPTH), never a loop per row; a parent that is not a live
-        item ends the walk, a cycle ends at the depth limit.
+        One numpy gather per level over parent row numbers (at most MAX_DEPTH), never a loop per
+        row; a parent that is not a live item ends the walk, a cycle ends at the depth limit.
         """
-        nodes = self.items.select(
-            pl.col("item_id").alias("anc_id"),
-            pl.col("level").alias("anc_level"),
-            pl.col("parent_id").alias("_next"),
-        )
-        cur = self.items.select("item_id", pl.col("parent_id").alias("anc_id")).filter(
-            pl.col("anc_id").is_not_null()
-        )
+        items = self.items
+        ids = items["item_id"]
+        parent = parent_rows(items)  # -1: no parent, or the parent is not a live item
+        rows = np.arange(items.height, dtype=np.int64)
+        anc = parent
         found = []
         for distance in range(1, MAX_DEPTH + 1):
-            step = cur.join(nodes, on="anc_id", how="inner")
-            if step.height == 0:
+            keep = anc >= 0
+            rows, anc = rows[keep], anc[keep]
+            if rows.size == 0:
                 break
-            found.append(
-                step.select("item_id", "anc_id", "anc_level", pl.lit(distance).alias("distance"))
-            )
-            cur = step.select("item_id", pl.col("_next").alias("anc_id")).filter(
-                pl.col("anc_id").is_not_null()
-            )
+            found.append((rows, anc, distance))
+            anc = parent[anc]
+        schema = {
+            "item_id": pl.String,
+            "anc_id": pl.String,
+            "anc_level": pl.String,
+            "distance": pl.Int32,
+        }
         if not found:
-            return pl.DataFrame(
-                schema={
-                    "item_id": pl.String,
-                    "anc_id": pl.String,
-                    "anc_level": pl.String,
-                    "distance": pl.Int32,
-                }
-            )
-        return pl.concat(found)
+            return pl.DataFrame(schema=schema)
+        level = items["level"]
+        return pl.concat(
+            [
+                pl.DataFrame(
+                    {
+                        "item_id": ids.gather(r),
+                        "anc_id": ids.gather(a),
+                        "anc_level": level.gather(a),
+                        "distance": pl.Series(np.full(len(r), d, dtype=np.int32)),
+                    },
+                    schema=schema,
+                )
+                for r, a, d in found
+            ]
+        )
 
     @cached_property
     def epic_of(self) -> pl.DataFrame:
         """(item_id, epic_id): the nearest epic above each item (the item itself excluded)."""
         return (
             self.ancestors.filter(pl.col("anc_level") == "epic")
-            .sort("item_id", "distance")
-            .unique("item_id", keep="first")
+            .unique("item_id", keep="first", maintain_order=True)  # nearest: distance order
             .select("item_id", pl.col("anc_id").alias("epic_id"))
         )
 
@@ -219,15 +227,18 @@ class RuleContext:
 
     @cached_property
     def status_changes(self) -> pl.DataFrame:
-        """Status changes (field "status") up to as_of, of live items."""
+        """Status changes (field "status") up to as_of, of live items: the columns the rules
+        read (5M rows at scale: every column kept costs memory)."""
         return (
             self.frame("status_changes")
+            .select("item_id", "change_id", "at", "field", *_CHANGE_STATES)
             .filter(
                 (pl.col("field").fill_null("status") == "status")
                 & pl.col("at").is_not_null()
                 & (pl.col("at") <= _lit_ts(self.as_of))
             )
             .join(self.items.select("item_id"), on="item_id", how="semi")
+            .drop("field")
         )
 
     @cached_property
@@ -414,9 +425,10 @@ def _unestimated_committed(ctx: RuleContext, t: Mapping[str, Any]) -> pl.DataFra
     )
 
 
-def _open_edges(ctx: RuleContext) -> pl.DataFrame:
-    """Resolved edges with both ends known and open (neither end done)."""
-    return ctx.edges.filter(
+def _open_edges(ctx: RuleContext) -> pl.LazyFrame:
+    """Resolved edges with both ends known and open (neither end done); lazy, so a rule's own
+    filter runs in the same pass and only the rows it keeps are copied."""
+    return ctx.edges.lazy().filter(
         pl.col("dependent_id").is_not_null()
         & ~pl.col("unresolved").fill_null(False)
         & (pl.col("blocker_category").is_not_null() & (pl.col("blocker_category") != "done"))
@@ -446,10 +458,14 @@ def _priority_inversion(ctx: RuleContext, t: Mapping[str, Any]) -> pl.DataFrame:
     lower = pl.col("blocker_priority_rank") > pl.col("dependent_priority_rank")
     if t["unprioritised_is_low"]:
         lower = lower | pl.col("blocker_priority_rank").is_null()
-    edges = _open_edges(ctx).filter(
-        pl.col("cross_team").fill_null(False)
-        & (pl.col("dependent_priority_rank") <= t["max_rank"])
-        & lower.fill_null(False)
+    edges = (
+        _open_edges(ctx)
+        .filter(
+            pl.col("cross_team").fill_null(False)
+            & (pl.col("dependent_priority_rank") <= t["max_rank"])
+            & lower.fill_null(False)
+        )
+        .collect()
     )
     created = ctx.items.select("item_id", "created")
     edges = edges.join(
@@ -505,18 +521,35 @@ def _priority_inversion(ctx: RuleContext, t: Mapping[str, Any]) -> pl.DataFrame:
 )
 def _timing_conflict(ctx: RuleContext, t: Mapping[str, Any]) -> pl.DataFrame:
     timings = ["conflict", "unscheduled_blocker"] if t["unscheduled_blocker"] else ["conflict"]
-    edges = ctx.edges.filter(
-        pl.col("dependent_id").is_not_null()
-        & pl.col("open").fill_null(True)
-        & pl.col("timing").is_in(timings)
-    ).with_columns(
-        pl.when(
-            (pl.col("timing") == "conflict")
-            & (pl.col("slip_days") >= t["critical_slip_days"]).fill_null(False)
+    edges = (
+        ctx.edges.lazy()
+        .filter(
+            pl.col("dependent_id").is_not_null()
+            & pl.col("open").fill_null(True)
+            & pl.col("timing").is_in(timings)
         )
-        .then(2)
-        .otherwise(1)
-        .alias("_sev")
+        .with_columns(
+            pl.when(
+                (pl.col("timing") == "conflict")
+                & (pl.col("slip_days") >= t["critical_slip_days"]).fill_null(False)
+            )
+            .then(2)
+            .otherwise(1)
+            .alias("_sev")
+        )
+        # only the columns the message needs: the per-dependent "first" below moves them all
+        .select(
+            "_sev",
+            "timing",
+            "slip_days",
+            "cross_team",
+            *(
+                f"dependent_{c}"
+                for c in ("id", "key", "url", "title", "team", "org", "planned_end")
+            ),
+            *(f"blocker_{c}" for c in ("id", "key", "team", "org", "planned_end")),
+        )
+        .collect()
     )
     created = ctx.items.select("item_id", "created")
     edges = edges.join(
@@ -755,6 +788,7 @@ def _dod_drift(ctx: RuleContext, t: Mapping[str, Any]) -> pl.DataFrame:
                 changes.select("organisation", "team", pl.col("to_status").alias("_s")),
             ]
         )
+        .unique()  # few distinct (team, status) pairs: normalise those, not every change
         .with_columns(pl.col("_s").str.strip_chars().str.to_lowercase())
         .filter(pl.col("_s").is_not_null() & (pl.col("_s") != ""))
     )
@@ -921,10 +955,10 @@ def _stale_work(ctx: RuleContext, t: Mapping[str, Any]) -> pl.DataFrame:
     children = ctx.epic_of.join(
         ctx.items.select("item_id", "status_category"), on="item_id", how="inner"
     )
-    progress = (
-        ctx.status_changes.join(ctx.epic_of, on="item_id", how="inner")
+    progress = (  # the latest change per item is already known: max of those per epic
+        ctx.last_change.join(ctx.epic_of, on="item_id", how="inner")
         .group_by("epic_id")
-        .agg(pl.col("at").max().alias("_child_at"))
+        .agg(pl.col("last_change_at").max().alias("_child_at"))
     )
     started = (
         children.filter(pl.col("status_category") != "todo").select("epic_id").unique()
@@ -1191,11 +1225,14 @@ def _daily_wip(ctx: RuleContext, items: pl.DataFrame, n_days: int) -> pl.DataFra
     keys = ["organisation", "team"]
     day0 = _day_floor(ctx.as_of) - timedelta(days=n_days)
     d0 = _lit_ts(day0)
+    # items by row number: the sort groups each item's changes without comparing id strings
     changes = (
-        ctx.status_changes.join(items.select("item_id", *keys), on="item_id", how="inner")
-        .sort("item_id", "at", "change_id")
+        ctx.status_changes.select("item_id", "at", "change_id", "to_category")
+        .join(items.select("item_id", *keys).with_row_index("_ix"), on="item_id", how="inner")
+        .drop("item_id")
+        .sort("_ix", "at", "change_id")
         .with_columns(  # the item's next change (sorted, so a shift, not a window per item)
-            pl.when(pl.col("item_id").shift(-1) == pl.col("item_id"))
+            pl.when(pl.col("_ix").shift(-1) == pl.col("_ix"))
             .then(pl.col("at").shift(-1))
             .alias("_next")
         )

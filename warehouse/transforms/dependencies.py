@@ -17,15 +17,16 @@ numpy step per level, never a loop per node). Definitions: docs/dependencies.md.
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, fields
+from dataclasses import dataclass, field, fields
 from datetime import UTC, datetime
 from typing import Any, Self
 
 import numpy as np
 import polars as pl
 
+from warehouse.config import ConfigError
 from warehouse.model import SCHEMAS, UTC_TS
-from warehouse.transforms.flow import ancestor_at_level, days_between, live
+from warehouse.transforms.flow import days_between, live
 
 # --------------------------------------------------------------------------- contract
 
@@ -94,16 +95,25 @@ class DependencyParams:
 
     @classmethod
     def from_mapping(cls, values: Mapping[str, Any] | None) -> Self:
+        """Parse ``[analytics.dependencies]``; ``ConfigError`` naming the key and the fix
+        (checked when the config loads, see warehouse/config.py ``_check_analytics``)."""
+        where = "analytics.dependencies"
+        if values is not None and not isinstance(values, Mapping):
+            raise ConfigError(f"{where}: must be a table, e.g. [analytics.dependencies]")
         values = dict(values or {})
         known = {f.name for f in fields(cls)}
         unknown = sorted(set(values) - known)
         if unknown:
-            raise ValueError(
-                f"analytics.dependencies: unknown setting(s) {unknown}; known: {sorted(known)}"
-            )
+            raise ConfigError(f"{where}: unknown setting(s) {unknown} - known: {sorted(known)}")
+        for name, value in values.items():
+            whole = name in ("sketch_size", "seed")
+            ok = isinstance(value, int) if whole else isinstance(value, int | float)
+            if isinstance(value, bool) or not ok or value < 0:
+                kind = "a whole number" if whole else "a number"
+                raise ConfigError(f"{where}.{name}: must be {kind} >= 0 (got {value!r})")
         params = cls(**values)
         if params.sketch_size < 2:
-            raise ValueError("analytics.dependencies.sketch_size: must be >= 2")
+            raise ConfigError(f"{where}.sketch_size: must be >= 2 (got {params.sketch_size})")
         return params
 
 
@@ -129,8 +139,9 @@ def _ends(frames: Mapping[str, pl.DataFrame]) -> pl.DataFrame:
         .select("sprint_id", pl.col("end").dt.date().alias("_sprint_end"))
         .unique("sprint_id", keep="first")
     )
-    epic = ancestor_at_level(items, "epic", "epic")
-    epic_key = items.select(pl.col("item_id").alias("epic"), pl.col("key").alias("epic_key"))
+    epic = _epic_rows(items)
+    has_epic = pl.Series(epic >= 0)
+    at = pl.Series(np.maximum(epic, 0))
     return (
         items.select(
             "item_id",
@@ -146,16 +157,53 @@ def _ends(frames: Mapping[str, pl.DataFrame]) -> pl.DataFrame:
             "priority_rank",
             "business_value",
             "created",
+            pl.when(has_epic).then(pl.col("item_id").gather(at)).alias("epic"),
+            pl.when(has_epic).then(pl.col("key").gather(at)).alias("epic_key"),
         )
-        .join(sprints, left_on="sprint", right_on="sprint_id", how="left")
-        .join(epic, on="item_id", how="left")
-        .join(epic_key, on="epic", how="left")
+        .join(sprints, left_on="sprint", right_on="sprint_id", how="left", maintain_order="left")
         .with_columns(
             pl.coalesce("due_date", "_sprint_end").alias("planned_end"),
             pl.lit(True).alias("found"),
         )
         .drop("due_date", "_sprint_end")
     )
+
+
+def parent_rows(items: pl.DataFrame) -> np.ndarray:
+    """Row of each item's parent in ``items`` (-1: no parent, or it is not in ``items``), so
+    walks up the hierarchy gather by row number instead of joining on ids at every level."""
+    return (
+        items.select(pl.col("parent_id").alias("_id"))
+        .join(
+            items.select(pl.col("item_id").alias("_id")).with_row_index("_p"),
+            on="_id",
+            how="left",
+            maintain_order="left",
+        )["_p"]
+        .cast(pl.Int64)
+        .fill_null(-1)
+        .to_numpy()
+    )
+
+
+def _epic_rows(items: pl.DataFrame, max_depth: int = 6) -> np.ndarray:
+    """Row of each item's nearest epic, itself included, at most ``max_depth`` parents up (a
+    parent that is not a live item ends the walk); -1: none. One vectorised step per level."""
+    parent = parent_rows(items)
+    is_epic = (items["level"] == "epic").fill_null(False).to_numpy()
+    found = np.full(items.height, -1, dtype=np.int64)
+    cur = np.arange(items.height, dtype=np.int64)
+    active = np.ones(items.height, dtype=bool)
+    for depth in range(max_depth + 1):
+        hit = active & is_epic[cur]
+        found[hit] = cur[hit]
+        active &= ~hit
+        if depth == max_depth or not active.any():
+            break
+        nxt = np.where(active, parent[cur], -1)
+        active &= nxt >= 0
+        cur = np.where(active, nxt, 0)
+    return found
 
 
 def _timing(dp: pl.Expr, bp: pl.Expr) -> pl.Expr:
@@ -191,23 +239,32 @@ def dependency_edges(frames: Mapping[str, pl.DataFrame], as_of: datetime) -> pl.
     """
     now = pl.lit(_utc(as_of), dtype=UTC_TS)
     ends = _ends(frames)
-    links = _frame(frames, "links").filter(pl.col("kind") == "blocks")
-
-    def side(prefix: str, id_col: str) -> pl.DataFrame:
-        return ends.rename({c: f"{prefix}_{c}" for c in ends.columns if c != "item_id"}).rename(
-            {"item_id": id_col}
-        )
-
-    edges = (
-        links.select(
+    # sort the slim links first, then look each end up by row number once and gather its
+    # columns (a gather, not a join that hashes and copies the wide columns twice)
+    links = (
+        _frame(frames, "links")
+        .filter(pl.col("kind") == "blocks")
+        .select(
             pl.col("from_item").alias("blocker_id"),
             pl.col("to_item").alias("dependent_id"),
             "link_id",
             "source",
             "raw_type",
         )
-        .join(side("blocker", "blocker_id"), on="blocker_id", how="left")
-        .join(side("dependent", "dependent_id"), on="dependent_id", how="left")
+        .sort("source", "link_id", "blocker_id", "dependent_id", nulls_last=True)
+    )
+    index = ends.select("item_id").with_row_index("_ix")
+    attrs = ends.drop("item_id")
+
+    def side(prefix: str, id_col: str) -> pl.DataFrame:
+        rows = links.select(pl.col(id_col).alias("item_id")).join(
+            index, on="item_id", how="left", maintain_order="left"
+        )["_ix"]
+        return attrs.gather(rows).rename({c: f"{prefix}_{c}" for c in attrs.columns})
+
+    edges = pl.concat(
+        [links, side("blocker", "blocker_id"), side("dependent", "dependent_id")],
+        how="horizontal",
     )
     both = pl.col("blocker_found").fill_null(False) & pl.col("dependent_found").fill_null(False)
     other_org = pl.col("blocker_org").ne_missing(pl.col("dependent_org"))
@@ -233,9 +290,7 @@ def dependency_edges(frames: Mapping[str, pl.DataFrame], as_of: datetime) -> pl.
         .cast(pl.Int64)
         .alias("slip_days")
     )
-    return edges.select([pl.col(c).cast(t) for c, t in FULL_EDGES_SCHEMA.items()]).sort(
-        "source", "link_id", "blocker_id", "dependent_id", nulls_last=True
-    )
+    return edges.select([pl.col(c).cast(t) for c, t in FULL_EDGES_SCHEMA.items()])
 
 
 def empty_edges() -> pl.DataFrame:
@@ -298,7 +353,8 @@ def dependency_matrix(edges: pl.DataFrame, by: str = "team") -> pl.DataFrame:
         keys = ["blocker_org", "blocker_team", "dependent_org", "dependent_team"]
     timing = pl.col("timing")
     out = (
-        edges.filter(pl.col("open").fill_null(False) & pl.col("cross_team").fill_null(False))
+        edges.lazy()  # lazy: only the columns used are filtered, not all ~50
+        .filter(pl.col("open").fill_null(False) & pl.col("cross_team").fill_null(False))
         .with_columns(
             _team("blocker").alias("blocker_team"), _team("dependent").alias("dependent_team")
         )
@@ -313,6 +369,7 @@ def dependency_matrix(edges: pl.DataFrame, by: str = "team") -> pl.DataFrame:
             pl.col("link_id").sort().alias("link_ids"),
         )
         .sort(keys, nulls_last=True)
+        .collect()
     )
     schema = {k: v for k, v in MATRIX_SCHEMA.items() if k in keys or k not in _TEAM_KEYS}
     return out.select([pl.col(c).cast(t) for c, t in schema.items()])
@@ -351,12 +408,25 @@ def dependency_conflicts(edges: pl.DataFrame) -> pl.DataFrame:
 
 @dataclass(frozen=True)
 class Graph:
-    """The waiting graph on integer nodes: ``ids[i]`` is node i; edges ``src[j] -> dst[j]``
-    (blocker -> dependent), distinct, without self loops."""
+    """The waiting graph on integer nodes: ``ids[i]`` is node i (ids sorted); edges
+    ``src[j] -> dst[j]`` (blocker -> dependent), distinct, without self loops.
+
+    Per row of the edges frame it was built from (so the other signals look nodes up by
+    number, never by joining on the string ids again): ``row_b`` / ``row_d``, the node of each
+    end (-1: not a node); ``row_bu`` / ``row_du``, the code of each end among all ends of
+    waiting edges, self loops included (-1: none)."""
 
     ids: pl.Series
     src: np.ndarray
     dst: np.ndarray
+    row_b: np.ndarray
+    row_d: np.ndarray
+    row_bu: np.ndarray
+    row_du: np.ndarray
+    #: node tables already gathered from the edges (chains and bottlenecks share them)
+    memo: dict[Any, tuple[pl.DataFrame, pl.DataFrame]] = field(
+        default_factory=dict, compare=False, repr=False
+    )
 
     @property
     def n(self) -> int:
@@ -364,22 +434,89 @@ class Graph:
 
 
 def waiting_graph(edges: pl.DataFrame) -> Graph:
-    pairs = (
-        _with_extras(edges)
-        .filter(
-            pl.col("waiting").fill_null(False) & (pl.col("blocker_id") != pl.col("dependent_id"))
-        )
-        .select("blocker_id", "dependent_id")
+    edges = _with_extras(edges)
+    w = edges["waiting"].fill_null(False).to_numpy()
+    ends = edges.select("blocker_id", "dependent_id")
+    waiting_ends = ends.filter(pl.Series(w))
+    universe = (
+        pl.concat([waiting_ends["blocker_id"], waiting_ends["dependent_id"]])
+        .drop_nulls()
         .unique()
+        .sort()
     )
-    ids = pl.concat([pairs["blocker_id"], pairs["dependent_id"]]).unique().sort().rename("item_id")
-    index = pl.DataFrame(
-        {"item_id": ids, "_ix": pl.int_range(len(ids), dtype=pl.Int64, eager=True)}
+    index = pl.DataFrame({"_id": universe, "_u": np.arange(len(universe), dtype=np.int64)})
+
+    def code(col: str) -> np.ndarray:
+        return (
+            ends.select(pl.col(col).alias("_id"))
+            .join(index, on="_id", how="left", maintain_order="left")["_u"]
+            .fill_null(-1)
+            .to_numpy()
+        )
+
+    bu, du = code("blocker_id"), code("dependent_id")
+    n_u = max(len(universe), 1)
+    pair = w & (bu >= 0) & (du >= 0) & (bu != du)
+    codes = _distinct(bu[pair] * n_u + du[pair])
+    s_u, d_u = codes // n_u, codes % n_u
+    in_graph = np.zeros(len(universe), dtype=bool)
+    in_graph[s_u] = True
+    in_graph[d_u] = True
+    node_of = np.where(in_graph, np.cumsum(in_graph) - 1, -1)
+    ids = universe.filter(pl.Series(in_graph)).rename("item_id")
+    return Graph(
+        ids,
+        node_of[s_u],
+        node_of[d_u],
+        np.where(bu >= 0, node_of[bu], -1),
+        np.where(du >= 0, node_of[du], -1),
+        bu,
+        du,
     )
-    coded = pairs.join(
-        index.rename({"item_id": "blocker_id", "_ix": "s"}), on="blocker_id", how="left"
-    ).join(index.rename({"item_id": "dependent_id", "_ix": "d"}), on="dependent_id", how="left")
-    return Graph(ids, coded["s"].to_numpy(), coded["d"].to_numpy())
+
+
+def _distinct(values: np.ndarray) -> np.ndarray:
+    """Sorted distinct values (sort + neighbour compare: faster than np.unique's hashing)."""
+    values = np.sort(values)
+    if values.size:
+        values = values[np.concatenate(([True], values[1:] != values[:-1]))]
+    return values
+
+
+def _first_rows(codes: np.ndarray, n: int) -> np.ndarray:
+    """Per code 0..n-1: the first row holding it (-1: none)."""
+    rows = np.full(n, len(codes), dtype=np.int64)
+    valid = np.flatnonzero(codes >= 0)
+    np.minimum.at(rows, codes[valid], valid)
+    return np.where(rows < len(codes), rows, -1)
+
+
+_ABOUT = ("key", "url", "title", "team", "org")
+
+
+def _node_attrs(
+    edges: pl.DataFrame, g: Graph, cols: Sequence[str], first: str = "dependent"
+) -> pl.DataFrame:
+    """Per node (node order): ``cols`` from the first edge row where the node is the ``first``
+    end (dependent / blocker), else from the first row where it is the other end. Memoised on
+    the graph per edges frame (the graph's rows refer to that frame)."""
+    key = (id(edges), tuple(cols), first)
+    if key not in g.memo:  # the edges are kept with the table, so their id stays theirs
+        g.memo[key] = (edges, _gather_attrs(edges, g, cols, first))
+    return g.memo[key][1]
+
+
+def _gather_attrs(edges: pl.DataFrame, g: Graph, cols: Sequence[str], first: str) -> pl.DataFrame:
+    other = "blocker" if first == "dependent" else "dependent"
+    first_rows = _first_rows(g.row_d if first == "dependent" else g.row_b, g.n)
+    other_rows = _first_rows(g.row_b if first == "dependent" else g.row_d, g.n)
+    # both sides stacked, one gather: row r of the first side, or height + r of the other
+    stacked = pl.concat(
+        [edges.select([pl.col(f"{side}_{c}").alias(c) for c in cols]) for side in (first, other)],
+        rechunk=False,
+    )
+    at = np.where(first_rows >= 0, first_rows, edges.height + np.maximum(other_rows, 0))
+    return stacked.gather(pl.Series(at)).with_columns(pl.Series("item_id", g.ids))
 
 
 def _scc(n: int, src: np.ndarray, dst: np.ndarray) -> np.ndarray:
@@ -452,7 +589,7 @@ def condense(graph: Graph) -> Condensed:
     size = np.bincount(comp, minlength=c).astype(np.int64)
     cs, cd = comp[graph.src], comp[graph.dst]
     keep = cs != cd
-    code = np.unique(cs[keep] * max(c, 1) + cd[keep])
+    code = _distinct(cs[keep] * max(c, 1) + cd[keep])
     csrc, cdst = code // max(c, 1), code % max(c, 1)
     return Condensed(graph, comp, size, csrc, cdst, _topological_levels(c, csrc, cdst))
 
@@ -509,22 +646,14 @@ def dependency_cycles(edges: pl.DataFrame, condensed: Condensed | None = None) -
     edges = _with_extras(edges)
     cond = condensed if condensed is not None else condense(waiting_graph(edges))
     g = cond.graph
-    attrs = pl.concat(
-        [
-            edges.select(
-                pl.col(f"{p}_id").alias("member_id"),
-                pl.col(f"{p}_key").alias("member"),
-                pl.col(f"{p}_team").alias("team"),
-                pl.col(f"{p}_org").alias("org"),
-            )
-            for p in ("blocker", "dependent")
-        ]
-    ).unique("member_id", keep="first")
-    nodes = pl.DataFrame({"member_id": g.ids}).join(attrs, on="member_id", how="left")
+    nodes = _node_attrs(edges, g, _ABOUT, "blocker").select(
+        pl.col("item_id").alias("member_id"), pl.col("key").alias("member"), "team", "org"
+    )
     items = _cycle_rows("item", nodes, cond.comp, g.src, g.dst)
 
     team_pairs = (
-        edges.filter(pl.col("waiting").fill_null(False) & pl.col("cross_team").fill_null(False))
+        edges.lazy()
+        .filter(pl.col("waiting").fill_null(False) & pl.col("cross_team").fill_null(False))
         .select(
             pl.format("{}/{}", pl.col("blocker_org").fill_null(""), _team("blocker")).alias("b"),
             pl.format("{}/{}", pl.col("dependent_org").fill_null(""), _team("dependent")).alias(
@@ -536,6 +665,7 @@ def dependency_cycles(edges: pl.DataFrame, condensed: Condensed | None = None) -
             _team("dependent").alias("dt"),
         )
         .unique(["b", "d"])
+        .collect()
     )
     team_nodes = (
         pl.concat(
@@ -597,29 +727,16 @@ MAX_PATH = 100
 _NO_DAY = np.iinfo(np.int64).min
 
 
-def _node_table(edges: pl.DataFrame, ids: pl.Series) -> pl.DataFrame:
-    """Per graph node (in ``ids`` order): key, team, org, epic, epic_key, planned_end, estimate,
-    value, from whichever side of an edge describes it."""
+def _node_table(edges: pl.DataFrame, g: Graph) -> pl.DataFrame:
+    """Per graph node (node order): item_id, key, team, org, epic, epic_key, planned_end,
+    estimate from the first edge that describes it (as dependent, else as blocker), and value:
+    its business value from the first edge where it is a dependent with one."""
     cols = ("key", "team", "org", "epic", "epic_key", "planned_end", "estimate")
-    parts = [
-        edges.select(
-            pl.col(f"{p}_id").alias("item_id"),
-            *[pl.col(f"{p}_{c}").alias(c) for c in cols],
-            (
-                pl.col("dependent_business_value") if p == "dependent" else pl.lit(None, pl.Float64)
-            ).alias("value"),
-        )
-        for p in ("dependent", "blocker")
-    ]
-    attrs = pl.concat(parts).unique("item_id", keep="first")
-    values = (
-        parts[0].filter(pl.col("value").is_not_null()).unique("item_id").select("item_id", "value")
-    )
-    return (
-        pl.DataFrame({"item_id": ids})
-        .join(attrs.drop("value"), on="item_id", how="left", maintain_order="left")
-        .join(values, on="item_id", how="left", maintain_order="left")
-    )
+    nodes = _node_attrs(edges, g, cols, "dependent").select("item_id", *cols)
+    has_value = edges["dependent_business_value"].is_not_null().to_numpy()
+    rows = _first_rows(np.where(has_value, g.row_d, -1), g.n)
+    value = edges["dependent_business_value"].gather(pl.Series(np.where(rows >= 0, rows, 0)))
+    return nodes.with_columns(pl.when(pl.Series(rows >= 0)).then(value).alias("value"))
 
 
 def _longest_chains(cond: Condensed, planned: np.ndarray) -> dict[str, np.ndarray]:
@@ -661,7 +778,7 @@ def dependency_chains(
     edges = _with_extras(edges)
     cond = condensed if condensed is not None else condense(waiting_graph(edges))
     g = cond.graph
-    nodes = _node_table(edges, g.ids).with_columns(pl.Series("_comp", cond.comp))
+    nodes = _node_table(edges, g).with_columns(pl.Series("_comp", cond.comp))
     if cond.c == 0:
         return pl.DataFrame(schema=CHAINS_SCHEMA)
     # per component: representative (smallest key), latest planned day, unplanned members
@@ -670,13 +787,18 @@ def dependency_chains(
     np.maximum.at(planned, cond.comp, pe)
     res = _longest_chains(cond, planned)
     dist, head, pred, end = res["dist"], res["head"], res["pred"], res["end"]
-    rep = (
-        nodes.with_row_index("_row")
-        .sort("key", "item_id", nulls_last=True)
-        .unique("_comp", keep="first")
-        .sort("_comp")["_row"]
-        .to_numpy()
-    )
+    # representative: the member with the smallest key (only cycles need a sort)
+    multi = cond.size[cond.comp] > 1
+    rep = np.zeros(cond.c, dtype=np.int64)
+    rep[cond.comp[~multi]] = np.flatnonzero(~multi)
+    if multi.any():
+        firsts = (
+            nodes.with_row_index("_row")
+            .filter(pl.Series(multi))
+            .sort("key", "item_id", nulls_last=True)
+            .unique("_comp", keep="first")
+        )
+        rep[firsts["_comp"].to_numpy()] = firsts["_row"].to_numpy()
     unpl = np.bincount(cond.comp, weights=(pe == _NO_DAY).astype(np.float64), minlength=cond.c)
     # candidates: the tail component of each chain; per epic, items of the epic
     comp_rows = pl.DataFrame(
@@ -863,6 +985,15 @@ def _bottom_k(
     return out, np.minimum(distinct, k), distinct > k
 
 
+def _held(sketch: np.ndarray, count: np.ndarray, rows: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """(position in ``rows``, rank) of the ranks the sketches of ``rows`` hold, padding left
+    out (a sketch holds its ``count`` smallest ranks first), so merges sort only real ranks."""
+    held = count[rows]
+    width = int(held.max()) if held.size else 0
+    block = sketch[rows, :width]
+    return np.repeat(np.arange(len(rows)), held), block[np.arange(width) < held[:, None]]
+
+
 def reach_sketches(cond: Condensed, k: int, seed: int) -> Sketches:
     """Bottom-k sketches over the condensation, sinks first (one vectorised step per level)."""
     n = cond.graph.n
@@ -881,9 +1012,10 @@ def reach_sketches(cond: Condensed, k: int, seed: int) -> Sketches:
         if pos.size == 0:
             continue
         nxt = succ[pos]
-        vals = np.concatenate([sketch[level].ravel(), sketch[nxt].ravel()])
-        own_idx = np.repeat(np.arange(len(level)), k)
-        who = np.concatenate([own_idx, np.repeat(owner, k)])
+        own_row, own_vals = _held(sketch, count, level)
+        succ_row, succ_vals = _held(sketch, count, nxt)
+        who = np.concatenate([own_row, owner[succ_row]])
+        vals = np.concatenate([own_vals, succ_vals])
         merged, held, more = _bottom_k(who, vals, len(level), k, n)
         child_exact = np.ones(len(level), dtype=bool)
         np.logical_and.at(child_exact, owner, exact[nxt])
@@ -904,14 +1036,14 @@ def _estimate(
     """Set size and weight sums from sketch rows: exact sums when exact, else the bottom-k
     estimate (k-1)/u_k for the size times the sample mean for the weights."""
     n = len(sk.rank_of)
-    valid = rows < n
-    members = sk.node_of[np.where(valid, rows, 0)]
     kth = rows[:, k - 1] if rows.shape[1] >= k else np.full(len(rows), n)
     size = np.where(exact, held, (k - 1) * (n + 1) / (kth + 1.0))
     out = [size]
     for w in weights:
-        wm = np.where(valid, w[members], 0.0)
-        total = wm.sum(axis=1)
+        # weight by rank, 0 for the padding rank n: sketches hold small ranks, so this
+        # gather stays in cache (the same values as gathering through the node)
+        by_rank = np.append(w[sk.node_of], 0.0)
+        total = by_rank[rows].sum(axis=1)
         mean = total / np.maximum(held, 1)
         out.append(np.where(exact, total, size * mean))
     return out
@@ -936,17 +1068,26 @@ def dependency_bottlenecks(
     cond = condensed if condensed is not None else condense(waiting_graph(edges))
     sk = sketches if sketches is not None else reach_sketches(cond, k, p.seed)
     g = cond.graph
-    nodes = _node_table(edges, g.ids)
+    nodes = _node_table(edges, g)
     est = nodes["estimate"].fill_null(0.0).to_numpy()
     val = nodes["value"].fill_null(0.0).to_numpy()
-    waiting = edges.filter(pl.col("waiting").fill_null(False))
-    direct = waiting.group_by("blocker_id").agg(
-        pl.col("dependent_id").n_unique().cast(pl.Int64).alias("direct_dependents"),
-        pl.struct(pl.col("dependent_org"), _team("dependent"))
-        .filter(pl.col("cross_team").fill_null(False))
-        .n_unique()
-        .cast(pl.Int64)
-        .alias("other_teams"),
+    w = edges["waiting"].fill_null(False).to_numpy()
+    # direct dependents by integer codes (a null dependent id counts once, as n_unique does)
+    waiting = pl.DataFrame({"_b": g.row_b[w], "_d": g.row_du[w]}).filter(pl.col("_b") >= 0)
+    direct = waiting.group_by("_b").agg(
+        pl.col("_d").n_unique().cast(pl.Int64).alias("direct_dependents")
+    )
+    cross = edges.select(
+        pl.Series("_b", g.row_b),
+        pl.col("dependent_org"),
+        _team("dependent").alias("_dt"),
+        (pl.col("waiting").fill_null(False) & pl.col("cross_team").fill_null(False)).alias("_x"),
+    ).filter(pl.col("_x") & (pl.col("_b") >= 0))
+    other = (
+        cross.select("_b", "dependent_org", "_dt")
+        .unique()
+        .group_by("_b")
+        .agg(pl.len().cast(pl.Int64).alias("other_teams"))
     )
     is_blocker = np.zeros(g.n, dtype=bool)
     is_blocker[g.src] = True
@@ -956,9 +1097,11 @@ def dependency_bottlenecks(
         sk, sk.sketch[comps], sk.count[comps], sk.exact[comps], [est, val], k
     )
     info = nodes[blockers]
+    about = _node_attrs(edges, g, _ABOUT, "blocker")[blockers]
     items = (
         pl.DataFrame(
             {
+                "_b": blockers,
                 "item_id": g.ids.gather(blockers),
                 "dependents": np.rint(size - 1).astype(np.int64),
                 "dependents_estimate": s_est - est[blockers],
@@ -966,9 +1109,15 @@ def dependency_bottlenecks(
                 "exact": sk.exact[comps],
             }
         )
-        .join(direct.rename({"blocker_id": "item_id"}), on="item_id", how="left")
-        .join(_item_info(edges), on="item_id", how="left")
+        .join(direct, on="_b", how="left", maintain_order="left")
+        .join(other, on="_b", how="left", maintain_order="left")
         .with_columns(
+            pl.col("other_teams").fill_null(0),
+            about["key"].alias("key"),
+            about["url"].alias("url"),
+            about["title"].alias("title"),
+            about["team"].alias("team"),
+            about["org"].alias("organisation"),
             info["epic"].alias("epic_id"),
             info["epic_key"].alias("epic_key"),
         )
@@ -989,7 +1138,8 @@ def dependency_bottlenecks(
     ).with_columns(pl.struct("organisation", "team").rank("dense").cast(pl.Int64).alias("_t") - 1)
     t_ix = team_of["_t"].to_numpy()
     n_teams = int(t_ix.max()) + 1 if t_ix.size else 0
-    merged, held, more = _bottom_k(np.repeat(t_ix, k), sk.sketch[comps].ravel(), n_teams, k, g.n)
+    member, ranks = _held(sk.sketch, sk.count, comps)
+    merged, held, more = _bottom_k(t_ix[member], ranks, n_teams, k, g.n)
     all_exact = np.ones(n_teams, dtype=bool)
     np.logical_and.at(all_exact, t_ix, sk.exact[comps])
     t_exact = all_exact & ~more
@@ -999,9 +1149,14 @@ def dependency_bottlenecks(
     own_val = np.bincount(t_ix, weights=val[blockers], minlength=n_teams)
     keys = team_of.unique("_t").sort("_t")
     team_direct = (
-        waiting.with_columns(_team("blocker").alias("_bt"))
-        .group_by(pl.col("blocker_org").alias("organisation"), pl.col("_bt").alias("team"))
-        .agg(pl.col("dependent_id").n_unique().cast(pl.Int64).alias("direct_dependents"))
+        edges.select(
+            pl.col("blocker_org").alias("organisation"),
+            _team("blocker").alias("team"),
+            pl.Series("_d", g.row_du),
+        )
+        .filter(pl.Series(w))
+        .group_by("organisation", "team")
+        .agg(pl.col("_d").n_unique().cast(pl.Int64).alias("direct_dependents"))
     )
     teams = (
         keys.select("organisation", "team")
@@ -1036,17 +1191,6 @@ def _weighted(frame: pl.DataFrame, p: DependencyParams) -> pl.DataFrame:
         .round(6)
         .alias("weight")
     )
-
-
-def _item_info(edges: pl.DataFrame) -> pl.DataFrame:
-    return edges.select(
-        pl.col("blocker_id").alias("item_id"),
-        pl.col("blocker_key").alias("key"),
-        pl.col("blocker_url").alias("url"),
-        pl.col("blocker_title").alias("title"),
-        pl.col("blocker_team").alias("team"),
-        pl.col("blocker_org").alias("organisation"),
-    ).unique("item_id", keep="first")
 
 
 # --------------------------------------------------------------------------- 7. age / blocked
@@ -1154,12 +1298,9 @@ def blocked_time(
         )
         .filter(pl.col("_end") >= pl.col("at"))
         .sort("ix", "at", "_end")
-        .with_columns(pl.col("_end").cum_max().over("ix").alias("_reach"))
-        .with_columns(pl.col("_reach").shift(1).over("ix").alias("_prev"))
-        # a new merged period starts when this interval begins after everything before it ended
-        .with_columns(
-            (pl.col("_prev").is_null() | (pl.col("at") > pl.col("_prev"))).cum_sum().alias("_run")
-        )
+    )
+    intervals = (
+        intervals.with_columns(pl.Series("_run", _merged_runs(intervals)))
         .group_by("ix", "_run")
         .agg(
             pl.col("at").min().alias("_s"),
@@ -1182,6 +1323,26 @@ def blocked_time(
         .select([pl.col(c).cast(t) for c, t in BLOCKED_SCHEMA.items()])
         .sort("item_id")
     )
+
+
+def _merged_runs(intervals: pl.DataFrame) -> np.ndarray:
+    """Run number of each interval (sorted by ix, at, _end): a new merged period starts when an
+    interval begins after every earlier interval of its item has ended. The running latest end
+    per item is one cumulative max over (item, rank of the end), so no window per item."""
+    ix = intervals["ix"].to_numpy()
+    at = intervals["at"].to_physical().to_numpy()
+    end = intervals["_end"].to_physical().to_numpy()
+    if len(ix) == 0:
+        return np.zeros(0, dtype=np.int64)
+    first = np.ones(len(ix), dtype=bool)
+    first[1:] = ix[1:] != ix[:-1]
+    ends = _distinct(end)
+    seg = np.cumsum(first) - 1
+    key = seg * len(ends) + np.searchsorted(ends, end)
+    reach = ends[np.maximum.accumulate(key) - seg * len(ends)]
+    prev = np.empty_like(reach)
+    prev[1:] = reach[:-1]
+    return np.cumsum(first | (at > prev))
 
 
 def with_blocked_time(edges: pl.DataFrame, blocked: pl.DataFrame) -> pl.DataFrame:
@@ -1234,7 +1395,12 @@ def _open_by_team(edges: pl.DataFrame) -> pl.DataFrame:
 
 def scrum_of_scrums(work_items: pl.DataFrame, edges: pl.DataFrame) -> pl.DataFrame:
     """One row per team with the Scrum of Scrums' three questions in figures (``SOS_SCHEMA``)."""
-    edges = _open_by_team(_with_extras(edges))
+    sides = [
+        f"{p}_{c}" for p in ("blocker", "dependent") for c in ("id", "team", "org", "category")
+    ]
+    edges = _open_by_team(
+        _with_extras(edges).select(*sides, "open", "cross_team", "cross_org", "timing")
+    )
     items = live(work_items).filter(pl.col("team").is_not_null())
     open_items = (
         items.filter((pl.col("status_category") != "done").fill_null(True))
@@ -1368,7 +1534,20 @@ def trend_snapshot(edges: pl.DataFrame, cycles: pl.DataFrame) -> pl.DataFrame:
 
     cross_org_share = cross_org_open / cross_team_open (null when there is no cross-team edge).
     """
-    edges = _with_extras(edges).filter(pl.col("open").fill_null(False))
+    edges = (
+        _with_extras(edges)
+        .select(
+            "open",
+            "blocker_org",
+            "dependent_org",
+            "waiting",
+            "cross_team",
+            "cross_org",
+            "timing",
+            "unresolved",
+        )
+        .filter(pl.col("open").fill_null(False))
+    )
     timing = pl.col("timing")
 
     def counts(frame: Any) -> pl.DataFrame:
@@ -1385,18 +1564,22 @@ def trend_snapshot(edges: pl.DataFrame, cycles: pl.DataFrame) -> pl.DataFrame:
 
     slim = edges.select(
         "blocker_org", "dependent_org", "waiting", "cross_team", "cross_org", "timing", "unresolved"
-    ).with_row_index("_row")
+    )
     whole = counts(slim.with_columns(pl.lit("all").alias("scope")).group_by("scope"))
+    # each organisation an edge touches once: the blocker's, plus the dependent's when it differs
     touched = pl.concat(
         [
-            slim.with_columns(pl.col("blocker_org").alias("_org")),
-            slim.with_columns(pl.col("dependent_org").alias("_org")),
+            slim.filter(pl.col("blocker_org").is_not_null()).with_columns(
+                pl.col("blocker_org").alias("_org")
+            ),
+            slim.filter(
+                pl.col("dependent_org").is_not_null()
+                & pl.col("dependent_org").ne_missing(pl.col("blocker_org"))
+            ).with_columns(pl.col("dependent_org").alias("_org")),
         ]
-    ).filter(pl.col("_org").is_not_null())
-    per_org = counts(
-        touched.unique(["_org", "_row"])
-        .with_columns(pl.format("organisation:{}", "_org").alias("scope"))
-        .group_by("scope")
+    )
+    per_org = counts(touched.group_by("_org")).select(
+        pl.format("organisation:{}", "_org").alias("scope"), pl.exclude("_org")
     )
     cyc = cycles.group_by("level").len()
     n_cycles = dict(zip(cyc["level"].to_list(), cyc["len"].to_list(), strict=True))

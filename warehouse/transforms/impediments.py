@@ -144,34 +144,42 @@ def impediment_backlog(
         status_changes = pl.DataFrame(schema=SCHEMAS["status_changes"])
     changes = status_changes.filter(pl.col("at").is_not_null() & (pl.col("at") <= now))
 
-    edges = edges.filter(
-        pl.col("dependent_id").is_not_null() & ~pl.col("unresolved").fill_null(False)
+    edges = (
+        edges.lazy()  # lazy: only the columns used below are filtered
+        .filter(pl.col("dependent_id").is_not_null() & ~pl.col("unresolved").fill_null(False))
+        .select(
+            "blocker_id",
+            "dependent_id",
+            "blocker_category",
+            "dependent_category",
+            "dependent_key",
+            "dependent_estimate",
+            "dependent_business_value",
+        )
+        .collect()
     )
     created = work_items.select("item_id", "created")
-    blockers_open = (
+    # earliest over open blockers of max(dependent created, blocker created) =
+    # max(dependent created, earliest blocker created), so one join per edge, one per dependent
+    # (a null created: max ignores it, so a null blocker created makes the dependent's count)
+    per_dependent = (
         edges.filter(
             pl.col("blocker_category").is_not_null() & (pl.col("blocker_category") != "done")
         )
-        .join(created.rename({"item_id": "dependent_id", "created": "_dc"}), on="dependent_id")
+        .select("dependent_id", "blocker_id")
         .join(created.rename({"item_id": "blocker_id", "created": "_bc"}), on="blocker_id")
         .group_by("dependent_id")
-        .agg(pl.max_horizontal("_dc", "_bc").min().alias("_dep_since"))
-        .rename({"dependent_id": "item_id"})
+        .agg(pl.col("_bc").min(), pl.col("_bc").is_null().any().alias("_bc_null"))
+        .join(created.rename({"item_id": "dependent_id", "created": "_dc"}), on="dependent_id")
     )
-    flag_since = (
-        changes.filter((pl.col("field") == "flagged") & _flag_on("to_status"))
-        .group_by("item_id")
-        .agg(pl.col("at").max().alias("_flag_at"))
-    )
-    status_since = (
-        changes.filter(pl.col("field").fill_null("status") == "status")
-        .join(items.select("item_id", "raw_status"), on="item_id", how="inner")
-        .filter(
-            pl.col("to_status").str.strip_chars().str.to_lowercase()
-            == pl.col("raw_status").str.strip_chars().str.to_lowercase()
-        )
-        .group_by("item_id")
-        .agg(pl.col("at").max().alias("_status_at"))
+    blockers_open = per_dependent.select(
+        pl.col("dependent_id").alias("item_id"),
+        pl.when(pl.col("_dc").is_null())
+        .then(pl.col("_bc"))
+        .when(pl.col("_bc_null"))
+        .then(pl.col("_dc"))
+        .otherwise(pl.max_horizontal("_dc", "_bc"))
+        .alias("_dep_since"),
     )
     blocked = blocked_statuses or {}
     per_source = pl.DataFrame(
@@ -198,8 +206,28 @@ def impediment_backlog(
             pl.col("_dep_since").is_not_null().alias("_dep"),
         )
         .filter(pl.col("_type") | pl.col("_flagged") | pl.col("_blocked") | pl.col("_dep"))
-        .join(flag_since, on="item_id", how="left")
-        .join(status_since, on="item_id", how="left")
+    )
+    # the history matters only for flagged / blocked candidates: look only at theirs
+    flagged_ids = cand.filter(pl.col("_flagged")).select("item_id")
+    flag_since = (
+        changes.filter(pl.col("field") == "flagged")
+        .join(flagged_ids, on="item_id", how="semi")
+        .filter(_flag_on("to_status"))
+        .group_by("item_id")
+        .agg(pl.col("at").max().alias("_flag_at"))
+    )
+    status_since = (
+        changes.filter(pl.col("field").fill_null("status") == "status")
+        .join(cand.filter(pl.col("_blocked")).select("item_id", "raw_status"), on="item_id")
+        .filter(
+            pl.col("to_status").str.strip_chars().str.to_lowercase()
+            == pl.col("raw_status").str.strip_chars().str.to_lowercase()
+        )
+        .group_by("item_id")
+        .agg(pl.col("at").max().alias("_status_at"))
+    )
+    cand = cand.join(flag_since, on="item_id", how="left").join(
+        status_since, on="item_id", how="left"
     )
     since = pl.min_horizontal(
         pl.when(pl.col("_type")).then(pl.col("created")),
