@@ -16,6 +16,8 @@ from warehouse.transforms.forecast import (
     NEVER,
     ForecastParams,
     TeamStream,
+    crossings_few,
+    crossings_sorted,
     forecast,
     forecast_how_many,
     plan,
@@ -233,6 +235,33 @@ def test_stream_finish_days_match_a_day_by_day_count():
             first = next(d for d in range(1, 400) if stream.items_by(d)[t] >= target)
             assert days[t, j] == first
     assert (stream.finish_days(np.array([10**6]), 100) == NEVER).all()
+
+
+def test_slow_team_far_ahead_keeps_its_dates_however_the_horizon_grows():
+    """One item per 90 days: the horizon is drawn in large steps, yet the days (pinned from the
+    chunk-by-chunk implementation) and the days asked in small steps are the same."""
+    slow = np.array([0] * 89 + [1])
+    targets = np.array([1, 4, 12, 40])
+    days = TeamStream(slow, 1000, team_rng(3, "slow")).finish_days(targets, 3650)
+    pct = np.percentile(days, [50, 85, 95], axis=0, method="inverted_cdf").T.tolist()
+    assert pct[:3] == [[60, 177, 283], [335, 556, 701], [1078, 1439, 1663]]
+    assert pct[3] == [NEVER] * 3  # 40 items take ~3,600 days: most trials beyond the horizon
+    assert (days == NEVER).sum(axis=0).tolist() == [0, 0, 0, 538]
+    assert int(days[days < NEVER].sum()) == 3_059_575
+    stepwise = TeamStream(slow, 1000, team_rng(3, "slow"))
+    parts = [stepwise.finish_days(targets[i : i + 1], 3650) for i in range(len(targets))]
+    assert np.array_equal(np.concatenate(parts, axis=1), days)
+
+
+def test_crossings_few_targets_match_the_matrix_method():
+    rng = np.random.default_rng(5)
+    cum = np.concatenate(
+        [np.zeros((50, 1), dtype=np.int64), np.cumsum(rng.integers(0, 3, (50, 40)), axis=1)],
+        axis=1,
+    )
+    for targets in ([1], [3, 3, 17], [1, 40, 41, 80, 500]):
+        t = np.array(targets)
+        assert np.array_equal(crossings_few(cum, t), crossings_sorted(cum, t))
 
 
 def test_params_name_the_bad_key():

@@ -77,6 +77,22 @@ def crossings_sorted(cum: np.ndarray, targets: np.ndarray) -> np.ndarray:
     return np.repeat(np.tile(labels, rows), counts.ravel()).reshape(rows, k)
 
 
+def crossings_few(cum: np.ndarray, targets: np.ndarray) -> np.ndarray:
+    """Same answer as ``crossings_sorted``, cheaper when there are fewer targets than columns:
+    each row is lifted by row x span (span > any value), so the flattened matrix is one sorted
+    array and one searchsorted finds every (row, target); a target a row never reaches lands at
+    the start of the next row, i.e. column == width -> NEVER. Work: O(rows x targets x log)."""
+    rows, width = cum.shape
+    k = len(targets)
+    targets = np.asarray(targets, dtype=np.int64)
+    span = max(int(cum[:, -1].max()), int(targets[-1])) + 1
+    lift = np.arange(rows, dtype=np.int64)[:, None] * span
+    flat = (cum + lift).ravel()
+    pos = np.searchsorted(flat, (targets[None, :] + lift).ravel(), side="left").reshape(rows, k)
+    pos -= np.arange(rows, dtype=np.int64)[:, None] * width
+    return np.where(pos < width, pos, NEVER).astype(np.int32)
+
+
 class TeamStream:
     """One team's simulated future, the same for every question asked of it.
 
@@ -104,37 +120,66 @@ class TeamStream:
             [np.zeros((len(pool), 1), dtype=np.int64), np.cumsum(pool, axis=1)], axis=1
         )
         self.totals = np.ascontiguousarray(self.pool_cum[:, -1])
-        self._all_ids: np.ndarray | None = None
         top = int(self.totals.max())
         #: first day (1..POOL_DAYS) of each stretch by which r items are done, r = 0..top
         self.first_day: np.ndarray | None = None
         if not self.empty and top <= MAX_TABLE:
             self.first_day = np.zeros((len(pool), top + 1), dtype=np.int16)
             self.first_day[:, 1:] = crossings_sorted(self.pool_cum, np.arange(1, top + 1))
-        self.parts: list[np.ndarray] = []  # chunks of stretch ids, trials x CHUNK_BLOCKS
+        #: stretch ids as drawn, chunk-major: (chunks x trials x CHUNK_BLOCKS) per draw
+        self.parts: list[np.ndarray] = []
+        self._all_ids: np.ndarray | None = None
         self.cum = np.zeros((trials, 1), dtype=np.int64)  # items after each whole stretch
+        self.col_min = np.zeros(1, dtype=np.int64)  # least of each column of cum (slowest trial)
 
     @property
     def blocks(self) -> int:
         return self.cum.shape[1] - 1
 
-    def _extend(self) -> None:
-        size = (self.trials, CHUNK_BLOCKS)
-        ids = self.rng.integers(0, len(self.pool_cum), size=size, dtype=np.int32)
-        self.parts.append(ids)
-        self._all_ids = None
-        step = np.cumsum(self.totals[ids], axis=1)
-        step += self.cum[:, -1:]
-        self.cum = np.concatenate([self.cum, step], axis=1)
+    def _extend(self, blocks: int = CHUNK_BLOCKS) -> None:
+        """Draw at least ``blocks`` more stretches per trial, in whole chunks.
 
-    def _ids(self) -> np.ndarray:
+        One draw of (chunks x trials x CHUNK_BLOCKS) consumes the team's stream in the same order
+        as that many one-chunk draws, so how fast the horizon grows never changes a trial's days.
+        """
+        chunks = max(1, -(-blocks // CHUNK_BLOCKS))
+        size = (chunks, self.trials, CHUNK_BLOCKS)
+        drawn = self.rng.integers(0, len(self.pool_cum), size=size, dtype=np.int32)
+        self.parts.append(drawn)
+        self._all_ids = None
+        old = self.cum.shape[1]
+        cum = np.empty((self.trials, old + chunks * CHUNK_BLOCKS), dtype=np.int64)
+        cum[:, :old] = self.cum
+        step = cum[:, old:]
+        # gather in drawn order, write trial-major: no separate transpose or concatenate copies
+        step.reshape(self.trials, chunks, CHUNK_BLOCKS).transpose(1, 0, 2)[...] = self.totals[drawn]
+        np.cumsum(step, axis=1, out=step)
+        step += cum[:, old - 1 : old]
+        self.cum = cum
+        self.col_min = np.concatenate([self.col_min, step.min(axis=0)])
+
+    def _blocks_for(self, items: int) -> int:
+        """Stretches every trial needs for ``items`` more, estimated from the pool (mean minus
+        4 standard deviations of a sum of stretches, ~ the slowest of 10,000 trials) so that a
+        long horizon is drawn in one or two steps instead of chunk by chunk."""
+        mean, sd = float(self.totals.mean()), float(self.totals.std())
+        if mean <= 0:  # a pool of zero stretches never gets there: up to the horizon
+            return 1 << 40
+        root = (4 * sd + np.sqrt(16 * sd * sd + 4 * mean * items)) / (2 * mean)
+        return int(np.ceil(root * root))
+
+    def _chunks(self) -> np.ndarray:
+        """Every stretch id drawn so far: (chunks x trials x CHUNK_BLOCKS)."""
         if self._all_ids is None:
-            self._all_ids = (
-                np.concatenate(self.parts, axis=1)
-                if self.parts
-                else np.zeros((self.trials, 0), dtype=np.int32)
-            )
+            many = len(self.parts) > 1
+            self._all_ids = np.concatenate(self.parts, axis=0) if many else self.parts[0]
         return self._all_ids
+
+    def _ids(self, block: np.ndarray) -> np.ndarray:
+        """Stretch id of each trial (row) at 0-based stretch index ``block`` (trials x k)."""
+        rows = np.arange(self.trials, dtype=np.int64)[:, None]
+        chunk, inside = np.divmod(block, CHUNK_BLOCKS)
+        return self._chunks().ravel()[(chunk * self.trials + rows) * CHUNK_BLOCKS + inside]
 
     def finish_days(self, targets: np.ndarray, max_days: int) -> np.ndarray:
         """(trials x len(targets)) int32 simulated day (1-based) on which the team's cumulative
@@ -143,16 +188,24 @@ class TeamStream:
         out = np.full((self.trials, len(targets)), NEVER, dtype=np.int32)
         if self.empty or len(targets) == 0:
             return out
-        while int(self.cum[:, -1].min()) < int(targets[-1]) and self.blocks * POOL_DAYS < max_days:
-            self._extend()
+        last = int(targets[-1])
+        limit = -(-max_days // POOL_DAYS)  # stretches covering max_days
+        while int(self.col_min[-1]) < last and self.blocks < limit:
+            want = max(self._blocks_for(last - int(self.col_min[-1])), self.blocks)  # >= doubling
+            self._extend(min(want, limit - self.blocks))
         if self.blocks == 0:
             return out
-        col = crossings_sorted(self.cum, targets)  # first whole stretch that reaches the target
+        # every trial reaches the last target by this column: later ones change no crossing
+        width = int(np.searchsorted(self.col_min, last, side="left")) + 1
+        # first whole stretch that reaches the target
+        used = self.cum[:, : min(width, self.cum.shape[1])]
+        cross = crossings_few if len(targets) < used.shape[1] else crossings_sorted
+        col = cross(used, targets)
         found = col < NEVER
         before = np.where(found, col - 1, 0)  # stretches fully done before the crossing one
         rows = np.arange(self.trials, dtype=np.int64)[:, None]
         residual = targets[None, :] - self.cum.ravel()[rows * self.cum.shape[1] + before]
-        block = self._ids().ravel()[rows * self.blocks + before]
+        block = self._ids(before)
         if self.first_day is not None:
             width = self.first_day.shape[1]
             offset = self.first_day.ravel()[block * width + np.minimum(residual, width - 1)]
@@ -165,12 +218,13 @@ class TeamStream:
         """(trials,) items finished in simulated days 1..``day``."""
         if self.empty or day <= 0:
             return np.zeros(self.trials, dtype=np.int64)
-        while self.blocks * POOL_DAYS < day:
-            self._extend()
+        if self.blocks * POOL_DAYS < day:
+            self._extend(-(-day // POOL_DAYS) - self.blocks)
         whole, rest = divmod(day, POOL_DAYS)
         total = self.cum[:, whole].copy()
         if rest:
-            total += self.pool_cum[self._ids()[:, whole], rest]
+            chunk, inside = divmod(whole, CHUNK_BLOCKS)
+            total += self.pool_cum[self._chunks()[chunk, :, inside], rest]
         return total
 
 
