@@ -60,7 +60,9 @@ def _net_flow(inputs: Inputs) -> pl.DataFrame:
         backlog_params(inputs),
         data=flow_data(inputs),
     )
-    orgs = team_organisation(inputs.work_items)
+    orgs: pl.DataFrame = inputs.shared(
+        "team_organisation", lambda: team_organisation(inputs.work_items)
+    )
     return frame.join(orgs, on="team", how="left").select(
         "team", "organisation", *[c for c in frame.columns if c != "team"]
     )
@@ -68,8 +70,17 @@ def _net_flow(inputs: Inputs) -> pl.DataFrame:
 
 def _with_programme(inputs: Inputs, frame: pl.DataFrame) -> pl.DataFrame:
     """Adds ``programme`` (initiative key, else organisation) of each epic for filtering."""
-    programmes = with_programme(flow_data(inputs).items).select(
-        pl.col("item_id").alias("epic_id"), "programme"
+    programmes: pl.DataFrame = inputs.shared(
+        "backlog_epic_programmes",
+        lambda: (
+            with_programme(
+                flow_data(inputs).items.select(
+                    "item_id", "level", "key", "title", "organisation", "initiative_id"
+                )
+            )
+            .filter(pl.col("level") == "epic")
+            .select(pl.col("item_id").alias("epic_id"), "programme")
+        ),
     )
     return frame.join(programmes, on="epic_id", how="left")
 

@@ -274,6 +274,19 @@ def scope_velocity(
     For a team scope this equals ``team_velocity``; for an organisation or a programme it splits
     each team's velocity over the backlogs its done items came from.
     """
+    rows, per_team = _sprint_rows(delivery, sprints, as_of, params, "scope")
+    return _velocity_per_scope(rows, per_team)
+
+
+def _sprint_rows(
+    delivery: pl.DataFrame, sprints: pl.DataFrame, as_of: datetime, params: BacklogParams, key: str
+) -> tuple[pl.DataFrame, pl.DataFrame]:
+    """The done and created delivery items that fall in their team's last ``velocity_sprints``
+    closed sprints (key, team, est, done, intake), and the sprints counted per team (team, _n).
+
+    Independent of the scope, so ``backlog_health_all`` assigns once (``key`` = ``ix``) and only
+    attaches each kind of scope afterwards.
+    """
     last = (
         sprint_windows(sprints, as_of)
         .filter(pl.col("closed"))
@@ -282,29 +295,39 @@ def scope_velocity(
         .head(params.velocity_sprints)
     )
     per_team = last.group_by("team").agg(pl.len().alias("_n"))
-    cols = ["item_id", "team", "scope", "created", "resolved", "estimate"]
+    cols = ["item_id", "team", key, "created", "resolved", "estimate"]
     done = assign_to_sprint(
         delivery.filter(pl.col("status_category") == "done").select(cols), last, "resolved", as_of
     ).select(
         "team",
-        "scope",
+        key,
         pl.col("estimate").fill_null(0.0).alias("est"),
         pl.lit(1).alias("done"),
         pl.lit(0).alias("intake"),
     )
     intake = assign_to_sprint(delivery.select(cols), last, "created", as_of).select(
         "team",
-        "scope",
+        key,
         pl.lit(0.0).alias("est"),
         pl.lit(0).alias("done"),
         pl.lit(1).alias("intake"),
     )
+    return pl.concat([done, intake]), per_team
+
+
+def _velocity_per_scope(rows: pl.DataFrame, per_team: pl.DataFrame) -> pl.DataFrame:
+    """``scope_velocity`` from ``_sprint_rows`` with a ``scope`` column.
+
+    Sum over teams of total / sprints counted, taken as sum over each sprint count n of
+    (total of the teams with n sprints) / n: usually one division, so the figure does not depend
+    on hash-partition order between runs and lands exactly on a threshold (4.0, not 4.000...01).
+    """
     return (
-        pl.concat([done, intake])
-        .group_by("scope", "team")
+        rows.join(per_team, on="team", how="inner")
+        .group_by("scope", "_n")
         .agg(pl.col("est").sum(), pl.col("done").sum(), pl.col("intake").sum())
-        .join(per_team, on="team", how="inner")
-        .group_by("scope")
+        .sort("scope", "_n")
+        .group_by("scope", maintain_order=True)
         .agg(
             (pl.col("est") / pl.col("_n")).sum().alias("velocity"),
             (pl.col("done") / pl.col("_n")).sum().alias("throughput_per_sprint"),
@@ -549,12 +572,22 @@ def ready_items(
     warehouse (an unresolved remote blocker cannot be shown to be finished).
     """
     p = params or BacklogParams()
-    items = work_items.filter(~pl.col("is_deleted").fill_null(False))
+    items = work_items.select(  # only the columns read: filtering a wide frame copies them all
+        "item_id",
+        "is_deleted",
+        "status_category",
+        "raw_status",
+        "source",
+        "raw_type",
+        "estimate",
+        "has_description",
+    ).filter(~pl.col("is_deleted").fill_null(False))
     ready_names = [s.lower() for s in p.ready_statuses]
     in_ready = pl.col("raw_status").str.to_lowercase().is_in(ready_names).fill_null(False)
     done_ids = items.filter(pl.col("status_category") == "done")["item_id"].implode()
     blocked_ids = (
-        edges.filter(
+        edges.select("blocker_id", "dependent_id")
+        .filter(
             pl.col("dependent_id").is_not_null()
             & ~pl.col("blocker_id").is_in(done_ids).fill_null(False)
         )["dependent_id"]
@@ -590,6 +623,7 @@ def ready_items(
 
 #: The item columns backlog health reads (a slim copy keeps the joins cheap at 1M items).
 _HEALTH_COLUMNS = (
+    "ix",
     "item_id",
     "key",
     "title",
@@ -614,8 +648,14 @@ _HEALTH_COLUMNS = (
 class _Shared:
     """What every kind of backlog reads, computed once for all three (``backlog_health_all``)."""
 
-    items: pl.DataFrame  # slim items with ``programme``, readiness joined to the open ones
+    items: pl.DataFrame  # slim items with ``programme``, readiness and ``_order``
     open_epics: pl.DataFrame  # epic_progress of open epics + items_added_after_start
+    sprint_rows: pl.DataFrame  # _sprint_rows keyed by ``ix`` (the velocity of every scope)
+    per_team: pl.DataFrame  # closed sprints counted per team
+
+
+#: Backlog order for "top N": rank, then priority, then age, then key.
+_TOP_ORDER = ["rank", "priority_rank", "created", "key"]
 
 
 def _shared(
@@ -624,11 +664,23 @@ def _shared(
     edges: pl.DataFrame,
     as_of: datetime,
     p: BacklogParams,
+    sprints: pl.DataFrame,
 ) -> _Shared:
     readiness = ready_items(d.items, edges, p)
-    items = with_programme(d.items.select(_HEALTH_COLUMNS)).join(
-        readiness, on="item_id", how="left"
+    slim = d.items.select(_HEALTH_COLUMNS)
+    if readiness["item_id"].equals(slim["item_id"]):  # same rows in the same order: no join
+        slim = slim.with_columns(readiness.drop("item_id"))
+    else:
+        slim = slim.join(readiness, on="item_id", how="left")
+    # the position of each to-do item in backlog order, sorted once for every kind of backlog
+    todo = slim.filter(pl.col("status_category") == "todo").select("ix", *_TOP_ORDER)
+    order = todo.select(
+        pl.col("ix").gather(pl.arg_sort_by(_TOP_ORDER, nulls_last=True)),
+        pl.int_range(pl.len(), dtype=pl.UInt32).alias("_order"),
     )
+    items = with_programme(slim.join(order, on="ix", how="left"))
+    delivery = slim.filter(pl.col("delivery"))
+    sprint_rows, per_team = _sprint_rows(delivery, sprints, as_of, p, "ix")
     open_epics = (
         epic_progress(d.items, p, data=d)
         .filter(pl.col("status_category") != "done")
@@ -648,7 +700,7 @@ def _shared(
             "items_added_after_start",
         )
     )
-    return _Shared(items, open_epics)
+    return _Shared(items, open_epics, sprint_rows, per_team)
 
 
 def backlog_health_all(
@@ -668,8 +720,8 @@ def backlog_health_all(
     for by in bys:
         _scope_expr(by)
     d = data if data is not None else prepare(work_items, status_changes, as_of, p.work_levels)
-    shared = _shared(d, status_changes, edges, as_of, p)
-    return pl.concat([_health(shared, sprints, as_of, by, p) for by in bys])
+    shared = _shared(d, status_changes, edges, as_of, p, sprints)
+    return pl.concat([_health(shared, as_of, by, p) for by in bys])
 
 
 def backlog_health(
@@ -699,9 +751,7 @@ def backlog_health(
     )
 
 
-def _health(
-    shared: _Shared, sprints: pl.DataFrame, as_of: datetime, by: By, p: BacklogParams
-) -> pl.DataFrame:
+def _health(shared: _Shared, as_of: datetime, by: By, p: BacklogParams) -> pl.DataFrame:
     scoped = shared.items.with_columns(_scope_expr(by))
     open_items = scoped.filter(pl.col("status_category") != "done")
     if by == PROGRAMME:
@@ -731,7 +781,7 @@ def _health(
     # top N of the not-started part, per source (ranks compare only within one tracker)
     top = (
         backlog.filter(pl.col("status_category") == "todo")
-        .sort(["rank", "priority_rank", "created", "key"], nulls_last=True)
+        .sort("_order")
         .with_columns(pl.int_range(pl.len()).over("scope", "source").alias("_pos"))
         .filter(pl.col("_pos") < p.top_n)
         .group_by("scope")
@@ -747,7 +797,12 @@ def _health(
         pl.col("ready").sum().cast(pl.Int64).alias("ready_items"),
         pl.col("estimate").filter(pl.col("ready")).sum().alias("ready_estimate"),
     )
-    velocity = scope_velocity(scoped.filter(pl.col("delivery")), sprints, as_of, p)
+    velocity = _velocity_per_scope(
+        shared.sprint_rows.join(
+            scoped.select("ix", "scope"), on="ix", how="left", maintain_order="left"
+        ),
+        shared.per_team,
+    )
 
     # epics: progress and scope change over the scope's open epics, decomposition coverage
     epics = (

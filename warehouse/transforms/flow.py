@@ -98,7 +98,10 @@ def live(work_items: pl.DataFrame) -> pl.DataFrame:
     """Live items only (the warehouse already hands these over; cheap insurance)."""
     if "is_deleted" not in work_items.columns:
         return work_items
-    return work_items.filter(~pl.col("is_deleted").fill_null(False))
+    deleted = work_items["is_deleted"].fill_null(False)
+    if not deleted.any():  # the usual case: skip copying every column of a wide frame
+        return work_items
+    return work_items.filter(~deleted)
 
 
 def _delivery_expr(work_items: pl.DataFrame, work_levels: Sequence[str]) -> pl.Expr:
@@ -224,7 +227,11 @@ _CODES = {"todo": TODO, "in_progress": IN_PROGRESS, "done": DONE}
 
 
 def _code(column: str) -> pl.Expr:
-    return pl.col(column).replace_strict(_CODES, default=None, return_dtype=pl.Int8)
+    """Category name -> code (null for anything else); when/then beats a string replace here."""
+    expr: Any = pl
+    for name, code in _CODES.items():
+        expr = expr.when(pl.col(column) == name).then(pl.lit(code, pl.Int8))
+    return expr.otherwise(pl.lit(None, pl.Int8))
 
 
 def started_expr() -> pl.Expr:
@@ -272,10 +279,18 @@ def item_frame(
 
     The hierarchy walk is one parent join, then one numpy gather per level (``max_depth`` up).
     """
-    items = live(work_items)
-    items = items.with_row_index("ix").with_columns(_delivery_expr(items, work_levels))
+    items = live(work_items).with_row_index("ix")
     parent = _parent_index(items)
     level = items["level"]
+    # delivery: at a work level and the parent is not (the parent row from the join above, so
+    # no second string lookup over the ids)
+    at_work = level.is_in(list(work_levels)).fill_null(False).to_numpy()
+    parent_at_work = (parent >= 0) & at_work[np.where(parent >= 0, parent, 0)]
+    items = items.with_columns(
+        (pl.col("level").is_in(list(work_levels)) & ~pl.lit(pl.Series(parent_at_work))).alias(
+            "delivery"
+        )
+    )
     for name, lvl in (("epic_id", "epic"), ("initiative_id", "initiative")):
         rows = _walk_up(parent, (level == lvl).fill_null(False).to_numpy(), max_depth)
         items = items.with_columns(_gather_ids(items["item_id"], rows, name))
@@ -289,10 +304,12 @@ def prepare(
     work_levels: Sequence[str] = WORK_LEVELS,
     max_depth: int = 6,
 ) -> FlowData:
-    """Join items and history once (one string join over the status changes)."""
+    """Join items and history once (one string join over the status changes, run as one lazy
+    query so the filter, the category codes and the join fuse)."""
     items = item_frame(work_items, work_levels, max_depth)
     events = (
-        status_changes.select("item_id", "at", "field", "from_category", "to_category")
+        status_changes.lazy()
+        .select("item_id", "at", "field", "from_category", "to_category")
         .with_row_index("row")
         .filter(
             (pl.col("field") == "status") & pl.col("at").is_not_null() & (pl.col("at") <= as_of)
@@ -304,15 +321,29 @@ def prepare(
             _code("from_category").alias("from_cat"),
             _code("to_category").alias("to_cat"),
         )
-        .join(items.select("item_id", "ix"), on="item_id", how="inner")
+        .join(
+            items.lazy().select("item_id", "ix"), on="item_id", how="inner", maintain_order="left"
+        )
         .drop("item_id")
+        .collect()
     )
-    timeline = events.group_by("ix").agg(
-        pl.col("at").filter(pl.col("to_cat") == IN_PROGRESS).min().alias("first_to_ip"),
-        pl.col("at").filter(pl.col("from_cat") == IN_PROGRESS).min().alias("first_from_ip"),
-        pl.col("at").filter(pl.col("to_cat") == DONE).max().alias("last_done"),
+
+    def when(cat: str, code: int) -> pl.Expr:
+        return pl.when(pl.col(cat) == code).then(pl.col("at"))
+
+    timeline = (
+        events.lazy()
+        .group_by("ix")
+        .agg(
+            when("to_cat", IN_PROGRESS).min().alias("first_to_ip"),
+            when("from_cat", IN_PROGRESS).min().alias("first_from_ip"),
+            when("to_cat", DONE).max().alias("last_done"),
+        )
+        .collect()
     )
-    items = items.join(timeline, on="ix", how="left").sort("ix").with_columns(started_expr())
+    # joined on the narrow ix column and stacked beside the (ix-ordered) items: no wide copy
+    aligned = items.select("ix").join(timeline, on="ix", how="left", maintain_order="left")
+    items = items.with_columns(aligned.drop("ix")).with_columns(started_expr())
     return FlowData(as_of, tuple(work_levels), items, events, status_changes)
 
 
@@ -339,6 +370,29 @@ def _grid(groups: pl.DataFrame, start: date, end: date, interval: str = "1d") ->
 # --------------------------------------------------------------------------- cycle and lead time
 
 
+#: The item columns ``cycle_times`` reads.
+_CYCLE_READS = (
+    "item_id",
+    "key",
+    "url",
+    "title",
+    "source",
+    "team",
+    "organisation",
+    "level",
+    "raw_type",
+    "labels",
+    "estimate",
+    "business_value",
+    "created",
+    "started",
+    "resolved",
+    "last_done",
+    "delivery",
+    "status_category",
+)
+
+
 def cycle_times(
     work_items: pl.DataFrame,
     status_changes: pl.DataFrame,
@@ -358,7 +412,8 @@ def cycle_times(
     p = params or FlowParams()
     d = _data(data, work_items, status_changes, as_of, p.work_levels)
     return (
-        d.items.filter(pl.col("delivery") & (pl.col("status_category") == "done"))
+        d.items.select(_CYCLE_READS)  # narrow first: filtering the wide item frame copies all
+        .filter(pl.col("delivery") & (pl.col("status_category") == "done"))
         .with_columns(pl.coalesce("last_done", "resolved").alias("done_at"), work_type_expr(p))
         .filter(pl.col("done_at").is_not_null() & (pl.col("done_at") <= as_of))
         .with_columns(
@@ -499,59 +554,57 @@ def _category_counts(
 
     +1/-1 per transition, summed per day and cumulated. The state before an item's first recorded
     transition is reconstructed so today's count equals the current status category
-    (initial = current - sum of the item's deltas), placed at ``created``.
+    (initial = current - sum of the item's deltas), placed at ``created``; dates before ``start``
+    count on ``start``. Groups and days are small dense integers, so the sums are numpy bincounts
+    on (group, day) cells of the output grid instead of group-bys over millions of events.
     """
     cats = list(categories)
+    end = as_of_date(as_of)
     items = d.items
     group = items[by].fill_null(NO_GROUP)
-    keep = (items["delivery"] & (items["created"] <= as_of)).fill_null(False)
-    ev = d.events.with_columns(
-        pl.lit(group).gather(pl.col("ix")).alias("group"),
-        pl.lit(keep).gather(pl.col("ix")).alias("_keep"),
-    ).filter(pl.col("_keep"))
-    deltas = ev.select(
-        "ix",
-        "group",
-        pl.col("at").dt.date().alias("date"),
-        *[
-            (
-                (pl.col("to_cat") == _CODES[c]).fill_null(False).cast(pl.Int32)
-                - (pl.col("from_cat") == _CODES[c]).fill_null(False).cast(pl.Int32)
-            ).alias(c)
-            for c in cats
-        ],
-    )
-    per_item = deltas.group_by("ix").agg([pl.col(c).sum().alias(f"_{c}") for c in cats])
-    initial = (
-        items.with_columns(group.alias("group"))
-        .filter(keep)
-        .select(
-            "ix",
-            "group",
-            pl.col("created").dt.date().alias("date"),
-            *[
-                (pl.col("status_category") == c).fill_null(False).cast(pl.Int32).alias(c)
-                for c in cats
-            ],
+    keep = (items["delivery"] & (items["created"] <= as_of)).fill_null(False).to_numpy()
+    names = group.unique().sort()
+    gid = group.cast(pl.Enum(names)).to_physical().to_numpy().astype(np.int64)
+    present = np.unique(gid[keep])
+    schema = {"group": pl.String, "date": pl.Date, **{c: pl.Int64 for c in cats}}
+    if end < start or len(present) == 0:
+        return pl.DataFrame(schema=schema)
+    n_days = (end - start).days + 1
+    cells = len(names) * n_days
+    first_day = (start - date(1970, 1, 1)).days
+
+    def day(dates: pl.Series) -> np.ndarray:
+        """Day index in the grid (Date = days since 1970), earlier dates on ``start``."""
+        return np.maximum(dates.to_physical().to_numpy().astype(np.int64) - first_day, 0)
+
+    ix = d.events["ix"].to_numpy()
+    ev_keep = keep[ix]
+    ev_ix = ix[ev_keep]
+    ev_cell = gid[ev_ix] * n_days + day(d.events["at"].dt.date().filter(pl.Series(ev_keep)))
+    kept_rows = np.flatnonzero(keep)
+    item_cell = gid[kept_rows] * n_days + day(items["created"].dt.date().gather(kept_rows))
+    counts: dict[str, Any] = {}
+    for c in cats:
+        code = _CODES[c]
+        to_c = (d.events["to_cat"] == code).fill_null(False).to_numpy()[ev_keep]
+        from_c = (d.events["from_cat"] == code).fill_null(False).to_numpy()[ev_keep]
+        delta = to_c.astype(np.int64) - from_c.astype(np.int64)
+        per_item = np.bincount(ev_ix, weights=delta, minlength=len(keep))[kept_rows]
+        now = (items["status_category"] == c).fill_null(False).to_numpy()[kept_rows]
+        grid = np.bincount(ev_cell, weights=delta, minlength=cells) + np.bincount(
+            item_cell, weights=now - per_item, minlength=cells
         )
-        .join(per_item, on="ix", how="left")
-        .select(
-            "group", "date", *[(pl.col(c) - pl.col(f"_{c}").fill_null(0)).alias(c) for c in cats]
+        counts[c] = np.rint(grid.reshape(len(names), n_days)[present].cumsum(axis=1)).astype(
+            np.int64
         )
-    )
-    daily = (
-        pl.concat([deltas.drop("ix"), initial])
-        .with_columns(pl.max_horizontal("date", pl.lit(start)).alias("date"))
-        .group_by("group", "date")
-        .agg([pl.col(c).sum() for c in cats])
-    )
-    groups = pl.DataFrame({"group": group.filter(keep).unique().sort()})
-    return (
-        _grid(groups, start, as_of_date(as_of))
-        .join(daily, on=["group", "date"], how="left")
-        .with_columns([pl.col(c).fill_null(0) for c in cats])
-        .sort("group", "date")
-        .with_columns([pl.col(c).cum_sum().over("group").cast(pl.Int64) for c in cats])
+    dates = pl.date_range(start, end, "1d", eager=True)
+    return pl.DataFrame(
+        {
+            "group": names.gather(np.repeat(present, n_days)),
+            "date": pl.concat([dates] * len(present)),
+            **{c: counts[c].ravel() for c in cats},
+        },
+        schema=schema,
     )
 
 
@@ -726,7 +779,8 @@ def flow_efficiency_items(
         .select("ix", "s", "e")
     )
     flags = (
-        d.status_changes.filter(
+        d.status_changes.select("item_id", "at", "field", "to_status")  # narrow before filtering
+        .filter(
             (pl.col("field") == "flagged") & (pl.col("at") <= as_of) & pl.col("at").is_not_null()
         )
         .select("item_id", "at", "to_status")
