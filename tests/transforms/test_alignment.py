@@ -909,3 +909,20 @@ def test_daily_trend_keeps_the_last_value_per_day():
         ((AS_OF - 2 * DAY).date(), 70.0),
         (AS_OF.date(), 80.0),
     ]
+
+
+def test_similar_title_sets_count_a_repeated_token_once():
+    titles = pl.DataFrame(
+        {
+            "item_id": ["1", "2", "3"],
+            "title": ["Login login portal page", "Portal: login page", "Portal login page export"],
+        }
+    )
+    tokens = A._token_rows(titles)
+    assert tokens.filter(item_id="1").height == 4  # before de-duplication
+    item_sets, pairs = A.similar_title_sets(tokens, min_jaccard=0.75, min_tokens=3, max_block=10)
+    sets = dict(item_sets.iter_rows())
+    assert sets["1"] == sets["2"] != sets["3"]
+    # set ids follow the sorted tokens: "export ..." before "login ..."
+    assert (sets["3"], sets["1"]) == (0, 1)
+    assert sorted(pairs.rows()) == [(0, 1, 0.75), (1, 0, 0.75)]

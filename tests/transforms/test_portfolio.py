@@ -51,3 +51,24 @@ def test_roll_up_per_organisation():
 def test_parent_cycles_in_bad_data_do_not_hang():
     cyclic = work_items({"item_id": "A", "parent_id": "B"}, {"item_id": "B", "parent_id": "A"})
     assert portfolio_tree(cyclic).height == 2
+
+
+def test_walk_lists_a_missing_parent_and_counts_work_under_a_cycle_per_pass():
+    # the row-number walk keeps the semantics of the former join-per-level walk
+    items = work_items(
+        {"item_id": "A", "parent_id": "B"},
+        {"item_id": "B", "parent_id": "A"},
+        {"item_id": "L", "parent_id": "A", "estimate": 2.0},
+        {"item_id": "C", "parent_id": "X"},
+    )
+    anc = ancestors(items)
+    assert anc.filter(item_id="C").sort("distance").rows() == [("C", "C", 0), ("C", "X", 1)]
+    loop = anc.filter(item_id="L").sort("distance")
+    assert loop["ancestor_id"].to_list() == ["L"] + ["A", "B"] * 4  # stops at MAX_DEPTH
+    tree = portfolio_tree(items).sort("item_id")
+    assert tree.select("item_id", "items_total", "estimate_total", "depth").rows() == [
+        ("A", 4, 8.0, 8),
+        ("B", 4, 8.0, 8),
+        ("C", 1, 0.0, 1),
+        ("L", 1, 2.0, 8),
+    ]

@@ -54,7 +54,7 @@ MAX_DEPTH = 6  # parent walk depth (the contract's limit; deeper trees are cut)
 DAY_US = 86_400_000_000
 _ITEM = ("item_id", "key", "url", "team", "organisation")
 _EPOCH_MONDAY = date(2000, 1, 3)
-_CHANGE_STATES = ("from_status", "to_status", "from_category", "to_category")
+_CHANGE_STATES = ("from_status", "to_status", "to_category")  # the ones rules read
 
 RuleFn = Callable[["RuleContext", Mapping[str, Any]], pl.DataFrame]
 
@@ -228,25 +228,34 @@ class RuleContext:
     @cached_property
     def status_changes(self) -> pl.DataFrame:
         """Status changes (field "status") up to as_of, of live items: the columns the rules
-        read (5M rows at scale: every column kept costs memory)."""
-        return (
+        read (5M rows at scale: every column kept costs memory), plus ``_row``, the item's row
+        in ``items``, so later steps group and look up by integer instead of by id string."""
+        return (  # lazy: one pass, no filtered copy before the join (less peak memory)
             self.frame("status_changes")
+            .lazy()
             .select("item_id", "change_id", "at", "field", *_CHANGE_STATES)
             .filter(
                 (pl.col("field").fill_null("status") == "status")
                 & pl.col("at").is_not_null()
                 & (pl.col("at") <= _lit_ts(self.as_of))
             )
-            .join(self.items.select("item_id"), on="item_id", how="semi")
             .drop("field")
+            .join(
+                self.items.lazy().select("item_id").with_row_index("_row"),
+                on="item_id",
+                how="inner",
+                maintain_order="left",
+            )
+            .collect()
         )
 
     @cached_property
     def last_change(self) -> pl.DataFrame:
         """(item_id, last_change_at): the latest status change of each item."""
-        return self.status_changes.group_by("item_id").agg(
+        latest = self.status_changes.group_by("_row").agg(
             pl.col("at").max().alias("last_change_at")
         )
+        return latest.select(self.items["item_id"].gather(latest["_row"]), "last_change_at")
 
 
 # --------------------------------------------------------------------------- text helpers
@@ -777,13 +786,17 @@ def _dod_drift(ctx: RuleContext, t: Mapping[str, Any]) -> pl.DataFrame:
     levels = list(t["levels"])
     scoped = ctx.items.filter(pl.col("level").is_in(levels) & pl.col("team").is_not_null())
     recent = scoped.filter(pl.col("_open") | (pl.col("updated") >= window_start))
-    changes = ctx.status_changes.filter(pl.col("at") >= window_start).join(
-        scoped.select("item_id", "organisation", "team"), on="item_id", how="inner"
+    # lazy and narrow: recent changes are never materialised with all their columns
+    changes = (
+        ctx.status_changes.lazy()
+        .filter(pl.col("at") >= window_start)
+        .select("item_id", "from_status", "to_status")
+        .join(scoped.lazy().select("item_id", "organisation", "team"), on="item_id", how="inner")
     )
     seen = (
         pl.concat(
             [
-                recent.select("organisation", "team", pl.col("raw_status").alias("_s")),
+                recent.lazy().select("organisation", "team", pl.col("raw_status").alias("_s")),
                 changes.select("organisation", "team", pl.col("from_status").alias("_s")),
                 changes.select("organisation", "team", pl.col("to_status").alias("_s")),
             ]
@@ -791,6 +804,7 @@ def _dod_drift(ctx: RuleContext, t: Mapping[str, Any]) -> pl.DataFrame:
         .unique()  # few distinct (team, status) pairs: normalise those, not every change
         .with_columns(pl.col("_s").str.strip_chars().str.to_lowercase())
         .filter(pl.col("_s").is_not_null() & (pl.col("_s") != ""))
+        .collect()
     )
     counted = recent.group_by("organisation", "team").len().filter(pl.col("len") >= t["min_items"])
     products = {str(k): str(v) for k, v in t["products"].items()}
@@ -1225,14 +1239,20 @@ def _daily_wip(ctx: RuleContext, items: pl.DataFrame, n_days: int) -> pl.DataFra
     keys = ["organisation", "team"]
     day0 = _day_floor(ctx.as_of) - timedelta(days=n_days)
     d0 = _lit_ts(day0)
-    # items by row number: the sort groups each item's changes without comparing id strings
-    changes = (
-        ctx.status_changes.select("item_id", "at", "change_id", "to_category")
-        .join(items.select("item_id", *keys).with_row_index("_ix"), on="item_id", how="inner")
+    # items by row number (``_row`` of ctx.items): the sort groups each item's changes without
+    # comparing id strings; team keys go only onto the few rows that need them
+    team_of = (
+        ctx.items.select("item_id")
+        .with_row_index("_row")
+        .join(items.select("item_id", *keys), on="item_id", how="inner")
         .drop("item_id")
-        .sort("_ix", "at", "change_id")
+    )
+    changes = (
+        ctx.status_changes.select("_row", "at", "change_id", "to_category")
+        .join(team_of.select("_row"), on="_row", how="semi")
+        .sort("_row", "at", "change_id")
         .with_columns(  # the item's next change (sorted, so a shift, not a window per item)
-            pl.when(pl.col("_ix").shift(-1) == pl.col("_ix"))
+            pl.when(pl.col("_row").shift(-1) == pl.col("_row"))
             .then(pl.col("at").shift(-1))
             .alias("_next")
         )
@@ -1253,6 +1273,7 @@ def _daily_wip(ctx: RuleContext, items: pl.DataFrame, n_days: int) -> pl.DataFra
             .alias("_b"),
         )
         .filter(pl.col("_a") <= pl.col("_b"))
+        .join(team_of, on="_row", how="inner", maintain_order="left")
     )
     deltas = pl.concat(
         [
@@ -1263,7 +1284,9 @@ def _daily_wip(ctx: RuleContext, items: pl.DataFrame, n_days: int) -> pl.DataFra
         ]
     )
     starts = (
-        changes.group_by(keys)
+        changes.filter(pl.col("_row").is_first_distinct())  # each item's earliest change
+        .join(team_of, on="_row", how="inner")
+        .group_by(keys)
         .agg(pl.col("at").min().alias("_first"))
         .with_columns(first_k("_first").alias("_k0"))
         .filter(pl.col("_k0") <= n_days - 1)
@@ -1306,6 +1329,12 @@ def title_tokens(titles: pl.DataFrame, id_col: str = "item_id") -> pl.DataFrame:
     Lowercase; everything but letters and digits separates words; one-letter words and stop
     words (English and Dutch) dropped; a trailing plural "s" stripped from words of more than 3 letters (not "ss").
     """
+    return _token_rows(titles, id_col).unique()
+
+
+def _token_rows(titles: pl.DataFrame, id_col: str = "item_id") -> pl.DataFrame:
+    """``title_tokens`` before de-duplication (a title may repeat a token): a caller that groups
+    per id anyway de-duplicates per group, cheaper than one unique over every row."""
     token = pl.col("token")
     return (
         titles.select(
@@ -1327,16 +1356,21 @@ def title_tokens(titles: pl.DataFrame, id_col: str = "item_id") -> pl.DataFrame:
             .then(token.str.slice(0, token.str.len_chars() - 1))
             .otherwise(token)
         )
-        .unique()
     )
 
 
 def similar_title_sets(
-    tokens: pl.DataFrame, min_jaccard: float, min_tokens: int, max_block: int
+    tokens: pl.DataFrame,
+    min_jaccard: float,
+    min_tokens: int,
+    max_block: int,
+    id_col: str = "item_id",
 ) -> tuple[pl.DataFrame, pl.DataFrame]:
     """Group identical token sets, then find similar pairs of sets by prefix filtering.
 
-    Returns (sets: item_id -> set_id, pairs: set_a, set_b, jaccard with a != b, both directions).
+    ``tokens``: (id, token) rows; a token repeated for one id counts once (an integer id, such as
+    a row number, groups fastest). Returns (sets: id -> set_id, pairs: set_a, set_b, jaccard with
+    a != b, both directions); set ids number the distinct sets in the order of their sorted tokens.
     Tokens are ordered rarest first; two sets with Jaccard >= t must share one of the first
     n - ceil(t n) + 1 tokens of each (prefix filtering), so only sets that share a prefix token
     are compared, and only when their sizes allow t. Exact Jaccard is computed for those
@@ -1344,29 +1378,30 @@ def similar_title_sets(
     token is common to so many titles that it cannot be a rarest token of near-duplicates).
     """
     eps = 1e-9
+    new_sig = (pl.col("_sig") != pl.col("_sig").shift()).fill_null(True)
     per_item = (
-        tokens.group_by("item_id")
-        .agg(pl.col("token").sort().alias("_toks"))
+        tokens.group_by(id_col)
+        .agg(pl.col("token").unique().sort().alias("_toks"))
         .with_columns(pl.col("_toks").list.len().alias("_n"))
         .filter(pl.col("_n") >= min_tokens)
         .with_columns(pl.col("_toks").list.join("\x1f").alias("_sig"))
+        .sort("_sig")  # identical sets are one run; a run's number is its set id
+        .with_columns((new_sig.cum_sum() - 1).cast(pl.Int64).alias("set_id"))
     )
-    sets = (
-        per_item.select("_sig", "_toks", "_n")
-        .unique("_sig")
-        .sort("_sig")
-        .with_row_index("set_id")
-        .with_columns(pl.col("set_id").cast(pl.Int64))
-    )
-    item_sets = per_item.select("item_id", "_sig").join(
-        sets.select("_sig", "set_id"), on="_sig", how="inner"
-    )
+    sets = per_item.filter(new_sig).select("set_id", "_toks", "_n")
+    item_sets = per_item.select(id_col, "set_id")
     exploded = sets.select("set_id", "_n", pl.col("_toks").alias("token")).explode("token")
+    # rarest first: document frequency, ties in token order (a set's tokens are sorted already,
+    # and the stable sort keeps that order)
     freq = exploded.group_by("token").len().rename({"len": "_df"})
+    ranked = exploded.join(freq, on="token", how="inner", maintain_order="left").sort(
+        "set_id", "_df", maintain_order=True
+    )
+    # position within its set: every set is one run of _n rows (its tokens are unique)
+    sizes = sets["_n"].to_numpy().astype(np.int64)
+    position = np.arange(ranked.height) - np.repeat(np.cumsum(sizes) - sizes, sizes)
     prefix = (
-        exploded.join(freq, on="token", how="inner")
-        .sort("set_id", "_df", "token")
-        .with_columns(pl.int_range(pl.len()).over("set_id").alias("_pos"))
+        ranked.with_columns(pl.Series("_pos", position))
         .filter(
             pl.col("_pos")
             < pl.col("_n") - (pl.col("_n") * min_jaccard - eps).ceil().cast(pl.Int64) + 1
@@ -1401,7 +1436,7 @@ def similar_title_sets(
             pairs.select(pl.col("set_b").alias("set_a"), pl.col("set_a").alias("set_b"), "jaccard"),
         ]
     )
-    return item_sets.select("item_id", "set_id"), both
+    return item_sets, both
 
 
 @_rule(
@@ -1421,17 +1456,23 @@ def _duplicate_effort(ctx: RuleContext, t: Mapping[str, Any]) -> pl.DataFrame:
     scope = ctx.items.filter(pl.col("_open") & pl.col("level").is_in(list(t["levels"])))
     if scope.height < 2:
         return _empty_hits()
-    tokens = title_tokens(scope.select("item_id", "title"))
+    scope = scope.select(
+        "item_id", "key", "title", "level", "team", "organisation", "created", "url", "_type"
+    ).with_row_index("_row")
     item_sets, pairs = similar_title_sets(
-        tokens, float(t["min_jaccard"]), int(t["min_tokens"]), int(t["max_block"])
+        _token_rows(scope.select("_row", "title"), "_row"),
+        float(t["min_jaccard"]),
+        int(t["min_tokens"]),
+        int(t["max_block"]),
+        id_col="_row",
     )
     members = (
-        scope.select(
-            "item_id", "key", "title", "level", "team", "organisation", "created", "url", "_type"
-        )
-        .join(item_sets, on="item_id", how="inner")
+        scope.join(item_sets, on="_row", how="inner", maintain_order="left")
+        .drop("_row")
         .with_columns(pl.len().over("set_id").alias("_size"))
         .filter(pl.col("_size") <= t["max_group"])
+        # an item alone with its token set and in no similar pair has no partner: drop it early
+        .filter((pl.col("_size") > 1) | pl.col("set_id").is_in(pairs["set_a"].implode()))
         .with_columns(
             pl.col("team").fill_null("").alias("_t"),
             pl.col("organisation").fill_null("").alias("_o"),
