@@ -23,6 +23,23 @@ LEVELS = ("team", "sos", "eat")
 DEFAULT_BLOCKED = ("Blocked", "Impeded", "On Hold")
 REASONS = ("type", "flagged", "blocked_status", "blocked_by_dependency")
 DAY_US = 86_400_000_000
+#: The work item columns the backlog reads (the rest are never copied).
+_ITEM_COLUMNS = (
+    "item_id",
+    "key",
+    "url",
+    "title",
+    "team",
+    "organisation",
+    "source",
+    "level",
+    "flagged",
+    "raw_status",
+    "created",
+    "updated",
+    "estimate",
+    "business_value",
+)
 
 BACKLOG_SCHEMA: dict[str, Any] = {
     "item_id": pl.String,
@@ -136,13 +153,20 @@ def impediment_backlog(
     if as_of.tzinfo is None:
         raise ValueError("as_of must be timezone-aware (UTC)")
     now = pl.lit(as_of.astimezone(UTC), dtype=UTC_TS)
-    items = work_items
-    if "is_deleted" in items.columns:
+    # lazy and narrow: only the columns used below are read, so no wide copies of the inputs
+    items = work_items.lazy()
+    if "is_deleted" in work_items.columns:
         items = items.filter(~pl.col("is_deleted").fill_null(False))
-    items = items.filter((pl.col("status_category") != "done").fill_null(True))
+    items = items.filter((pl.col("status_category") != "done").fill_null(True)).select(
+        *_ITEM_COLUMNS
+    )
     if status_changes is None or status_changes.width == 0:
         status_changes = pl.DataFrame(schema=SCHEMAS["status_changes"])
-    changes = status_changes.filter(pl.col("at").is_not_null() & (pl.col("at") <= now))
+    changes = (
+        status_changes.lazy()
+        .select("item_id", "field", "to_status", "at")
+        .filter(pl.col("at").is_not_null() & (pl.col("at") <= now))
+    )
 
     edges = (
         edges.lazy()  # lazy: only the columns used below are filtered
@@ -158,14 +182,13 @@ def impediment_backlog(
         )
         .collect()
     )
-    created = work_items.select("item_id", "created")
+    created = work_items.lazy().select("item_id", "created")
     # earliest over open blockers of max(dependent created, blocker created) =
     # max(dependent created, earliest blocker created), so one join per edge, one per dependent
     # (a null created: max ignores it, so a null blocker created makes the dependent's count)
     per_dependent = (
-        edges.filter(
-            pl.col("blocker_category").is_not_null() & (pl.col("blocker_category") != "done")
-        )
+        edges.lazy()
+        .filter(pl.col("blocker_category").is_not_null() & (pl.col("blocker_category") != "done"))
         .select("dependent_id", "blocker_id")
         .join(created.rename({"item_id": "blocker_id", "created": "_bc"}), on="blocker_id")
         .group_by("dependent_id")
@@ -197,7 +220,7 @@ def impediment_backlog(
         .otherwise(status.is_in([s.lower() for s in DEFAULT_BLOCKED]))
     )
     cand = (
-        items.join(per_source, on="source", how="left")
+        items.join(per_source.lazy(), on="source", how="left")
         .join(blockers_open, on="item_id", how="left")
         .with_columns(
             (pl.col("level") == "impediment").fill_null(False).alias("_type"),
@@ -206,25 +229,28 @@ def impediment_backlog(
             pl.col("_dep_since").is_not_null().alias("_dep"),
         )
         .filter(pl.col("_type") | pl.col("_flagged") | pl.col("_blocked") | pl.col("_dep"))
+        .collect()
     )
     # the history matters only for flagged / blocked candidates: look only at theirs
-    flagged_ids = cand.filter(pl.col("_flagged")).select("item_id")
+    flagged_ids = cand.lazy().filter(pl.col("_flagged")).select("item_id")
     flag_since = (
         changes.filter(pl.col("field") == "flagged")
         .join(flagged_ids, on="item_id", how="semi")
         .filter(_flag_on("to_status"))
         .group_by("item_id")
         .agg(pl.col("at").max().alias("_flag_at"))
+        .collect()
     )
     status_since = (
         changes.filter(pl.col("field").fill_null("status") == "status")
-        .join(cand.filter(pl.col("_blocked")).select("item_id", "raw_status"), on="item_id")
+        .join(cand.lazy().filter(pl.col("_blocked")).select("item_id", "raw_status"), on="item_id")
         .filter(
             pl.col("to_status").str.strip_chars().str.to_lowercase()
             == pl.col("raw_status").str.strip_chars().str.to_lowercase()
         )
         .group_by("item_id")
         .agg(pl.col("at").max().alias("_status_at"))
+        .collect()
     )
     cand = cand.join(flag_since, on="item_id", how="left").join(
         status_since, on="item_id", how="left"
@@ -246,16 +272,23 @@ def impediment_backlog(
     )
     cand = cand.with_columns(reason.alias("reason"), since.alias("since"))
 
-    held_self = cand.filter(~pl.col("_type")).select(
-        pl.col("item_id").alias("_imp"),
-        pl.col("item_id").alias("_held"),
-        pl.col("key").alias("_key"),
-        pl.col("estimate").alias("_est"),
-        pl.col("business_value").alias("_bv"),
+    held_self = (
+        cand.lazy()
+        .filter(~pl.col("_type"))
+        .select(
+            pl.col("item_id").alias("_imp"),
+            pl.col("item_id").alias("_held"),
+            pl.col("key").alias("_key"),
+            pl.col("estimate").alias("_est"),
+            pl.col("business_value").alias("_bv"),
+        )
     )
     held_deps = (
-        edges.filter((pl.col("dependent_category") != "done").fill_null(True))
-        .join(cand.select(pl.col("item_id").alias("blocker_id")), on="blocker_id", how="semi")
+        edges.lazy()
+        .filter((pl.col("dependent_category") != "done").fill_null(True))
+        .join(
+            cand.lazy().select(pl.col("item_id").alias("blocker_id")), on="blocker_id", how="semi"
+        )
         .select(
             pl.col("blocker_id").alias("_imp"),
             pl.col("dependent_id").alias("_held"),
@@ -277,7 +310,8 @@ def impediment_backlog(
         .rename({"_imp": "item_id"})
     )
     out = (
-        cand.join(held, on="item_id", how="left")
+        cand.lazy()
+        .join(held, on="item_id", how="left")
         .with_columns(
             pl.col("held_up_items").fill_null(0),
             pl.col("held_up_keys").fill_null([]),
@@ -309,6 +343,7 @@ def impediment_backlog(
             descending=[True, True, False],
             nulls_last=True,
         )
+        .collect()
     )
 
 
