@@ -972,16 +972,19 @@ def _bottom_k(
     """Per owner group: the k smallest distinct values (padded with n), how many are held, and
     whether there were more than k."""
     keep = vals < n
-    code = np.sort(owner[keep].astype(np.int64) * (n + 1) + vals[keep])
+    # (owner, value) packed into one int64 by bit shift: shifts and masks are cheaper than
+    # the division and modulo a multiplier would need
+    bits = max(int(n).bit_length(), 1)
+    code = np.sort((owner[keep].astype(np.int64) << bits) | vals[keep])
     if code.size:
         code = code[np.concatenate(([True], code[1:] != code[:-1]))]
-    g, v = code // (n + 1), code % (n + 1)
-    starts = np.searchsorted(g, np.arange(groups))
-    pos = np.arange(len(g)) - starts[g]
+    g = code >> bits
     distinct = np.bincount(g, minlength=groups)
+    starts = np.cumsum(distinct) - distinct
+    pos = np.arange(len(g)) - starts[g]
     out = np.full((groups, k), n, dtype=np.int64)
-    take = pos < k
-    out[g[take], pos[take]] = v[take]
+    take = np.flatnonzero(pos < k)
+    out.ravel()[g[take] * k + pos[take]] = code[take] & ((1 << bits) - 1)
     return out, np.minimum(distinct, k), distinct > k
 
 
@@ -1072,11 +1075,13 @@ def dependency_bottlenecks(
     est = nodes["estimate"].fill_null(0.0).to_numpy()
     val = nodes["value"].fill_null(0.0).to_numpy()
     w = edges["waiting"].fill_null(False).to_numpy()
-    # direct dependents by integer codes (a null dependent id counts once, as n_unique does)
-    waiting = pl.DataFrame({"_b": g.row_b[w], "_d": g.row_du[w]}).filter(pl.col("_b") >= 0)
-    direct = waiting.group_by("_b").agg(
-        pl.col("_d").n_unique().cast(pl.Int64).alias("direct_dependents")
-    )
+    # direct dependents by integer codes, distinct (blocker, dependent) pairs counted per
+    # blocker in numpy (a null dependent id, code -1, counts once, as n_unique does)
+    wb, wd = g.row_b[w], g.row_du[w]
+    sel = wb >= 0
+    span = int(wd.max()) + 2 if wd.size else 1
+    pairs = _distinct(wb[sel] * span + (wd[sel] + 1))
+    direct = np.bincount(pairs // span, minlength=g.n).astype(np.int64)
     cross = edges.select(
         pl.Series("_b", g.row_b),
         pl.col("dependent_org"),
@@ -1107,9 +1112,9 @@ def dependency_bottlenecks(
                 "dependents_estimate": s_est - est[blockers],
                 "dependents_value": s_val - val[blockers],
                 "exact": sk.exact[comps],
+                "direct_dependents": direct[blockers],
             }
         )
-        .join(direct, on="_b", how="left", maintain_order="left")
         .join(other, on="_b", how="left", maintain_order="left")
         .with_columns(
             pl.col("other_teams").fill_null(0),
