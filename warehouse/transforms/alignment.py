@@ -29,7 +29,8 @@ import polars as pl
 
 from warehouse.config import ConfigError
 from warehouse.model import SCHEMAS, UTC_TS
-from warehouse.transforms.dependencies import EDGES_SCHEMA, parent_rows
+from warehouse.transforms.dependencies import EDGES_SCHEMA
+from warehouse.transforms.hierarchy import parent_rows
 
 # --------------------------------------------------------------------------- contract
 

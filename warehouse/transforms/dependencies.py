@@ -27,6 +27,7 @@ import polars as pl
 from warehouse.config import ConfigError
 from warehouse.model import SCHEMAS, UTC_TS
 from warehouse.transforms.flow import days_between, live
+from warehouse.transforms.hierarchy import first_ancestor_where, parent_rows
 
 # --------------------------------------------------------------------------- contract
 
@@ -169,41 +170,11 @@ def _ends(frames: Mapping[str, pl.DataFrame]) -> pl.DataFrame:
     )
 
 
-def parent_rows(items: pl.DataFrame) -> np.ndarray:
-    """Row of each item's parent in ``items`` (-1: no parent, or it is not in ``items``), so
-    walks up the hierarchy gather by row number instead of joining on ids at every level."""
-    return (
-        items.select(pl.col("parent_id").alias("_id"))
-        .join(
-            items.select(pl.col("item_id").alias("_id")).with_row_index("_p"),
-            on="_id",
-            how="left",
-            maintain_order="left",
-        )["_p"]
-        .cast(pl.Int64)
-        .fill_null(-1)
-        .to_numpy()
-    )
-
-
 def _epic_rows(items: pl.DataFrame, max_depth: int = 6) -> np.ndarray:
     """Row of each item's nearest epic, itself included, at most ``max_depth`` parents up (a
-    parent that is not a live item ends the walk); -1: none. One vectorised step per level."""
-    parent = parent_rows(items)
+    parent that is not a live item ends the walk); -1: none."""
     is_epic = (items["level"] == "epic").fill_null(False).to_numpy()
-    found = np.full(items.height, -1, dtype=np.int64)
-    cur = np.arange(items.height, dtype=np.int64)
-    active = np.ones(items.height, dtype=bool)
-    for depth in range(max_depth + 1):
-        hit = active & is_epic[cur]
-        found[hit] = cur[hit]
-        active &= ~hit
-        if depth == max_depth or not active.any():
-            break
-        nxt = np.where(active, parent[cur], -1)
-        active &= nxt >= 0
-        cur = np.where(active, nxt, 0)
-    return found
+    return first_ancestor_where(parent_rows(items), is_epic, max_depth)
 
 
 def _timing(dp: pl.Expr, bp: pl.Expr) -> pl.Expr:

@@ -21,6 +21,7 @@ import numpy as np
 import polars as pl
 
 from warehouse.config import ConfigError
+from warehouse.transforms.hierarchy import first_ancestor_where, parent_rows
 
 DAY_US = 86_400_000_000
 WORK_LEVELS = ("story", "bug", "task")
@@ -119,41 +120,6 @@ def with_delivery_flag(
     return work_items.with_columns(_delivery_expr(work_items, work_levels))
 
 
-def _parent_index(work_items: pl.DataFrame) -> np.ndarray:
-    """Row number of each item's parent in ``work_items`` (-1: none or not in the frame)."""
-    ids = work_items.select(pl.col("item_id").alias("parent_id")).with_row_index("_pix")
-    return (
-        work_items.select("parent_id")
-        .with_row_index("_row")
-        .join(ids, on="parent_id", how="left")
-        .sort("_row")["_pix"]
-        .cast(pl.Int64)
-        .fill_null(-1)
-        .to_numpy()
-    )
-
-
-def _walk_up(parent: np.ndarray, is_level: np.ndarray, max_depth: int) -> np.ndarray:
-    """Row of the first ancestor (the row itself included) where ``is_level``; -1 if none.
-
-    One vectorised gather per level walked (numpy), never a loop per row.
-    """
-    n = len(parent)
-    found = np.full(n, -1, dtype=np.int64)
-    cur = np.arange(n, dtype=np.int64)
-    active = np.ones(n, dtype=bool)
-    for depth in range(max_depth + 1):
-        hit = active & is_level[cur]
-        found[hit] = cur[hit]
-        active &= ~hit
-        if depth == max_depth or not active.any():
-            break
-        nxt = np.where(active, parent[cur], -1)
-        active &= nxt >= 0
-        cur = np.where(active, nxt, 0)
-    return found
-
-
 def _gather_ids(ids: pl.Series, rows: np.ndarray, name: str) -> pl.Series:
     """ids[rows] with null where rows == -1."""
     picked = ids.gather(np.where(rows >= 0, rows, 0))
@@ -170,8 +136,8 @@ def ancestor_at_level(
     At most ``max_depth`` parents up (parent cycles in bad data end there); items with no such
     ancestor are absent.
     """
-    found = _walk_up(
-        _parent_index(work_items),
+    found = first_ancestor_where(
+        parent_rows(work_items),
         (work_items["level"] == level).fill_null(False).to_numpy(),
         max_depth,
     )
@@ -280,7 +246,7 @@ def item_frame(
     The hierarchy walk is one parent join, then one numpy gather per level (``max_depth`` up).
     """
     items = live(work_items).with_row_index("ix")
-    parent = _parent_index(items)
+    parent = parent_rows(items)
     level = items["level"]
     # delivery: at a work level and the parent is not (the parent row from the join above, so
     # no second string lookup over the ids)
@@ -292,7 +258,7 @@ def item_frame(
         )
     )
     for name, lvl in (("epic_id", "epic"), ("initiative_id", "initiative")):
-        rows = _walk_up(parent, (level == lvl).fill_null(False).to_numpy(), max_depth)
+        rows = first_ancestor_where(parent, (level == lvl).fill_null(False).to_numpy(), max_depth)
         items = items.with_columns(_gather_ids(items["item_id"], rows, name))
     return items
 
