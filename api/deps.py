@@ -176,6 +176,17 @@ def records(frame: pl.DataFrame) -> list[dict[str, Any]]:
     return frame.to_dicts()
 
 
+def paged(
+    frame: pl.DataFrame, fmt: Format, name: str, limit: int, offset: int
+) -> Response | dict[str, Any]:
+    """A ``Page`` of the frame as JSON; CSV / Parquet exports take every row."""
+    exported = table(frame, fmt, name)
+    if exported is not None:
+        return exported
+    page = frame.slice(offset, limit)
+    return {"total": frame.height, "limit": limit, "offset": offset, "items": records(page)}
+
+
 # ------------------------------------------------------------------- per-generation cache
 
 

@@ -12,7 +12,7 @@ import polars as pl
 from fastapi import APIRouter, Depends, Query
 from pydantic import BaseModel
 
-from api.deps import FormatDep, Page, RuntimeDep, records, require_viewer, table
+from api.deps import FormatDep, Page, RuntimeDep, paged, records, require_viewer, table
 from warehouse.store import utcnow
 from warehouse.transforms.alignment import daily_trend, score_scope
 
@@ -146,11 +146,7 @@ def findings(
         frame = frame.filter(pl.col("status") != "resolved")
     elif status is not None:
         frame = frame.filter(pl.col("status") == status)
-    exported = table(frame, fmt, "alignment-findings")
-    if exported is not None:
-        return exported
-    page = frame.slice(offset, limit)
-    return {"total": frame.height, "limit": limit, "offset": offset, "items": records(page)}
+    return paged(frame, fmt, "alignment-findings", limit, offset)
 
 
 @router.get("/alignment/scores", response_model=AlignmentScores)
@@ -204,8 +200,4 @@ def impediments(
     frame = _eq(
         runtime.results.get("impediments"), team=team, organisation=organisation, level=level
     )
-    exported = table(frame, fmt, "impediments")
-    if exported is not None:
-        return exported
-    page = frame.slice(offset, limit)
-    return {"total": frame.height, "limit": limit, "offset": offset, "items": records(page)}
+    return paged(frame, fmt, "impediments", limit, offset)

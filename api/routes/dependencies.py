@@ -10,7 +10,7 @@ import polars as pl
 from fastapi import APIRouter, Depends, HTTPException, Path, Query
 from pydantic import BaseModel
 
-from api.deps import FormatDep, Page, RuntimeDep, records, require_viewer, table
+from api.deps import FormatDep, Page, RuntimeDep, paged, records, require_viewer, table
 from warehouse.transforms.dependencies import (
     RED_LINES,
     TREND_METRICS,
@@ -281,11 +281,7 @@ def dependencies(
             )
         )
     frame = _flag(_status(frame, status), flag)
-    exported = table(frame, fmt, "dependencies")
-    if exported is not None:
-        return exported
-    page = frame.slice(offset, limit)
-    return {"total": frame.height, "limit": limit, "offset": offset, "items": records(page)}
+    return paged(frame, fmt, "dependencies", limit, offset)
 
 
 @router.get("/dependencies/matrix", response_model=Matrix)

@@ -11,7 +11,7 @@ import polars as pl
 from fastapi import APIRouter, Depends, Query
 from pydantic import BaseModel
 
-from api.deps import FormatDep, Page, RuntimeDep, records, require_viewer, table
+from api.deps import FormatDep, Page, RuntimeDep, paged, records, require_viewer, table
 
 router = APIRouter(tags=["flow"], dependencies=[Depends(require_viewer)])
 
@@ -196,11 +196,7 @@ def cycle_time(
         runtime.results.get("flow_cycle_times"), organisation, team, work_type=work_type
     )
     frame = _between(frame, "done_date", start, end)
-    exported = table(frame, fmt, "flow-cycle-time")
-    if exported is not None:
-        return exported
-    page = frame.slice(offset, limit)
-    return {"total": frame.height, "limit": limit, "offset": offset, "items": records(page)}
+    return paged(frame, fmt, "flow-cycle-time", limit, offset)
 
 
 @router.get("/flow/throughput", response_model=list[ThroughputWeek])
