@@ -49,6 +49,12 @@ class Figure:
         return text.replace("</", "<\\/")
 
 
+def link_cell(key: str | None, url: str | None, fallback: str | None = None) -> object:
+    """A table cell naming an item, linked back to its tracker when the item has a URL."""
+    text = key or fallback or "?"
+    return {"text": text, "href": url} if url else text
+
+
 @dataclass
 class Table:
     columns: list[str]

@@ -10,7 +10,7 @@ import plotly.graph_objects as go
 import polars as pl
 
 from reports.i18n import add_labels
-from reports.steering import Figure, ReportContext, Section, Table, esc
+from reports.steering import Figure, ReportContext, Section, Table, esc, link_cell
 from warehouse.transforms.dependencies import RED_LINES
 
 MAX_ROWS = 30
@@ -355,21 +355,16 @@ def _trend(ctx: ReportContext, edges: pl.DataFrame) -> go.Figure | None:
     return figure
 
 
-def _link(key: str | None, url: str | None, fallback: str | None) -> object:
-    text = key or fallback or "?"
-    return {"text": text, "href": url} if url else text
-
-
 def _red_table(red: pl.DataFrame, ctx: ReportContext) -> Table:
     t = ctx.t
     rows = [
         [
             t(f"dep_{r['timing']}") if r["timing"] in RED_LINES else r["timing"],
             r["slip_days"] if r["slip_days"] is not None else "",
-            _link(r["dependent_key"], r["dependent_url"], r["dependent_id"]),
+            link_cell(r["dependent_key"], r["dependent_url"], r["dependent_id"]),
             _team_label(r["dependent_org"], r["dependent_team"]),
             r["dependent_planned_end"].isoformat() if r["dependent_planned_end"] else "",
-            _link(r["blocker_key"], r["blocker_url"], r["blocker_id"]),
+            link_cell(r["blocker_key"], r["blocker_url"], r["blocker_id"]),
             _team_label(r["blocker_org"], r["blocker_team"]),
             r["blocker_planned_end"].isoformat() if r["blocker_planned_end"] else "",
         ]
@@ -434,7 +429,7 @@ def _bottleneck_table(items: pl.DataFrame, ctx: ReportContext) -> Table:
     t = ctx.t
     rows = [
         [
-            _link(r["key"], r["url"], r["item_id"]),
+            link_cell(r["key"], r["url"], r["item_id"]),
             r["title"] or "",
             _team_label(r["organisation"], r["team"]),
             r["direct_dependents"] or 0,

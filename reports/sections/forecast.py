@@ -10,7 +10,7 @@ import plotly.graph_objects as go
 import polars as pl
 
 from reports.i18n import add_labels
-from reports.steering import Figure, ReportContext, Section, Table, esc
+from reports.steering import Figure, ReportContext, Section, Table, esc, link_cell
 
 MAX_FAN = 15  # epics in the fan chart
 MAX_ROWS = 40
@@ -84,11 +84,6 @@ add_labels(
 
 def _d(value: date | None, ctx: ReportContext) -> str:
     return value.isoformat() if value else ctx.t("fc_beyond")
-
-
-def _link(key: str | None, url: str | None, fallback: str | None) -> object:
-    text = key or fallback or "?"
-    return {"text": text, "href": url} if url else text
 
 
 def _pct(value: float | None) -> str:
@@ -238,7 +233,7 @@ def _epic_table(epics: pl.DataFrame, ctx: ReportContext) -> Table:
     t = ctx.t
     rows = [
         [
-            _link(r["key"], r["url"], r["epic_id"]),
+            link_cell(r["key"], r["url"], r["epic_id"]),
             r["title"] or "",
             ", ".join(r["teams"] or []) or (r["team"] or ""),
             r["remaining_items"],
@@ -278,7 +273,7 @@ def _initiative_table(initiatives: pl.DataFrame, ctx: ReportContext) -> Table:
     t = ctx.t
     rows = [
         [
-            _link(r["key"], r["url"], r["initiative_id"]),
+            link_cell(r["key"], r["url"], r["initiative_id"]),
             r["title"] or "",
             r["epics"],
             r["remaining_items"],
