@@ -64,6 +64,20 @@ class Inputs:
         return self.warehouse.query(f"SELECT * FROM result_{name}") if known.height else None
 
     @cached_property
+    def team_organisation(self) -> pl.DataFrame:
+        """(team, organisation): each team's organisation, for the per-team analyses' rows."""
+        from warehouse.transforms.backlog import team_organisation
+
+        return team_organisation(self.work_items)
+
+    def with_team_organisation(self, frame: pl.DataFrame) -> pl.DataFrame:
+        """``frame`` (per team) with the team's organisation right after ``team``."""
+        rest = [c for c in frame.columns if c != "team"]
+        return frame.join(self.team_organisation, on="team", how="left").select(
+            "team", "organisation", *rest
+        )
+
+    @cached_property
     def portfolio(self) -> pl.DataFrame:
         from warehouse.transforms.portfolio import portfolio_tree
 

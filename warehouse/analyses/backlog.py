@@ -18,7 +18,6 @@ from warehouse.transforms.backlog import (
     epic_progress,
     net_flow,
     scope_change,
-    team_organisation,
     with_programme,
 )
 
@@ -60,12 +59,7 @@ def _net_flow(inputs: Inputs) -> pl.DataFrame:
         backlog_params(inputs),
         data=flow_data(inputs),
     )
-    orgs: pl.DataFrame = inputs.shared(
-        "team_organisation", lambda: team_organisation(inputs.work_items)
-    )
-    return frame.join(orgs, on="team", how="left").select(
-        "team", "organisation", *[c for c in frame.columns if c != "team"]
-    )
+    return inputs.with_team_organisation(frame)
 
 
 def _with_programme(inputs: Inputs, frame: pl.DataFrame) -> pl.DataFrame:

@@ -9,7 +9,6 @@ from typing import Any
 import polars as pl
 
 from warehouse.results import Inputs, analysis, snapshot
-from warehouse.transforms.backlog import team_organisation
 from warehouse.transforms.flow import (
     NO_GROUP,
     FlowData,
@@ -75,16 +74,6 @@ def _cfd(inputs: Inputs) -> pl.DataFrame:
     return frame
 
 
-def _with_org(inputs: Inputs, frame: pl.DataFrame) -> pl.DataFrame:
-    """Adds the team's organisation (the one most of its items belong to) after ``team``."""
-    orgs: pl.DataFrame = inputs.shared(
-        "team_organisation", lambda: team_organisation(inputs.work_items)
-    )
-    out = frame.join(orgs, on="team", how="left")
-    rest = [c for c in frame.columns if c != "team"]
-    return out.select("team", "organisation", *rest)
-
-
 @analysis("flow_cycle_times")
 def _cycle_times(inputs: Inputs) -> pl.DataFrame:
     return _cycles(inputs)
@@ -92,24 +81,26 @@ def _cycle_times(inputs: Inputs) -> pl.DataFrame:
 
 @analysis("flow_percentiles")
 def _percentiles(inputs: Inputs) -> pl.DataFrame:
-    return _with_org(
-        inputs, cycle_time_percentiles(_cycles(inputs), inputs.as_of, flow_params(inputs))
+    return inputs.with_team_organisation(
+        cycle_time_percentiles(_cycles(inputs), inputs.as_of, flow_params(inputs))
     )
 
 
 @analysis("flow_throughput")
 def _throughput(inputs: Inputs) -> pl.DataFrame:
-    return _with_org(inputs, throughput(_cycles(inputs), inputs.as_of, params=flow_params(inputs)))
+    return inputs.with_team_organisation(
+        throughput(_cycles(inputs), inputs.as_of, params=flow_params(inputs))
+    )
 
 
 @analysis("flow_cfd")
 def _cumulative_flow(inputs: Inputs) -> pl.DataFrame:
-    return _with_org(inputs, _cfd(inputs))
+    return inputs.with_team_organisation(_cfd(inputs))
 
 
 @analysis("flow_wip")
 def _wip(inputs: Inputs) -> pl.DataFrame:
-    return _with_org(inputs, wip_daily(_cfd(inputs)))
+    return inputs.with_team_organisation(wip_daily(_cfd(inputs)))
 
 
 def _aging_frame(inputs: Inputs) -> pl.DataFrame:
@@ -149,12 +140,14 @@ def _efficiency_frame(inputs: Inputs) -> pl.DataFrame:
 
 @analysis("flow_efficiency")
 def _efficiency(inputs: Inputs) -> pl.DataFrame:
-    return _with_org(inputs, _efficiency_frame(inputs))
+    return inputs.with_team_organisation(_efficiency_frame(inputs))
 
 
 @analysis("flow_distribution")
 def _distribution(inputs: Inputs) -> pl.DataFrame:
-    return _with_org(inputs, flow_distribution(_cycles(inputs), inputs.as_of, flow_params(inputs)))
+    return inputs.with_team_organisation(
+        flow_distribution(_cycles(inputs), inputs.as_of, flow_params(inputs))
+    )
 
 
 def _littles_frame(inputs: Inputs) -> pl.DataFrame:
@@ -169,14 +162,13 @@ def _littles_frame(inputs: Inputs) -> pl.DataFrame:
 
 @analysis("flow_littles_law")
 def _littles(inputs: Inputs) -> pl.DataFrame:
-    return _with_org(inputs, _littles_frame(inputs))
+    return inputs.with_team_organisation(_littles_frame(inputs))
 
 
 def _summary_frame(inputs: Inputs) -> pl.DataFrame:
     frame: pl.DataFrame = inputs.shared(
         "flow_summary",
-        lambda: _with_org(
-            inputs,
+        lambda: inputs.with_team_organisation(
             flow_summary(
                 _cycles(inputs),
                 wip_daily(_cfd(inputs)),

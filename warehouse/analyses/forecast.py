@@ -12,7 +12,6 @@ import polars as pl
 from warehouse.analyses.dependencies import edges
 from warehouse.analyses.flow import flow_data, flow_params
 from warehouse.results import Inputs, analysis, snapshot
-from warehouse.transforms.backlog import team_organisation
 from warehouse.transforms.flow import NO_GROUP, as_of_date, cycle_times, daily_throughput
 from warehouse.transforms.forecast import (
     Forecast,
@@ -49,8 +48,7 @@ def daily(inputs: Inputs) -> pl.DataFrame:
         frame = daily_throughput(
             cycles, inputs.as_of, forecast_params(inputs).window_days, "team", teams
         )
-        orgs = team_organisation(inputs.work_items)
-        return frame.join(orgs, on="team", how="left")
+        return frame.join(inputs.team_organisation, on="team", how="left")
 
     frame: pl.DataFrame = inputs.shared("forecast_daily", compute)
     return frame

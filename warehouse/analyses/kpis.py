@@ -10,7 +10,6 @@ import polars as pl
 
 from warehouse.analyses.flow import flow_data, flow_params
 from warehouse.results import Inputs, analysis, snapshot
-from warehouse.transforms.backlog import team_organisation
 from warehouse.transforms.kpis import (
     KpiParams,
     effort_by_team,
@@ -42,8 +41,7 @@ def sprints(inputs: Inputs) -> pl.DataFrame:
         frame = sprint_kpis(
             flow_data(inputs), inputs.frames["sprints"], kpi_params(inputs), flow_params(inputs)
         )
-        orgs = team_organisation(inputs.work_items)
-        return frame.join(orgs, on="team", how="left").select(
+        return frame.join(inputs.team_organisation, on="team", how="left").select(
             "organisation", *[c for c in frame.columns]
         )
 
@@ -67,8 +65,9 @@ def _kpi_sprints(inputs: Inputs) -> pl.DataFrame:
 def _kpi_teams(inputs: Inputs) -> pl.DataFrame:
     """Per team the KPIs over its last ``trend_sprints`` closed sprints."""
     frame = recent_sprint_kpis(sprints(inputs), kpi_params(inputs), "team")
-    orgs = team_organisation(inputs.work_items)
-    return frame.join(orgs, on="team", how="left").select("organisation", *frame.columns)
+    return frame.join(inputs.team_organisation, on="team", how="left").select(
+        "organisation", *frame.columns
+    )
 
 
 @analysis("portfolio_value")
@@ -79,8 +78,9 @@ def _value(inputs: Inputs) -> pl.DataFrame:
 @analysis("portfolio_effort")
 def _effort(inputs: Inputs) -> pl.DataFrame:
     frame = effort_by_team(flow_data(inputs).items)
-    orgs = team_organisation(inputs.work_items)
-    return frame.join(orgs, on="team", how="left").select(*frame.columns, "organisation")
+    return frame.join(inputs.team_organisation, on="team", how="left").select(
+        *frame.columns, "organisation"
+    )
 
 
 @analysis("portfolio_investment")
