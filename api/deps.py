@@ -172,6 +172,14 @@ def table(frame: pl.DataFrame, fmt: Format, name: str) -> Response | None:
     return None
 
 
+def where_equal(frame: pl.DataFrame, **filters: Any) -> pl.DataFrame:
+    """Rows whose column equals each given filter value; a filter of None is not applied."""
+    for column, value in filters.items():
+        if value is not None:
+            frame = frame.filter(pl.col(column) == value)
+    return frame
+
+
 def records(frame: pl.DataFrame) -> list[dict[str, Any]]:
     return frame.to_dicts()
 

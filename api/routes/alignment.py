@@ -12,7 +12,7 @@ import polars as pl
 from fastapi import APIRouter, Depends, Query
 from pydantic import BaseModel
 
-from api.deps import FormatDep, Page, RuntimeDep, paged, records, require_viewer, table
+from api.deps import FormatDep, Page, RuntimeDep, paged, records, require_viewer, table, where_equal
 from warehouse.store import utcnow
 from warehouse.transforms.alignment import daily_trend, score_scope
 
@@ -95,13 +95,6 @@ class Impediment(BaseModel):
     level: EscalationLevel
 
 
-def _eq(frame: pl.DataFrame, **filters: str | None) -> pl.DataFrame:
-    for column, value in filters.items():
-        if value is not None:
-            frame = frame.filter(pl.col(column) == value)
-    return frame
-
-
 @router.get("/alignment/rules", response_model=list[AlignmentRule])
 def rules(runtime: RuntimeDep, fmt: FormatDep):  # type: ignore[no-untyped-def]
     """Every rule with the thresholds in force (and per-organisation differences)."""
@@ -134,7 +127,7 @@ def findings(
     limit: Annotated[int, Query(ge=1, le=10_000)] = 100,
     offset: Annotated[int, Query(ge=0)] = 0,
 ):  # type: ignore[no-untyped-def]
-    frame = _eq(
+    frame = where_equal(
         runtime.results.get("findings"),
         rule=rule,
         severity=severity,
@@ -160,9 +153,9 @@ def scores(
 ):  # type: ignore[no-untyped-def]
     """Alignment score (100 = no findings) per team or organisation, with its daily trend."""
     name = "alignment_scores_team" if by == "team" else "alignment_scores_org"
-    frame = _eq(runtime.results.get(name), organisation=organisation)
+    frame = where_equal(runtime.results.get(name), organisation=organisation)
     if by == "team":
-        frame = _eq(frame, team=team)
+        frame = where_equal(frame, team=team)
     exported = table(frame, fmt, f"alignment-scores-{by}")
     if exported is not None:
         return exported
@@ -197,7 +190,7 @@ def impediments(
     offset: Annotated[int, Query(ge=0)] = 0,
 ):  # type: ignore[no-untyped-def]
     """The impediment backlog, heaviest first."""
-    frame = _eq(
+    frame = where_equal(
         runtime.results.get("impediments"), team=team, organisation=organisation, level=level
     )
     return paged(frame, fmt, "impediments", limit, offset)

@@ -11,7 +11,7 @@ import polars as pl
 from fastapi import APIRouter, Depends, Query
 from pydantic import BaseModel
 
-from api.deps import FormatDep, RuntimeDep, records, require_viewer, table
+from api.deps import FormatDep, RuntimeDep, records, require_viewer, table, where_equal
 
 router = APIRouter(tags=["backlog"], dependencies=[Depends(require_viewer)])
 
@@ -149,19 +149,8 @@ def net_flow(
 ):  # type: ignore[no-untyped-def]
     """Intake vs throughput of delivery items per team sprint (net flow > 0: backlog grows)."""
     frame = runtime.results.get("backlog_net_flow")
-    for column, value in (("organisation", organisation), ("team", team), ("closed", closed)):
-        if value is not None:
-            frame = frame.filter(pl.col(column) == value)
+    frame = where_equal(frame, organisation=organisation, team=team, closed=closed)
     return table(frame, fmt, "backlog-net-flow") or records(frame)
-
-
-def _epic_filter(
-    frame: pl.DataFrame, organisation: str | None, team: str | None, programme: str | None
-) -> pl.DataFrame:
-    for column, value in (("organisation", organisation), ("team", team), ("programme", programme)):
-        if value is not None:
-            frame = frame.filter(pl.col(column) == value)
-    return frame
 
 
 @router.get("/backlog-health/scope-change", response_model=list[ScopeChange])
@@ -176,7 +165,12 @@ def scope_change(
     ] = None,
 ):  # type: ignore[no-untyped-def]
     """Per epic: delivery items created after the epic started (scope added mid-flight)."""
-    frame = _epic_filter(runtime.results.get("backlog_scope_change"), organisation, team, programme)
+    frame = where_equal(
+        runtime.results.get("backlog_scope_change"),
+        organisation=organisation,
+        team=team,
+        programme=programme,
+    )
     if min_share is not None:
         frame = frame.filter(pl.col("scope_change_share") >= min_share)
     return table(frame, fmt, "backlog-scope-change") or records(frame)
@@ -192,8 +186,11 @@ def epics(
     status: Annotated[Literal["todo", "in_progress", "done"] | None, Query()] = None,
 ):  # type: ignore[no-untyped-def]
     """Epic progress by count and by estimate of the delivery items under each epic."""
-    frame = _epic_filter(
-        runtime.results.get("backlog_epic_progress"), organisation, team, programme
+    frame = where_equal(
+        runtime.results.get("backlog_epic_progress"),
+        organisation=organisation,
+        team=team,
+        programme=programme,
     )
     if status is not None:
         frame = frame.filter(pl.col("status_category") == status)

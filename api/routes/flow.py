@@ -11,7 +11,7 @@ import polars as pl
 from fastapi import APIRouter, Depends, Query
 from pydantic import BaseModel
 
-from api.deps import FormatDep, Page, RuntimeDep, paged, records, require_viewer, table
+from api.deps import FormatDep, Page, RuntimeDep, paged, records, require_viewer, table, where_equal
 
 router = APIRouter(tags=["flow"], dependencies=[Depends(require_viewer)])
 
@@ -136,16 +136,6 @@ FromQuery = Annotated[date | None, Query(alias="from", description="first day (i
 ToQuery = Annotated[date | None, Query(alias="to", description="last day (inclusive)")]
 
 
-def _filter(
-    frame: pl.DataFrame, organisation: str | None, team: str | None, **equals: Any
-) -> pl.DataFrame:
-    conditions = {"organisation": organisation, "team": team, **equals}
-    for column, value in conditions.items():
-        if value is not None:
-            frame = frame.filter(pl.col(column) == value)
-    return frame
-
-
 def _between(
     frame: pl.DataFrame, column: str, start: date | None, end: date | None
 ) -> pl.DataFrame:
@@ -171,7 +161,7 @@ def summary(
 ):  # type: ignore[no-untyped-def]
     """Per team: cycle and lead time percentiles, throughput per week, WIP now and on average,
     items aging past the team's P85, flow efficiency and the Little's Law check."""
-    frame = _filter(runtime.results.get("flow_summary"), organisation, team)
+    frame = where_equal(runtime.results.get("flow_summary"), organisation=organisation, team=team)
     exported = table(frame, fmt, "flow")
     if exported is not None:
         return exported
@@ -192,8 +182,11 @@ def cycle_time(
 ):  # type: ignore[no-untyped-def]
     """Every finished delivery item with its cycle time (first in progress -> done) and lead
     time (created -> done), by finish date; ``from``/``to`` filter on the finish date."""
-    frame = _filter(
-        runtime.results.get("flow_cycle_times"), organisation, team, work_type=work_type
+    frame = where_equal(
+        runtime.results.get("flow_cycle_times"),
+        organisation=organisation,
+        team=team,
+        work_type=work_type,
     )
     frame = _between(frame, "done_date", start, end)
     return paged(frame, fmt, "flow-cycle-time", limit, offset)
@@ -209,7 +202,9 @@ def throughput(
     end: ToQuery = None,
 ):  # type: ignore[no-untyped-def]
     """Items and estimate finished per ISO week (Monday) per team, empty weeks as zero."""
-    frame = _filter(runtime.results.get("flow_throughput"), organisation, team)
+    frame = where_equal(
+        runtime.results.get("flow_throughput"), organisation=organisation, team=team
+    )
     frame = _between(frame, "week", start, end)
     return table(frame, fmt, "flow-throughput") or records(frame)
 
@@ -225,7 +220,10 @@ def wip(
 ):  # type: ignore[no-untyped-def]
     """Delivery items in an in-progress status at the end of each day, per team."""
     frame = _between(
-        _filter(runtime.results.get("flow_wip"), organisation, team), "date", start, end
+        where_equal(runtime.results.get("flow_wip"), organisation=organisation, team=team),
+        "date",
+        start,
+        end,
     )
     return table(frame, fmt, "flow-wip") or records(frame)
 
@@ -241,7 +239,10 @@ def cfd(
 ):  # type: ignore[no-untyped-def]
     """Cumulative flow: delivery items per status category at the end of each day, per team."""
     frame = _between(
-        _filter(runtime.results.get("flow_cfd"), organisation, team), "date", start, end
+        where_equal(runtime.results.get("flow_cfd"), organisation=organisation, team=team),
+        "date",
+        start,
+        end,
     )
     return table(frame, fmt, "flow-cfd") or records(frame)
 
@@ -258,7 +259,9 @@ def aging(
     limit: Annotated[int, Query(ge=1, le=10_000)] = 500,
 ):  # type: ignore[no-untyped-def]
     """Open in-progress items, oldest first, with their team's cycle-time percentiles."""
-    frame = _filter(runtime.results.get("flow_aging"), organisation, team, over_p85=over_p85)
+    frame = where_equal(
+        runtime.results.get("flow_aging"), organisation=organisation, team=team, over_p85=over_p85
+    )
     exported = table(frame, fmt, "flow-aging")
     if exported is not None:
         return exported
@@ -270,7 +273,9 @@ def efficiency(
     runtime: RuntimeDep, fmt: FormatDep, organisation: OrgQuery = None, team: TeamQuery = None
 ):  # type: ignore[no-untyped-def]
     """Active time / cycle time of items finished in the window (blocked counts as waiting)."""
-    frame = _filter(runtime.results.get("flow_efficiency"), organisation, team)
+    frame = where_equal(
+        runtime.results.get("flow_efficiency"), organisation=organisation, team=team
+    )
     return table(frame, fmt, "flow-efficiency") or records(frame)
 
 
@@ -283,8 +288,11 @@ def distribution(
     work_type: Annotated[WorkType | None, Query()] = None,
 ):  # type: ignore[no-untyped-def]
     """Share of finished items per work type (feature / defect / risk / debt) in the window."""
-    frame = _filter(
-        runtime.results.get("flow_distribution"), organisation, team, work_type=work_type
+    frame = where_equal(
+        runtime.results.get("flow_distribution"),
+        organisation=organisation,
+        team=team,
+        work_type=work_type,
     )
     return table(frame, fmt, "flow-distribution") or records(frame)
 
@@ -294,5 +302,7 @@ def littles_law(
     runtime: RuntimeDep, fmt: FormatDep, organisation: OrgQuery = None, team: TeamQuery = None
 ):  # type: ignore[no-untyped-def]
     """Average WIP against throughput x average cycle time over the window (a sanity check)."""
-    frame = _filter(runtime.results.get("flow_littles_law"), organisation, team)
+    frame = where_equal(
+        runtime.results.get("flow_littles_law"), organisation=organisation, team=team
+    )
     return table(frame, fmt, "flow-littles-law") or records(frame)

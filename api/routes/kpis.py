@@ -13,7 +13,7 @@ import polars as pl
 from fastapi import APIRouter, Depends, Query
 from pydantic import BaseModel
 
-from api.deps import FormatDep, RuntimeDep, records, require_viewer, table
+from api.deps import FormatDep, RuntimeDep, records, require_viewer, table, where_equal
 
 router = APIRouter(tags=["kpis"], dependencies=[Depends(require_viewer)])
 
@@ -134,10 +134,6 @@ OrgQuery = Annotated[str | None, Query(description="only this organisation")]
 TeamQuery = Annotated[str | None, Query(description="only this team")]
 
 
-def _eq(frame: pl.DataFrame, column: str, value: str | None) -> pl.DataFrame:
-    return frame if value is None else frame.filter(pl.col(column) == value)
-
-
 @router.get("/kpis", response_model=list[SprintKpi])
 def kpis(
     runtime: RuntimeDep,
@@ -151,7 +147,7 @@ def kpis(
     ] = None,
 ):  # type: ignore[no-untyped-def]
     """Productivity, value, quality, predictability and sustainability per team sprint."""
-    frame = _eq(_eq(runtime.results.get("kpi_sprints"), "organisation", organisation), "team", team)
+    frame = where_equal(runtime.results.get("kpi_sprints"), organisation=organisation, team=team)
     if sprint is not None:
         frame = frame.filter((pl.col("sprint_id") == sprint) | (pl.col("sprint") == sprint))
     if closed is not None:
@@ -166,7 +162,7 @@ def kpi_teams(
     runtime: RuntimeDep, fmt: FormatDep, organisation: OrgQuery = None, team: TeamQuery = None
 ):  # type: ignore[no-untyped-def]
     """Per team the KPIs over its last ``trend_sprints`` closed sprints (the headline)."""
-    frame = _eq(_eq(runtime.results.get("kpi_teams"), "organisation", organisation), "team", team)
+    frame = where_equal(runtime.results.get("kpi_teams"), organisation=organisation, team=team)
     return table(frame, fmt, "kpi-teams") or records(frame)
 
 
@@ -209,10 +205,10 @@ def value(
     limit: Annotated[int, Query(ge=1, le=100_000)] = 1000,
 ):  # type: ignore[no-untyped-def]
     """Value, cost, effort and WSJF per epic and initiative, best WSJF first per level."""
-    frame = _eq(
-        _eq(runtime.results.get("portfolio_value"), "organisation", organisation), "team", team
+    frame = where_equal(
+        runtime.results.get("portfolio_value"), organisation=organisation, team=team
     )
-    frame = _eq(frame, "level", level)
+    frame = where_equal(frame, level=level)
     if open_only:
         frame = frame.filter(pl.col("status_category") != "done")
     frame = frame.head(limit)
@@ -228,8 +224,8 @@ def effort(
     epic: Annotated[str | None, Query(description="one epic, by item id or key")] = None,
 ):  # type: ignore[no-untyped-def]
     """Resource view: each epic's work per team (items, estimate, share of the epic)."""
-    frame = _eq(
-        _eq(runtime.results.get("portfolio_effort"), "organisation", organisation), "team", team
+    frame = where_equal(
+        runtime.results.get("portfolio_effort"), organisation=organisation, team=team
     )
     if epic is not None:
         frame = frame.filter((pl.col("epic_id") == epic) | (pl.col("epic_key") == epic))

@@ -21,6 +21,7 @@ from api.deps import (
     records,
     require_viewer,
     table,
+    where_equal,
 )
 from api.models import WorkItem
 
@@ -63,9 +64,7 @@ async def work_items(
 
     def filtered() -> pl.DataFrame:
         frame: pl.DataFrame = cache.get(generation, ("work_items",), everything)
-        for column, value in equal.items():
-            if value is not None:
-                frame = frame.filter(pl.col(column) == value)
+        frame = where_equal(frame, **equal)
         if updated_since is not None:
             frame = frame.filter(pl.col("updated") >= updated_since)
         return frame
