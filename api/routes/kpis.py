@@ -14,17 +14,9 @@ from fastapi import APIRouter, Depends, Query
 from pydantic import BaseModel
 
 from api.deps import FormatDep, RuntimeDep, records, require_viewer, table, where_equal
+from warehouse.transforms.kpis import TEAM_METRICS
 
 router = APIRouter(tags=["kpis"], dependencies=[Depends(require_viewer)])
-
-TREND_METRICS = (
-    "velocity",
-    "throughput_per_sprint",
-    "predictability",
-    "defect_share",
-    "carried_out_per_sprint",
-    "business_value_per_sprint",
-)
 
 
 class SprintKpi(BaseModel):
@@ -186,9 +178,9 @@ def trend(
         wide = pl.DataFrame(schema={"generation": pl.Int64, "as_of": pl.Datetime("us", "UTC")})
     wide = (
         wide.with_columns(
-            [pl.lit(None, pl.Float64).alias(m) for m in TREND_METRICS if m not in wide.columns]
+            [pl.lit(None, pl.Float64).alias(m) for m in TEAM_METRICS if m not in wide.columns]
         )
-        .select("generation", "as_of", *TREND_METRICS)
+        .select("generation", "as_of", *TEAM_METRICS)
         .sort("generation")
     )
     return table(wide, fmt, "kpi-trend") or records(wide)

@@ -11,6 +11,7 @@ import polars as pl
 from warehouse.analyses.flow import flow_data, flow_params
 from warehouse.results import Inputs, analysis, snapshot
 from warehouse.transforms.kpis import (
+    TEAM_METRICS,
     KpiParams,
     effort_by_team,
     investment_by_theme,
@@ -19,15 +20,6 @@ from warehouse.transforms.kpis import (
     snapshot_rows,
     sprint_kpis,
 )
-
-TEAM_METRICS = [
-    "velocity",
-    "throughput_per_sprint",
-    "predictability",
-    "defect_share",
-    "carried_out_per_sprint",
-    "business_value_per_sprint",
-]
 
 
 def kpi_params(inputs: Inputs) -> KpiParams:

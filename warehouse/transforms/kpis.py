@@ -583,6 +583,17 @@ def snapshot_rows(
     )
 
 
+#: The per-team headline KPIs of ``recent_sprint_kpis``: snapshotted per sync, so each has a trend.
+TEAM_METRICS = (
+    "velocity",
+    "throughput_per_sprint",
+    "predictability",
+    "defect_share",
+    "carried_out_per_sprint",
+    "business_value_per_sprint",
+)
+
+
 def recent_sprint_kpis(
     sprint_kpi: pl.DataFrame, params: KpiParams | None = None, by: str | None = "team"
 ) -> pl.DataFrame:
