@@ -17,7 +17,7 @@ numpy step per level, never a loop per node). Definitions: docs/dependencies.md.
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, field, fields
+from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any, Self
 
@@ -26,7 +26,7 @@ import polars as pl
 
 from warehouse.config import ConfigError
 from warehouse.model import SCHEMAS, UTC_TS
-from warehouse.transforms.flow import days_between, live
+from warehouse.transforms.flow import checked_params, days_between, live
 from warehouse.transforms.hierarchy import first_ancestor_where, parent_rows
 
 # --------------------------------------------------------------------------- contract
@@ -99,13 +99,7 @@ class DependencyParams:
         """Parse ``[analytics.dependencies]``; ``ConfigError`` naming the key and the fix
         (checked when the config loads, see warehouse/config.py ``_check_analytics``)."""
         where = "analytics.dependencies"
-        if values is not None and not isinstance(values, Mapping):
-            raise ConfigError(f"{where}: must be a table, e.g. [analytics.dependencies]")
-        values = dict(values or {})
-        known = {f.name for f in fields(cls)}
-        unknown = sorted(set(values) - known)
-        if unknown:
-            raise ConfigError(f"{where}: unknown setting(s) {unknown} - known: {sorted(known)}")
+        values = checked_params(cls, values, "dependencies")
         for name, value in values.items():
             whole = name in ("sketch_size", "seed")
             ok = isinstance(value, int) if whole else isinstance(value, int | float)

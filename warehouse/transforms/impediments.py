@@ -9,7 +9,7 @@ Executive Action Team ("eat"). The backlog is ordered by weight. Definitions: do
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, fields
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
@@ -17,6 +17,7 @@ import polars as pl
 
 from warehouse.config import ConfigError
 from warehouse.model import SCHEMAS, UTC_TS
+from warehouse.transforms.flow import checked_params
 
 LEVELS = ("team", "sos", "eat")
 #: Blocked statuses of a source that has none configured (``sources.blocked_statuses``' default).
@@ -87,17 +88,7 @@ class ImpedimentParams:
 
     @classmethod
     def from_mapping(cls, values: Mapping[str, Any] | None) -> ImpedimentParams:
-        known = {f.name for f in fields(cls)}
-        if values is not None and not isinstance(values, Mapping):
-            raise ConfigError(
-                "analytics.impediments: must be a table, e.g. [analytics.impediments]"
-            )
-        values = dict(values or {})
-        unknown = sorted(set(values) - known)
-        if unknown:
-            raise ConfigError(
-                f"analytics.impediments: unknown setting(s) {unknown} - known: {sorted(known)}"
-            )
+        values = checked_params(cls, values, "impediments")
         for name, value in values.items():
             if isinstance(value, bool) or not isinstance(value, int | float) or value < 0:
                 raise ConfigError(
