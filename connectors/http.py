@@ -9,7 +9,11 @@ POSTs on 429. This client does, for every tracker alike:
 - ``Retry-After`` (seconds or HTTP date) and ``X-RateLimit-Reset`` honoured, also when a throttling
   hint arrives on a 200 (Azure DevOps slows you down before it answers 429);
 - a concurrency limit per host (one client per host);
-- credentials live in ``httpx.Auth`` objects only and never appear in messages or logs.
+- credentials live in ``httpx.Auth`` objects only and never appear in messages or logs;
+- validate before acting: ``answer`` decodes a 2xx body straight into the shape the caller
+  expects (a ``TypedDict`` validated by pydantic, so callers keep plain dicts); a body that is not
+  JSON or not that shape (a gateway's maintenance page, an error object under 200) is asked for
+  again, then fails with ``MalformedAnswer`` naming the endpoint and what did not fit.
 """
 
 from __future__ import annotations
@@ -20,13 +24,17 @@ import logging
 import random
 import time
 from collections.abc import Awaitable, Callable, Generator
-from typing import Any
+from functools import cache
+from typing import Any, TypeVar
 
 import httpx
+from pydantic import TypeAdapter, ValidationError
 
 log = logging.getLogger("pmolens.http")
 
 RETRY_STATUS = frozenset({429, 500, 502, 503, 504})
+MALFORMED_ATTEMPTS = 3  # a 2xx body that does not fit is asked for this many times in total
+T = TypeVar("T")
 
 
 class TrackerError(RuntimeError):
@@ -35,6 +43,42 @@ class TrackerError(RuntimeError):
     def __init__(self, message: str, status: int | None = None) -> None:
         super().__init__(message)
         self.status = status
+
+
+class MalformedAnswer(TrackerError):
+    """The tracker answered 2xx, but not with JSON of the expected shape, several times in a row.
+
+    Nothing from such an answer is used: the run that asked fails (or the caller decides to skip
+    exactly the part the answer was for and says so in a problem line).
+    """
+
+
+@cache
+def _adapter(shape: Any) -> TypeAdapter[Any]:
+    return TypeAdapter(shape)
+
+
+def mismatch(exc: ValidationError, limit: int = 3) -> str:
+    """What did not fit, by location, never quoting the values (they may echo anything)."""
+    parts: list[str] = []
+    for error in exc.errors(include_input=False, include_url=False, include_context=False)[:limit]:
+        if error["type"] == "json_invalid":
+            return "the tracker sent malformed JSON"
+        where = ".".join(str(p) for p in error["loc"]) or "the answer"
+        parts.append(f"{where}: {error['msg'].lower()}")
+    more = exc.error_count() - len(parts)
+    return (
+        "not in the expected shape ("
+        + "; ".join(parts)
+        + (f"; {more} more" if more > 0 else "")
+        + ")"
+    )
+
+
+def decode(shape: type[T] | Any, content: bytes | str) -> T:
+    """JSON text -> the expected shape, or ``ValidationError``. ``Any`` only checks it is JSON."""
+    result: T = _adapter(shape).validate_json(content)
+    return result
 
 
 class BearerAuth(httpx.Auth):
@@ -140,21 +184,42 @@ class TrackerClient:
     async def aclose(self) -> None:
         await self._client.aclose()
 
-    async def get(self, path: str, params: dict[str, Any] | None = None) -> Any:
-        return await self._json("GET", path, params, None)
+    async def get(
+        self, path: str, params: dict[str, Any] | None = None, *, shape: Any = Any
+    ) -> Any:
+        return await self.answer("GET", path, shape, params=params)
 
-    async def post(self, path: str, json: Any = None, params: dict[str, Any] | None = None) -> Any:
-        return await self._json("POST", path, params, json)
+    async def post(
+        self, path: str, json: Any = None, params: dict[str, Any] | None = None, *, shape: Any = Any
+    ) -> Any:
+        return await self.answer("POST", path, shape, params=params, json=json)
 
-    async def _json(self, method: str, path: str, params: Any, body: Any) -> Any:
-        """A body that is not JSON (a truncated page) is asked for again, then fails clearly."""
-        for attempt in range(3):
-            response = await self.request(method, path, params=params, json=body)
+    async def answer(
+        self,
+        method: str,
+        path: str,
+        shape: type[T] | Any,
+        *,
+        params: dict[str, Any] | None = None,
+        json: Any = None,
+        what: str | None = None,
+        on_retry: Callable[[str, int], None] | None = None,
+    ) -> T:
+        """Send, then decode the 2xx body into ``shape``; a body that does not fit is asked for
+        again (``on_retry(problem, attempt)`` hears of each), and after ``MALFORMED_ATTEMPTS``
+        raises ``MalformedAnswer`` naming ``what`` (default: method and path) and the misfit."""
+        what = what or f"{method} {path.split('?')[0]}"
+        problem = ""
+        for attempt in range(1, MALFORMED_ATTEMPTS + 1):
+            response = await self.request(method, path, params=params, json=json)
             try:
-                return response.json()
-            except ValueError:
-                log.warning("%s %s: malformed JSON (attempt %d)", method, path, attempt + 1)
-        raise TrackerError(f"{method} {path}: the tracker sent malformed JSON three times")
+                return decode(shape, response.content)
+            except ValidationError as exc:
+                problem = mismatch(exc)
+                log.warning("%s: %s (attempt %d of %d)", what, problem, attempt, MALFORMED_ATTEMPTS)
+                if on_retry is not None:
+                    on_retry(problem, attempt)
+        raise MalformedAnswer(f"{what}: {problem} ({MALFORMED_ATTEMPTS} answers in a row)")
 
     async def request(
         self,
