@@ -68,6 +68,13 @@ def sync(
     full: Annotated[
         bool, typer.Option("--full", help="Ignore the cursor: read everything.")
     ] = False,
+    allow_mass_delete: Annotated[
+        bool,
+        typer.Option(
+            "--allow-mass-delete",
+            help="Let reconciliation mark more than the source's max_delete_share deleted.",
+        ),
+    ] = False,
 ) -> None:
     """Pull sources into the warehouse (incremental from the last cursor unless --full)."""
     settings = _settings(config)
@@ -78,13 +85,15 @@ def sync(
 
     server = running_server(settings)
     if server is not None:
-        _sync_via_server(server, settings, source, full)
+        _sync_via_server(server, settings, source, full, allow_mass_delete)
         return
-    ok = _sync_here(settings, source, full)
+    ok = _sync_here(settings, source, full, allow_mass_delete)
     raise typer.Exit(0 if ok else 1)
 
 
-def _sync_here(settings: Settings, sources: list[str] | None, full: bool) -> bool:
+def _sync_here(
+    settings: Settings, sources: list[str] | None, full: bool, allow_mass_delete: bool = False
+) -> bool:
     from warehouse.store import Warehouse
     from warehouse.sync import sync_all
 
@@ -107,7 +116,14 @@ def _sync_here(settings: Settings, sources: list[str] | None, full: bool) -> boo
             bar.update(tasks[name], description=f"{name}: {items:,} items read")
 
         outcomes = asyncio.run(
-            sync_all(warehouse, settings, sources=chosen, full=full, progress=progress)
+            sync_all(
+                warehouse,
+                settings,
+                sources=chosen,
+                full=full,
+                progress=progress,
+                allow_mass_delete=allow_mass_delete,
+            )
         )
         if any(o.ok for o in outcomes):
             from warehouse.results import refresh
@@ -118,14 +134,20 @@ def _sync_here(settings: Settings, sources: list[str] | None, full: bool) -> boo
 
 
 def _sync_via_server(
-    server: dict, settings: Settings, sources: list[str] | None, full: bool
+    server: dict,
+    settings: Settings,
+    sources: list[str] | None,
+    full: bool,
+    allow_mass_delete: bool = False,
 ) -> None:
     """Another process (pmolens serve) owns the warehouse: ask it to run the sync."""
     from api.handoff import trigger_remote_sync
 
     console.print(f"pmolens serve is running at {server['url']}: handing the sync to it")
     try:
-        results = trigger_remote_sync(server, settings, sources, full)
+        results = trigger_remote_sync(
+            server, settings, sources, full, allow_mass_delete=allow_mass_delete
+        )
     except RuntimeError as exc:
         err.print(f"[red]{exc}[/red]")
         raise typer.Exit(1) from None

@@ -112,6 +112,9 @@ class SourceConfig(Strict):
     page_size: int = Field(100, ge=1, le=5000)
     overlap_minutes: int = Field(60, ge=0)
     reconcile: bool = True
+    # reconciliation never marks more than this share of the source's live items deleted in one
+    # run (a wrong scope or token would otherwise wipe it); `pmolens sync --allow-mass-delete`
+    max_delete_share: float = Field(0.2, ge=0, le=1)
     timeout_seconds: float = Field(30.0, gt=0)
     max_retries: int = Field(5, ge=0, le=20)
 

@@ -222,7 +222,7 @@ class Warehouse:
         with self.transaction() as con:
             con.execute(
                 "UPDATE sync_runs SET outcome = 'failed', finished = now(), error = ?, "
-                "problems = ?, problem_text = ? WHERE run_id = ?",
+                "problems = ?, problem_text = ? WHERE run_id = ? AND outcome = 'running'",
                 [error[:_MAX_PROBLEM_TEXT], len(problems), _problem_text(problems), run_id],
             )
 
@@ -235,8 +235,14 @@ class Warehouse:
         live_ids: set[str] | None,
         cursor: datetime | None,
         cross_links: Sequence[CrossLinkPattern] = (),
+        max_delete_share: float | None = None,
     ) -> CommitResult:
-        """Upsert everything one run read, reconcile deletions, move the cursor: all or nothing."""
+        """Upsert everything one run read, reconcile deletions, move the cursor: all or nothing.
+
+        ``live_ids``: the source's complete, validated id listing (None: no reconciliation).
+        ``max_delete_share``: refuse to mark more than this share of the source's live items
+        deleted in one run (the items are kept and the run says so); None lifts the guard.
+        """
         items = staged.frame("work_items").unique("item_id", keep="last", maintain_order=True)
         links = staged.frame("links").unique(
             ["source", "link_id"], keep="first", maintain_order=True
@@ -285,24 +291,12 @@ class Warehouse:
             )
             sprint_columns = ", ".join(f'"{c}"' for c in SCHEMAS["sprints"])
             con.execute(f"INSERT INTO sprints SELECT {sprint_columns} FROM staged_sprints")
+            problems = list(staged.problems)
             deleted = 0
             if live_ids is not None:
-                live = pl.DataFrame(
-                    {"native_id": sorted(live_ids)}, schema={"native_id": pl.String}
-                )
-                con.register("live_ids", live.to_arrow())
-                row = con.execute(
-                    "SELECT count(*) FROM work_items WHERE source = ? AND NOT is_deleted "
-                    "AND native_id NOT IN (SELECT native_id FROM live_ids)",
-                    [source],
-                ).fetchone()
-                deleted = int(row[0]) if row else 0
-                # only the rows whose flag flips are rewritten, not the whole source
-                con.execute(
-                    "UPDATE work_items SET is_deleted = NOT is_deleted WHERE source = ? "
-                    "AND is_deleted = (native_id IN (SELECT native_id FROM live_ids))",
-                    [source],
-                )
+                deleted, refused = _reconcile(con, source, live_ids, max_delete_share)
+                if refused:
+                    problems.append(refused)
             _derive(con, source, cross_links)
             con.execute(
                 """
@@ -312,14 +306,14 @@ class Warehouse:
                 WHERE run_id = ?
                 """,
                 [
-                    "partial" if staged.problems else "success",
+                    "partial" if problems else "success",
                     items.height,
                     links.height,
                     sprints.height,
                     changes.height,
                     deleted,
-                    len(staged.problems),
-                    _problem_text(staged.problems),
+                    len(problems),
+                    _problem_text(problems),
                     cursor,
                     run_id,
                 ],
@@ -334,9 +328,51 @@ class Warehouse:
             sprints.height,
             changes.height,
             deleted,
-            len(staged.problems),
+            len(problems),
             cursor,
         )
+
+
+def _reconcile(
+    con: duckdb.DuckDBPyConnection,
+    source: str,
+    live_ids: set[str],
+    max_delete_share: float | None,
+) -> tuple[int, str | None]:
+    """Mark the source's items missing from the listing deleted and bring back those in it.
+
+    Returns (items marked deleted, the refusal line when the mass-delete guard held them back).
+    """
+    live = pl.DataFrame({"native_id": sorted(live_ids)}, schema={"native_id": pl.String})
+    con.register("live_ids", live.to_arrow())
+    row = con.execute(
+        "SELECT count(*) FILTER (WHERE native_id NOT IN (SELECT native_id FROM live_ids)), "
+        "count(*) FROM work_items WHERE source = ? AND NOT is_deleted",
+        [source],
+    ).fetchone()
+    gone, alive = (int(row[0]), int(row[1])) if row else (0, 0)
+    refused = None
+    if max_delete_share is not None and gone and gone > max_delete_share * alive:
+        refused = (
+            f"reconciliation would mark {gone:,} of {alive:,} live items deleted "
+            f"({gone / alive:.0%}, above max_delete_share {max_delete_share:.0%}); they were "
+            "kept - check the source's scope and token, or run `pmolens sync --allow-mass-delete` "
+            "if they really are gone"
+        )
+        gone = 0
+        con.execute(  # items that came back are still brought back
+            "UPDATE work_items SET is_deleted = false WHERE source = ? AND is_deleted "
+            "AND native_id IN (SELECT native_id FROM live_ids)",
+            [source],
+        )
+    else:
+        # only the rows whose flag flips are rewritten, not the whole source
+        con.execute(
+            "UPDATE work_items SET is_deleted = NOT is_deleted WHERE source = ? "
+            "AND is_deleted = (native_id IN (SELECT native_id FROM live_ids))",
+            [source],
+        )
+    return gone, refused
 
 
 def _derive(

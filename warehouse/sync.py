@@ -7,6 +7,7 @@ the new cursor is computed from what this run read and committed together with i
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -15,10 +16,21 @@ from datetime import datetime
 import polars as pl
 
 from connectors import registry
-from connectors.base import make_client
+from connectors.base import Connector, make_client
 from connectors.http import TrackerClient, TrackerError
 from warehouse.config import ConfigError, Settings, SourceConfig
 from warehouse.model import frame
+
+try:  # TEMP until warehouse/secrets.py lands
+    from warehouse.secrets import redact
+except ImportError:  # pragma: no cover
+
+    def redact(text: str, secrets: object = ()) -> str:  # type: ignore[misc]
+        for secret in secrets:  # type: ignore[attr-defined]
+            text = text.replace(secret, "***")
+        return text
+
+
 from warehouse.store import CommitResult, Staged, Warehouse
 
 log = logging.getLogger("pmolens.sync")
@@ -56,10 +68,16 @@ async def sync_source(
     client: TrackerClient | None = None,
     progress: Progress | None = None,
     run_id: int | None = None,
+    allow_mass_delete: bool = False,
 ) -> CommitResult:
     """Read one source and commit it atomically. Raises SyncError (warehouse untouched).
 
     ``run_id``: a run already recorded with ``begin`` (the API hands out the id first).
+    ``allow_mass_delete``: lift the source's ``max_delete_share`` guard for this run.
+
+    The run record is the truth about the commit: a run recorded ``failed`` committed nothing
+    and did not move its cursor. Once the commit has started it is never abandoned half-way: a
+    cancellation waits for it, so the record says what landed.
     """
     cursor_before = None if full else warehouse.last_cursor(config.name)
     if run_id is None:
@@ -72,42 +90,78 @@ async def sync_source(
             client = make_client(config)
         async with client:
             connector = registry()[config.kind](config, client)
-            # the reconciliation listing runs beside the fetch (it is round trips, not data)
-            listing = asyncio.create_task(connector.live_ids()) if config.reconcile else None
-            try:
-                async for batch in connector.fetch(cursor_before):
-                    staged.work_items.append(frame("work_items", batch.work_items))
-                    staged.links.append(frame("links", batch.links))
-                    staged.sprints.append(frame("sprints", batch.sprints))
-                    staged.status_changes.append(frame("status_changes", batch.status_changes))
-                    staged.history_missing += batch.history_missing
-                    staged.problems += batch.problems
-                    if progress:
-                        progress(config.name, staged.item_count)
-                live = await listing if listing is not None else None
-            finally:
-                if listing is not None and not listing.done():
-                    listing.cancel()
+            live = await _read(connector, config, cursor_before, staged, progress)
         if live is not None:
             # an item created after the listing began but fetched by this run is alive
             live |= _native_ids(staged)
         cursor = _new_cursor(staged, cursor_before)
-        return await asyncio.to_thread(
-            warehouse.commit_sync,
-            run_id,
-            config.name,
-            staged,
-            live_ids=live,
-            cursor=cursor,
-            cross_links=settings.cross_links,
+        commit = asyncio.ensure_future(
+            asyncio.to_thread(
+                warehouse.commit_sync,
+                run_id,
+                config.name,
+                staged,
+                live_ids=live,
+                cursor=cursor,
+                cross_links=settings.cross_links,
+                max_delete_share=None if allow_mass_delete else config.max_delete_share,
+            )
         )
-    except (TrackerError, ConfigError, OSError, ValueError, KeyError, TypeError) as exc:
-        message = _redact(_describe(exc), secrets)
-        warehouse.fail_run(run_id, message, staged.problems)
-        raise SyncError(config.name, message, run_id) from None
-    except BaseException as exc:  # cancelled / interrupted: record, then let it propagate
-        warehouse.fail_run(run_id, _redact(f"interrupted ({type(exc).__name__})", secrets))
+        return await _finish(commit)
+    except asyncio.CancelledError:
+        warehouse.fail_run(run_id, "interrupted before its commit: nothing was committed")
         raise
+    except Exception as exc:  # every failure is one line for the user; the traceback is debug
+        log.debug("sync of %s failed", config.name, exc_info=True)
+        message = redact(_describe(exc), secrets)
+        warehouse.fail_run(run_id, message, [redact(p, secrets) for p in staged.problems])
+        raise SyncError(config.name, message, run_id) from None
+
+
+async def _read(
+    connector: Connector,
+    config: SourceConfig,
+    cursor_before: datetime | None,
+    staged: Staged,
+    progress: Progress | None,
+) -> set[str] | None:
+    """Stage every batch of the run; the reconciliation listing runs beside the fetch (it is
+    round trips, not data). Returns the live ids, or None when this run does not reconcile.
+    No task outlives this function: on any failure the listing is cancelled and awaited."""
+    listing = asyncio.ensure_future(connector.live_ids()) if config.reconcile else None
+    try:
+        async for batch in connector.fetch(cursor_before):
+            staged.work_items.append(frame("work_items", batch.work_items))
+            staged.links.append(frame("links", batch.links))
+            staged.sprints.append(frame("sprints", batch.sprints))
+            staged.status_changes.append(frame("status_changes", batch.status_changes))
+            staged.history_missing += batch.history_missing
+            staged.problems += batch.problems
+            if progress:
+                progress(config.name, staged.item_count)
+        return await listing if listing is not None else None
+    finally:
+        if listing is not None and not listing.done():
+            listing.cancel()
+            with contextlib.suppress(BaseException):
+                await listing
+
+
+async def _finish(commit: asyncio.Future[CommitResult]) -> CommitResult:
+    """Await a commit running in a thread; a cancellation waits for it to land, then goes on."""
+    cancelled = False
+    while True:
+        try:
+            result = await asyncio.shield(commit)
+            break
+        except asyncio.CancelledError:
+            if commit.done():
+                result = commit.result()
+                break
+            cancelled = True  # the thread cannot be stopped half-way: let it finish first
+    if cancelled:
+        raise asyncio.CancelledError
+    return result
 
 
 def begin(warehouse: Warehouse, config: SourceConfig, *, full: bool = False) -> int:
@@ -124,8 +178,10 @@ async def sync_all(
     sources: list[str] | None = None,
     full: bool = False,
     progress: Progress | None = None,
+    allow_mass_delete: bool = False,
 ) -> list[SyncOutcome]:
-    """Sync sources side by side; one failing source never stops or spoils the others."""
+    """Sync sources side by side; one failing source never stops or spoils the others
+    (``sync_source`` turns every failure into a SyncError, so no run is ever cancelled)."""
     chosen = [settings.source(n) for n in sources] if sources else settings.sources
     warehouse.register_config(settings)
 
@@ -133,7 +189,14 @@ async def sync_all(
         loop = asyncio.get_running_loop()
         started = loop.time()
         try:
-            result = await sync_source(warehouse, settings, config, full=full, progress=progress)
+            result = await sync_source(
+                warehouse,
+                settings,
+                config,
+                full=full,
+                progress=progress,
+                allow_mass_delete=allow_mass_delete,
+            )
             return SyncOutcome(config.name, result, None, loop.time() - started)
         except SyncError as exc:
             log.warning("%s", exc)
@@ -162,13 +225,10 @@ def _new_cursor(staged: Staged, before: datetime | None) -> datetime | None:
 
 
 def _describe(exc: BaseException) -> str:
+    """One line: the tracker's or config's own words, else the error type and its first line."""
     if isinstance(exc, TrackerError | ConfigError):
-        return str(exc)
-    return f"{type(exc).__name__}: {exc}"
-
-
-def _redact(text: str, secrets: list[str]) -> str:
-    for secret in secrets:
-        if secret:
-            text = text.replace(secret, "***")
-    return text
+        text = str(exc)
+    else:
+        text = f"{type(exc).__name__}: {exc}"
+    first = text.strip().splitlines()[0] if text.strip() else type(exc).__name__
+    return first[:500]
