@@ -63,6 +63,7 @@ def trigger_remote_sync(
     sources: list[str] | None,
     full: bool,
     *,
+    allow_mass_delete: bool = False,
     timeout: float = 3600.0,
     poll: float = 0.5,
 ) -> list[dict[str, Any]]:
@@ -77,7 +78,10 @@ def trigger_remote_sync(
             )
         headers["Authorization"] = f"Bearer {token}"
     with httpx.Client(base_url=server["url"], headers=headers, timeout=30.0) as client:
-        response = client.post("/sync", json={"sources": sources, "full": full})
+        response = client.post(
+            "/sync",
+            json={"sources": sources, "full": full, "allow_mass_delete": allow_mass_delete},
+        )
         if response.status_code == 409:
             raise RuntimeError(f"already syncing: {response.json().get('detail')}")
         if response.status_code in (401, 403):

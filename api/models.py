@@ -70,6 +70,9 @@ class SyncRun(BaseModel):
 class SyncRequest(BaseModel):
     sources: list[str] | None = Field(None, description="Source names; all sources when omitted.")
     full: bool = Field(False, description="Ignore cursors and read everything.")
+    allow_mass_delete: bool = Field(
+        False, description="Lift the sources' max_delete_share guard for this run."
+    )
 
 
 class SyncStarted(BaseModel):

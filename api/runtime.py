@@ -57,7 +57,13 @@ class SyncManager:
         self.running: dict[str, asyncio.Task[None]] = {}
         self._refresh_lock = asyncio.Lock()
 
-    def start(self, sources: list[str] | None = None, *, full: bool = False) -> list[int]:
+    def start(
+        self,
+        sources: list[str] | None = None,
+        *,
+        full: bool = False,
+        allow_mass_delete: bool = False,
+    ) -> list[int]:
         """Start syncs in the background; returns their run ids. Refuses busy sources."""
         chosen = [self.settings.source(n) for n in sources] if sources else self.settings.sources
         if not chosen:
@@ -69,12 +75,16 @@ class SyncManager:
         run_ids = []
         for config in chosen:
             run_id = begin(self.warehouse, config, full=full)
-            task = asyncio.get_running_loop().create_task(self._run(config, run_id, full))
+            task = asyncio.get_running_loop().create_task(
+                self._run(config, run_id, full, allow_mass_delete)
+            )
             self.running[config.name] = task
             run_ids.append(run_id)
         return run_ids
 
-    async def _run(self, config: SourceConfig, run_id: int, full: bool) -> None:
+    async def _run(
+        self, config: SourceConfig, run_id: int, full: bool, allow_mass_delete: bool = False
+    ) -> None:
         try:
             client = self.client_factory(config) if self.client_factory else None
             await sync_source(
@@ -83,6 +93,7 @@ class SyncManager:
                 config,
                 full=full,
                 run_id=run_id,
+                allow_mass_delete=allow_mass_delete,
                 client=client,  # type: ignore[arg-type]
             )
         except SyncError as exc:

@@ -64,6 +64,7 @@ def bench_settings(frames: dict[str, Any], warehouse: Path, port: int = 8765) ->
         }
         if row["kind"] == "jira_cloud":
             source["email"] = "bench@example.com"
+            source["jql"] = "project = BENCH"
         if row["kind"] == "azure_devops":
             source["project"] = "Bench"
         sources.append(source)

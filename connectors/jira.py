@@ -4,10 +4,38 @@ Cloud (REST v3): ids come from ``POST /rest/api/3/search/jql`` (ids only, 5000 a
 created so pages never shift); issues from ``POST /rest/api/3/issue/bulkfetch`` and full status
 history from ``POST /rest/api/3/changelog/bulkfetch``, 100 issues a call, many calls in flight.
 (``expand=changelog`` on search truncates at 100 entries; the old ``/rest/api/3/search`` is gone.)
+A Cloud source must name its scope (``jql``): Jira Cloud refuses unbounded searches.
 
 Data Center (REST v2): ``GET /rest/api/2/search`` with ``startAt``: after the first page the total
 is known, so the remaining pages go out concurrently. ``expand=changelog`` is complete on DC;
 a history whose ``total`` exceeds what came back is completed from ``/issue/{id}?expand=changelog``.
+
+Validate before acting: every answer is decoded into its shape (``connectors.jira_shapes``); one
+that does not fit is asked for again and then fails the run with ``MalformedAnswer`` naming the
+endpoint, before anything of it is used. Concurrent calls are awaited together (``_all``): when
+one fails the others are cancelled *and* awaited, so no task is ever left running or unretrieved.
+
+Levels (which canonical level an issue type is), first match wins:
+
+1. the source's ``levels`` config, by type name (or ``untranslatedName``): an override;
+2. a name rule (``DEFAULT_LEVELS``, tried on ``untranslatedName`` first, then on the name) when it
+   agrees with the type's Jira hierarchy level (``HIERARCHY_FITS``), or when Jira gives no level;
+3. Jira's own hierarchy (``fields.issuetype`` of the issue, else the ``/issuetype`` catalogue read
+   once per run, by id then name): ``subtask = true`` or ``hierarchyLevel`` -1 -> task, 1 -> epic,
+   2 and above -> initiative, 0 -> story *with a problem line* (a standard type of unknown kind);
+4. no hierarchy information and no name rule -> story *with a problem line*.
+
+Status categories (todo / in_progress / done), first match wins:
+
+1. the source's ``status_categories`` config, by status name: an override;
+2. Jira's status catalogue (``/status``), by name;
+3. the payload's own ``statusCategory`` (an issue's current status carries one; it is remembered
+   by name for the run, so history entries naming that status get it too);
+4. a name heuristic (``guess_category``: done-like, todo-like, else in_progress) *with a problem
+   line* per occurrence.
+
+Problem lines that can repeat (types, statuses, story points) carry no item key, so the sync run
+shows each once with its count.
 
 Mapping a raw issue to canonical rows is pure (``map_issue``, ``map_histories``,
 ``map_remote_links``) and tested on payloads shaped like Atlassian's docs.
@@ -17,18 +45,33 @@ from __future__ import annotations
 
 import asyncio
 import itertools
+import math
 import re
-from collections.abc import AsyncIterator, Iterable
+from collections.abc import AsyncGenerator, AsyncIterator, Awaitable, Iterable
+from contextlib import aclosing
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, timedelta
 from typing import Any
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from connectors.http import TrackerClient, TrackerError
+from connectors.jira_shapes import (
+    ChangelogPage,
+    DcIdsPage,
+    DcSearchPage,
+    IdsPage,
+    IssuesPage,
+    IssueTypeList,
+    IssueWithChangelog,
+    Myself,
+    RemoteLinkList,
+    SprintPage,
+    StatusList,
+)
 from warehouse.config import SourceConfig
 from warehouse.model import Batch, Row, item_id
 
-#: Issue type name (lower case) -> level, before the source's own ``levels`` mapping.
+#: Issue type name (lower case) -> level: the name rules, after the source's own ``levels``.
 DEFAULT_LEVELS = {
     "initiative": "initiative",
     "theme": "initiative",
@@ -45,8 +88,73 @@ DEFAULT_LEVELS = {
     "bug": "bug",
     "defect": "bug",
     "impediment": "impediment",
+    # localised names Jira ships (only where the name cannot mean another level)
+    "taak": "task",  # Dutch
+    "subtaak": "task",
+    "verhaal": "story",
+    "fout": "bug",
+    "aufgabe": "task",  # German
+    "unteraufgabe": "task",
+    "fehler": "bug",
+    "geschichte": "story",
+    "子任务": "task",  # Chinese
+    "任务": "task",
+    "缺陷": "bug",
+    "故事": "story",
+    "tâche": "task",  # French
+    "sous-tâche": "task",
+    "bogue": "bug",
 }
+#: Jira hierarchy level -> the name-rule levels that agree with it (2 and above: ``ABOVE_EPIC``).
+HIERARCHY_FITS: dict[int, frozenset[str]] = {
+    -1: frozenset({"task", "bug"}),
+    0: frozenset({"story", "task", "bug", "impediment", "feature"}),
+    1: frozenset({"epic", "feature"}),
+}
+ABOVE_EPIC = frozenset({"initiative"})
 JIRA_CATEGORY = {"new": "todo", "indeterminate": "in_progress", "done": "done", "undefined": "todo"}
+#: Status names (lower case) the heuristic counts as done / to do when Jira does not say.
+DONE_NAMES = frozenset(
+    {
+        "done",
+        "closed",
+        "resolved",
+        "released",
+        "won't do",
+        "won't fix",
+        "cancelled",
+        "canceled",
+        "rejected",
+        "gereed",
+        "klaar",
+        "afgerond",
+        "gesloten",
+        "erledigt",
+        "geschlossen",
+        "fertig",
+        "terminé",
+        "fermé",
+        "résolu",
+    }
+)
+TODO_NAMES = frozenset(
+    {
+        "to do",
+        "todo",
+        "to-do",
+        "open",
+        "new",
+        "backlog",
+        "inbox",
+        "selected for development",
+        "te doen",
+        "nieuw",
+        "offen",
+        "neu",
+        "à faire",
+        "ouvert",
+    }
+)
 BASE_FIELDS = [
     "summary",
     "issuetype",
@@ -72,9 +180,32 @@ RANGE_IDS = 4000  # ids aimed at per id range of a Cloud listing: one page each,
 _ORDER_BY = re.compile(r"(?:^|\s+)order\s+by\s+.*$", re.I | re.S)
 
 
+def guess_category(status: str) -> str:
+    """A status's category from its name alone: the last resort, always reported."""
+    name = " ".join(status.lower().split())
+    if name in DONE_NAMES:
+        return "done"
+    if name in TODO_NAMES or name.startswith("ready for dev"):
+        return "todo"
+    return "in_progress"
+
+
+def _hierarchy(issue_type: dict[str, Any]) -> int | None:
+    """Jira's level of a type: -1 sub-task, 0 standard, 1 epic, 2+ above; None when not given."""
+    if issue_type.get("subtask") is True:
+        return -1
+    level = issue_type.get("hierarchyLevel")
+    if isinstance(level, int) and not isinstance(level, bool):
+        return level
+    return None
+
+
 @dataclass(frozen=True)
 class JiraContext:
-    """Everything the pure mapping needs, derived once from the source config."""
+    """Everything the pure mapping needs, derived once per run from the config and catalogues.
+
+    ``learned`` is the one thing that grows during a run: status categories seen on payloads.
+    """
 
     source: str
     organisation: str
@@ -82,13 +213,25 @@ class JiraContext:
     cloud: bool
     config: SourceConfig
     status_categories: dict[str, str] = field(default_factory=dict)  # status name (lower) -> cat
+    issue_types: dict[str, dict[str, Any]] = field(default_factory=dict)  # "id:x" / "name:y"
+    learned: dict[str, str] = field(default_factory=dict)  # status name (lower) -> cat, payloads
 
     @classmethod
     def from_config(
-        cls, config: SourceConfig, statuses: dict[str, str] | None = None
+        cls,
+        config: SourceConfig,
+        statuses: dict[str, str] | None = None,
+        issue_types: Iterable[dict[str, Any]] = (),
     ) -> JiraContext:
         merged = dict(statuses or {})
         merged.update({k.lower(): v for k, v in config.status_categories.items()})
+        types: dict[str, dict[str, Any]] = {}
+        for entry in issue_types:
+            if entry.get("id") is not None:
+                types.setdefault(f"id:{entry['id']}", entry)
+            for name in (entry.get("name"), entry.get("untranslatedName")):
+                if name:
+                    types.setdefault(f"name:{str(name).lower()}", entry)
         return cls(
             source=config.name,
             organisation=config.organisation,
@@ -96,18 +239,80 @@ class JiraContext:
             cloud=config.kind == "jira_cloud",
             config=config,
             status_categories=merged,
+            issue_types=types,
         )
 
-    def level(self, type_name: str) -> str:
-        for name, level in self.config.levels.items():
-            if name.lower() == type_name.lower():
-                return level
-        return DEFAULT_LEVELS.get(type_name.lower(), "story")
+    def level_of(self, issue_type: Any) -> tuple[str, str | None]:
+        """(level, problem or None) for an issue's ``fields.issuetype``; see the module doc."""
+        raw = issue_type if isinstance(issue_type, dict) else {"name": _name(issue_type)}
+        name = _name(raw.get("name")) or "Story"
+        known: dict[str, Any] = {}
+        if raw.get("id") is not None:
+            known = self.issue_types.get(f"id:{raw['id']}") or {}
+        known = known or self.issue_types.get(f"name:{name.lower()}") or {}
+        untranslated = _name(raw.get("untranslatedName")) or _name(known.get("untranslatedName"))
+        hierarchy = _hierarchy(raw)
+        if hierarchy is None:
+            hierarchy = _hierarchy(known)
+        for candidate in (name, untranslated):  # 1. the source's levels: an override
+            for configured, level in self.config.levels.items():
+                if candidate and configured.lower() == candidate.lower():
+                    return level, None
+        fits = (
+            None
+            if hierarchy is None
+            else HIERARCHY_FITS.get(hierarchy, ABOVE_EPIC if hierarchy > 1 else frozenset())
+        )
+        for candidate in (untranslated, name):  # 2. name rules that agree with the hierarchy
+            ruled = DEFAULT_LEVELS.get(" ".join(candidate.lower().split())) if candidate else None
+            if ruled and (fits is None or ruled in fits):
+                return ruled, None
+        if hierarchy is None:  # 4. nothing to go by
+            return "story", (
+                f"issue type {name!r} has no level from Jira (hierarchyLevel missing) and no "
+                f"name rule; stored as story - map it under levels"
+            )
+        if hierarchy < 0:  # 3. Jira's hierarchy
+            return "task", None
+        if hierarchy == 1:
+            return "epic", None
+        if hierarchy > 1:
+            return "initiative", None
+        return "story", (
+            f"issue type {name!r} is a standard-level Jira type (hierarchyLevel 0) of unknown "
+            f"kind; stored as story - map it under levels"
+        )
 
-    def category(self, status: str | None, fallback: str | None = None) -> str | None:
+    def learn(self, status: Any) -> None:
+        """Remember the category an issue's current status carries, for history entries."""
+        if not isinstance(status, dict):
+            return
+        name = _name(status.get("name"))
+        category = status.get("statusCategory")
+        key = category.get("key") if isinstance(category, dict) else None
+        if name and key in JIRA_CATEGORY:
+            self.learned.setdefault(name.lower(), JIRA_CATEGORY[str(key)])
+
+    def resolve_status(
+        self, status: str | None, payload_key: Any = None
+    ) -> tuple[str | None, str | None]:
+        """(category, problem or None) for a status name; see the module doc for the order."""
         if status is None:
-            return None
-        return self.status_categories.get(status.lower(), fallback)
+            return None, None
+        name = status.lower()
+        known = self.status_categories.get(name)
+        if known:
+            return known, None
+        if payload_key in JIRA_CATEGORY:
+            return JIRA_CATEGORY[str(payload_key)], None
+        learned = self.learned.get(name)
+        if learned:
+            return learned, None
+        guess = guess_category(status)
+        return guess, (
+            f"status {status!r} is not in Jira's status list; counted as {guess} by its name "
+            f"- set status_categories to be sure"
+        )
 
     def link_kind(self, type_name: str) -> tuple[str, bool] | None:
         """(kind, outward_is_blocker) for a link type name, or None when unknown."""
@@ -199,6 +404,20 @@ def _number(value: Any) -> float | None:
     return float(value)
 
 
+def _points(value: Any) -> float | None:
+    """Story points: a non-negative finite number (or empty); anything else is a ValueError."""
+    if value is None or value == "":
+        return None
+    if isinstance(value, dict):
+        value = value.get("value")
+    if isinstance(value, bool) or value is None:
+        raise ValueError("not a number")
+    number = float(value)
+    if not math.isfinite(number) or number < 0:
+        raise ValueError("not a non-negative number")
+    return number
+
+
 def map_issue(raw: dict[str, Any], ctx: JiraContext) -> tuple[Row, list[Row], list[Row], list[str]]:
     """One Jira issue -> (work item row, link rows, sprint rows, problems).
 
@@ -219,16 +438,32 @@ def map_issue(raw: dict[str, Any], ctx: JiraContext) -> tuple[Row, list[Row], li
             problems.append(f"{key}: field {label} unreadable ({exc}); left empty")
             return None
 
-    issue_type = _name(fields.get("issuetype")) or "Story"
+    raw_type = fields.get("issuetype")
+    issue_type = _name(raw_type) or "Story"
+    level, type_problem = ctx.level_of(raw_type)
+    if type_problem:
+        problems.append(type_problem)
     status = fields.get("status") or {}
     status_name = _name(status)
-    category_key = (
-        ((status.get("statusCategory") or {}).get("key")) if isinstance(status, dict) else None
-    )
-    category = ctx.category(status_name) or JIRA_CATEGORY.get(str(category_key))
+    category_key = None
+    if isinstance(status, dict) and isinstance(status.get("statusCategory"), dict):
+        category_key = status["statusCategory"].get("key")
+    ctx.learn(status)
+    category, status_problem = ctx.resolve_status(status_name, category_key)
+    if status_problem:
+        problems.append(status_problem)
     if category is None:
-        problems.append(f"{key}: status {status_name!r} has no category; counted as todo")
+        problems.append("an issue has no status; counted as todo")
         category = "todo"
+
+    estimate = None
+    if mapping.story_points:
+        try:
+            estimate = _points(fields.get(mapping.story_points))
+        except (TypeError, ValueError):
+            problems.append(
+                f"story points ({mapping.story_points}) not a non-negative number; left empty"
+            )
 
     sprints = read("sprint", parse_sprints, fields.get(mapping.sprint)) if mapping.sprint else []
     sprints = sprints or []
@@ -260,7 +495,7 @@ def map_issue(raw: dict[str, Any], ctx: JiraContext) -> tuple[Row, list[Row], li
         "organisation": ctx.organisation,
         "project": _project_key(fields.get("project")) or key.split("-")[0],
         "raw_type": issue_type,
-        "level": ctx.level(issue_type),
+        "level": level,
         "title": str(fields.get("summary") or ""),
         "has_description": bool(fields.get("description")),
         "raw_status": status_name,
@@ -270,9 +505,7 @@ def map_issue(raw: dict[str, Any], ctx: JiraContext) -> tuple[Row, list[Row], li
         "priority": _name(priority),
         "priority_rank": priority_rank,
         "rank": read("rank", _name, fields.get(mapping.rank)) if mapping.rank else None,
-        "estimate": read("story_points", _number, fields.get(mapping.story_points))
-        if mapping.story_points
-        else None,
+        "estimate": estimate,
         "created": read("created", parse_time, fields.get("created")),
         "updated": read("updated", parse_time, fields.get("updated")),
         "resolved": read("resolutiondate", parse_time, fields.get("resolutiondate")),
@@ -386,9 +619,25 @@ def _current_sprint(sprints: list[Row]) -> Row | None:
     return max(sprints, key=lambda s: s["start"] or datetime.min.replace(tzinfo=UTC))
 
 
-def map_histories(me: str, histories: Iterable[dict[str, Any]], ctx: JiraContext) -> list[Row]:
-    """Changelog histories -> status (and Flagged) changes, oldest first."""
+def map_histories(
+    me: str,
+    histories: Iterable[dict[str, Any]],
+    ctx: JiraContext,
+    problems: list[str] | None = None,
+) -> list[Row]:
+    """Changelog histories -> status (and Flagged) changes, oldest first.
+
+    A status the run knows no category for is counted by its name and reported in ``problems``
+    (once per occurrence, with the same text, so the run shows it with its count).
+    """
     rows: list[Row] = []
+
+    def category(status: Any) -> str | None:
+        found, problem = ctx.resolve_status(None if status is None else str(status))
+        if problem and problems is not None:
+            problems.append(problem)
+        return found
+
     flagged_id = ctx.config.fields.flagged
     for history in histories:
         at = parse_time(history.get("created"))
@@ -401,6 +650,7 @@ def map_histories(me: str, histories: Iterable[dict[str, Any]], ctx: JiraContext
             else:
                 continue
             before, after = entry.get("fromString"), entry.get("toString")
+            is_status = kind == "status"
             rows.append(
                 {
                     "source": ctx.source,
@@ -410,10 +660,8 @@ def map_histories(me: str, histories: Iterable[dict[str, Any]], ctx: JiraContext
                     "field": kind,
                     "from_status": before,
                     "to_status": after,
-                    "from_category": ctx.category(before, "in_progress" if before else None)
-                    if kind == "status"
-                    else None,
-                    "to_category": ctx.category(after, "in_progress") if kind == "status" else None,
+                    "from_category": category(before) if is_status else None,
+                    "to_category": category(after) if is_status else None,
                 }
             )
     rows.sort(key=lambda r: (r["at"] or datetime.min.replace(tzinfo=UTC), r["change_id"]))
@@ -467,6 +715,31 @@ def _by_id(ids: Iterable[str]) -> list[str]:
     return sorted(set(ids), key=lambda i: (0, int(i), "") if i.isdigit() else (1, 0, i))
 
 
+async def _all(*awaitables: Awaitable[Any]) -> list[Any]:
+    """``asyncio.gather`` that leaves nothing behind: on the first failure (or a cancellation)
+    the other calls are cancelled *and* awaited before the error goes up, so no task keeps
+    running against a closed client and no "Task exception was never retrieved" is printed."""
+    tasks = [asyncio.ensure_future(a) for a in awaitables]
+    try:
+        return list(await asyncio.gather(*tasks))
+    except BaseException:
+        for task in tasks:
+            task.cancel()
+        await asyncio.gather(*tasks, return_exceptions=True)
+        raise
+
+
+async def _settle(task: asyncio.Task[Any]) -> None:
+    """Cancel a task unless it is done, and wait for it; its outcome is retrieved, not raised."""
+    if not task.done():
+        task.cancel()
+    await asyncio.gather(task, return_exceptions=True)
+
+
+def _ids_of(page: dict[str, Any]) -> list[str]:
+    return [str(issue["id"]) for issue in page["issues"]]
+
+
 class JiraConnector:
     """Reads one Jira Cloud or Data Center source. Never touches the warehouse."""
 
@@ -482,27 +755,27 @@ class JiraConnector:
 
     async def fetch(self, since: datetime | None) -> AsyncIterator[Batch]:
         # reference data and the user's zone are independent: one round trip for all of them
-        statuses, sprints, since_clause = await asyncio.gather(
-            self._statuses(), self._board_sprints(), self._since_clause(since)
+        statuses, issue_types, sprints, since_clause = await _all(
+            self._statuses(), self._issue_types(), self._board_sprints(), self._since_clause(since)
         )
-        ctx = JiraContext.from_config(self.config, statuses)
+        ctx = JiraContext.from_config(self.config, statuses, issue_types)
         # the remote-link listing runs beside the issue listing; pages wait for it only to map
         remote_task = asyncio.create_task(self._remote_link_ids(since_clause))
         try:
             where = self._where(since_clause)
             pages = self._cloud_issues(where) if self.cloud else self._dc_issues(where)
             pending = Batch(sprints=sprints)
-            async for raws, histories in pages:
-                batch = await self._map_page(raws, histories, ctx, await remote_task)
-                pending.extend(batch)
-                if len(pending.work_items) >= BATCH_ITEMS:
-                    yield pending
-                    pending = Batch()
+            async with aclosing(pages):
+                async for raws, histories in pages:
+                    batch = await self._map_page(raws, histories, ctx, await remote_task)
+                    pending.extend(batch)
+                    if len(pending.work_items) >= BATCH_ITEMS:
+                        yield pending
+                        pending = Batch()
             await remote_task  # a failing remote-link listing fails the run even without pages
             yield pending
         finally:
-            if not remote_task.done():
-                remote_task.cancel()
+            await _settle(remote_task)
 
     async def live_ids(self) -> set[str]:
         return set(await self._listing(self._where()))
@@ -529,12 +802,16 @@ class JiraConnector:
     async def _user_zone(self) -> ZoneInfo:
         """JQL dates are read in the API user's time zone: ask Jira which one that is."""
         if self._zone is None:
-            me = await self.client.get(f"{self.api}/myself")
+            me: Myself = await self.client.get(f"{self.api}/myself", shape=Myself)
             try:
-                self._zone = ZoneInfo(str(me.get("timeZone") or "UTC"))
+                self._zone = ZoneInfo(str(me["timeZone"] or "UTC"))
             except (ZoneInfoNotFoundError, ValueError):
                 self._zone = ZoneInfo("UTC")
         return self._zone
+
+    async def _search(self, body: dict[str, Any]) -> IdsPage:
+        page: IdsPage = await self.client.post(f"{self.api}/search/jql", json=body, shape=IdsPage)
+        return page
 
     async def _ids(self, jql: str) -> list[str]:
         """Every issue id matching the JQL, in its order, one page after the other."""
@@ -545,24 +822,25 @@ class JiraConnector:
                 body: dict[str, Any] = {"jql": jql, "fields": ["id"], "maxResults": ID_PAGE}
                 if token:
                     body["nextPageToken"] = token
-                page = await self.client.post(f"{self.api}/search/jql", json=body)
-                ids += [str(issue["id"]) for issue in page.get("issues") or []]
+                page = await self._search(body)
+                ids += _ids_of(dict(page))
                 token = page.get("nextPageToken")
                 if page.get("isLast", not token) or not token:
                     return ids
         start = 0
         while True:
-            page = await self._dc_id_page(jql, start)
-            issues = page.get("issues") or []
+            dc_page = await self._dc_id_page(jql, start)
+            issues = dc_page["issues"]
             ids += [str(issue["id"]) for issue in issues]
             start += len(issues)
-            if not issues or start >= int(page.get("total", 0)):
+            if not issues or start >= dc_page["total"]:
                 return ids
 
-    async def _dc_id_page(self, jql: str, start: int) -> dict[str, Any]:
-        page: dict[str, Any] = await self.client.get(
+    async def _dc_id_page(self, jql: str, start: int) -> DcIdsPage:
+        page: DcIdsPage = await self.client.get(
             f"{self.api}/search",
             params={"jql": jql, "fields": "id", "startAt": start, "maxResults": DC_ID_PAGE},
+            shape=DcIdsPage,
         )
         return page
 
@@ -577,34 +855,31 @@ class JiraConnector:
         jql = self._jql(where)
         if not self.cloud:
             first = await self._dc_id_page(jql, 0)
-            total = int(first.get("total") or 0)
-            size = len(first.get("issues") or []) or DC_ID_PAGE
-            rest = await asyncio.gather(
+            total = first["total"]
+            size = len(first["issues"]) or DC_ID_PAGE
+            rest: list[DcIdsPage] = await _all(
                 *(self._dc_id_page(jql, s) for s in range(size, total, size))
             )
-            found = {str(i["id"]) for page in (first, *rest) for i in page.get("issues") or []}
+            found = {str(i["id"]) for page in (first, *rest) for i in page["issues"]}
             if len(found) < total:  # the set moved while it was read: page it through once more
                 found |= set(await self._ids(jql))
             return _by_id(found)
         newest = self._jql(where, "ORDER BY created DESC")
-        pair: list[dict[str, Any]] = await asyncio.gather(
-            self.client.post(
-                f"{self.api}/search/jql", json={"jql": jql, "fields": ["id"], "maxResults": ID_PAGE}
-            ),
-            self.client.post(
-                f"{self.api}/search/jql", json={"jql": newest, "fields": ["id"], "maxResults": 1}
-            ),
+        pair: list[IdsPage] = await _all(
+            self._search({"jql": jql, "fields": ["id"], "maxResults": ID_PAGE}),
+            self._search({"jql": newest, "fields": ["id"], "maxResults": 1}),
         )
-        first, last_page = pair
-        head = [str(issue["id"]) for issue in first.get("issues") or []]
-        token = first.get("nextPageToken")
-        if first.get("isLast", not token) or not token:
+        head_page, last_page = pair
+        head = _ids_of(dict(head_page))
+        token = head_page.get("nextPageToken")
+        if head_page.get("isLast", not token) or not token:
             return _by_id(head)
         numbers = [int(i) for i in head if i.isdigit()]
         if len(numbers) < len(head) or len(numbers) < 2:  # not numeric ids: page through
             return _by_id(set(head) | set(await self._ids(jql)))
         low = min(numbers)
-        high = max([*numbers, *(int(i["id"]) for i in last_page.get("issues") or [])])
+        newest_ids = [int(i) for i in _ids_of(dict(last_page)) if i.isdigit()]
+        high = max([*numbers, *newest_ids])
         per_id = len(numbers) / max(1, max(numbers) - low + 1)  # ids in scope per id value
         expected = per_id * (high - low + 1)
         parts = max(2, min(4 * self.config.concurrency, -(-int(expected) // RANGE_IDS)))
@@ -614,7 +889,7 @@ class JiraConnector:
             _and(where, None if a is None else f"id >= {a}", None if b is None else f"id < {b}")
             for a, b in itertools.pairwise(bounds)
         ]
-        pages = await asyncio.gather(*(self._ids(self._jql(r)) for r in ranges))
+        pages: list[list[str]] = await _all(*(self._ids(self._jql(r)) for r in ranges))
         return _by_id({i for page in pages for i in page})
 
     def _fields(self) -> list[str]:
@@ -636,25 +911,26 @@ class JiraConnector:
 
     async def _cloud_issues(
         self, where: str
-    ) -> AsyncIterator[tuple[list[dict[str, Any]], dict[str, list[dict[str, Any]] | None]]]:
+    ) -> AsyncGenerator[tuple[list[dict[str, Any]], dict[str, list[dict[str, Any]] | None]]]:
         """Ids first (cheap, 5000 a page), then issues + changelogs 100 at a time, concurrently."""
         ids = await self._listing(where)
         chunks = [ids[i : i + ISSUE_CHUNK] for i in range(0, len(ids), ISSUE_CHUNK)]
 
         async def one(chunk: list[str]) -> tuple[list[dict[str, Any]], dict[str, Any]]:
-            issues_page, histories = await asyncio.gather(
+            issues_page, histories = await _all(
                 self.client.post(
                     f"{self.api}/issue/bulkfetch",
                     json={"issueIdsOrKeys": chunk, "fields": self._fields()},
+                    shape=IssuesPage,
                 ),
                 self._cloud_changelogs(chunk),
             )
-            return issues_page.get("issues") or [], histories
+            return list(issues_page["issues"]), histories
 
         # bounded look-ahead keeps memory flat while the client's limit keeps requests in flight
         window = max(1, self.client_concurrency * 2)
         for start in range(0, len(chunks), window):
-            for result in await asyncio.gather(*(one(c) for c in chunks[start : start + window])):
+            for result in await _all(*(one(c) for c in chunks[start : start + window])):
                 yield result
 
     @property
@@ -676,24 +952,26 @@ class JiraConnector:
             }
             if token:
                 body["nextPageToken"] = token
-            page = await self.client.post(f"{self.api}/changelog/bulkfetch", json=body)
-            for entry in page.get("issueChangeLogs") or []:
-                bucket = histories.setdefault(str(entry.get("issueId")), [])
+            page: ChangelogPage = await self.client.post(
+                f"{self.api}/changelog/bulkfetch", json=body, shape=ChangelogPage
+            )
+            for entry in page["issueChangeLogs"]:
+                bucket = histories.setdefault(str(entry["issueId"]), [])
                 if bucket is not None:
-                    bucket.extend(entry.get("changeHistories") or [])
+                    bucket.extend(dict(h) for h in entry["changeHistories"])
             token = page.get("nextPageToken")
             if not token:
                 return histories
 
     async def _dc_issues(
         self, where: str
-    ) -> AsyncIterator[tuple[list[dict[str, Any]], dict[str, list[dict[str, Any]] | None]]]:
+    ) -> AsyncGenerator[tuple[list[dict[str, Any]], dict[str, list[dict[str, Any]] | None]]]:
         """DC search pages: first page tells the total, the rest go out concurrently."""
         jql = self._jql(where)
         size = min(self.config.page_size if self.config.page_size > 100 else 1000, 1000)
 
-        async def page(start: int) -> dict[str, Any]:
-            result: dict[str, Any] = await self.client.get(
+        async def page(start: int) -> DcSearchPage:
+            result: DcSearchPage = await self.client.get(
                 f"{self.api}/search",
                 params={
                     "jql": jql,
@@ -702,19 +980,22 @@ class JiraConnector:
                     "fields": ",".join(self._fields()),
                     "expand": "changelog",
                 },
+                shape=DcSearchPage,
             )
             return result
 
         first = await page(0)
         size = int(first.get("maxResults") or size) or size  # the server may cap it
-        total = int(first.get("total") or 0)
-        yield await self._dc_histories(first.get("issues") or [])
+        total = first["total"]
+        yield await self._dc_histories([dict(i) for i in first["issues"]])
         starts = list(range(size, total, size))
         window = max(1, self.config.concurrency * 2)
         for offset in range(0, len(starts), window):
-            pages = await asyncio.gather(*(page(s) for s in starts[offset : offset + window]))
+            pages: list[DcSearchPage] = await _all(
+                *(page(s) for s in starts[offset : offset + window])
+            )
             for result in pages:
-                yield await self._dc_histories(result.get("issues") or [])
+                yield await self._dc_histories([dict(i) for i in result["issues"]])
 
     async def _dc_histories(
         self, issues: list[dict[str, Any]]
@@ -729,12 +1010,14 @@ class JiraConnector:
                 incomplete.append(str(issue["id"]))
 
         async def full(native: str) -> None:
-            whole = await self.client.get(
-                f"{self.api}/issue/{native}", params={"expand": "changelog", "fields": "id"}
+            whole: IssueWithChangelog = await self.client.get(
+                f"{self.api}/issue/{native}",
+                params={"expand": "changelog", "fields": "id"},
+                shape=IssueWithChangelog,
             )
-            histories[native] = list((whole.get("changelog") or {}).get("histories") or [])
+            histories[native] = [dict(h) for h in whole["changelog"]["histories"]]
 
-        await asyncio.gather(*(full(n) for n in incomplete))
+        await _all(*(full(n) for n in incomplete))
         return issues, histories
 
     async def _map_page(
@@ -746,6 +1029,8 @@ class JiraConnector:
     ) -> Batch:
         batch = Batch()
         seen_sprints: set[str] = set()
+        for raw in raws:  # current statuses first: their categories serve the histories too
+            ctx.learn((raw.get("fields") or {}).get("status"))
         for raw in raws:
             try:
                 row, links, sprints, problems = map_issue(raw, ctx)
@@ -763,14 +1048,16 @@ class JiraConnector:
             if entries is None:
                 batch.history_missing.append(row["item_id"])
             else:
-                batch.status_changes += map_histories(row["item_id"], entries, ctx)
+                batch.status_changes += map_histories(row["item_id"], entries, ctx, batch.problems)
         wanted = [r for r in batch.work_items if r["native_id"] in remote_ids]
 
         async def remote(row: Row) -> list[Row]:
-            raw_links = await self.client.get(f"{self.api}/issue/{row['native_id']}/remotelink")
-            return map_remote_links(row["item_id"], raw_links or [], ctx)
+            raw_links: RemoteLinkList = await self.client.get(
+                f"{self.api}/issue/{row['native_id']}/remotelink", shape=RemoteLinkList
+            )
+            return map_remote_links(row["item_id"], [dict(link) for link in raw_links], ctx)
 
-        for rows in await asyncio.gather(*(remote(r) for r in wanted)):
+        for rows in await _all(*(remote(r) for r in wanted)):
             batch.links += rows
         return batch
 
@@ -789,21 +1076,36 @@ class JiraConnector:
     async def _statuses(self) -> dict[str, str]:
         """Status name -> category from ``/status`` (history entries carry names only)."""
         try:
-            statuses = await self.client.get(f"{self.api}/status")
+            statuses: StatusList = await self.client.get(f"{self.api}/status", shape=StatusList)
         except TrackerError as exc:
             if exc.status == 404:
                 return {}
             raise
         result: dict[str, str] = {}
-        for status in statuses or []:
-            key = (status.get("statusCategory") or {}).get("key")
-            if status.get("name") and key in JIRA_CATEGORY:
-                result[str(status["name"]).lower()] = JIRA_CATEGORY[key]
+        for status in statuses:
+            category = status.get("statusCategory") or {}
+            key = category.get("key")
+            name = status.get("name")
+            if name and key in JIRA_CATEGORY:
+                result[str(name).lower()] = JIRA_CATEGORY[str(key)]
         return result
+
+    async def _issue_types(self) -> list[dict[str, Any]]:
+        """The type catalogue (``/issuetype``), so types are known even when an issue's payload
+        lacks ``hierarchyLevel``/``subtask``; a Jira without it (404) just gives none."""
+        try:
+            types: IssueTypeList = await self.client.get(
+                f"{self.api}/issuetype", shape=IssueTypeList
+            )
+        except TrackerError as exc:
+            if exc.status == 404:
+                return []
+            raise
+        return [dict(t) for t in types]
 
     async def _board_sprints(self) -> list[Row]:
         ctx = JiraContext.from_config(self.config)
-        results = await asyncio.gather(
+        results: list[list[Row]] = await _all(
             *(self._sprints_of(board, ctx) for board in self.config.boards)
         )
         seen: dict[str, Row] = {}
@@ -816,13 +1118,16 @@ class JiraConnector:
         rows: list[Row] = []
         start = 0
         while True:
-            page = await self.client.get(
-                f"/rest/agile/1.0/board/{board}/sprint", params={"startAt": start, "maxResults": 50}
+            page: SprintPage = await self.client.get(
+                f"/rest/agile/1.0/board/{board}/sprint",
+                params={"startAt": start, "maxResults": 50},
+                shape=SprintPage,
             )
-            values = page.get("values") or []
+            values = page["values"]
             for value in values:
-                value.setdefault("originBoardId", board)
-                rows.append(_sprint_row({**value, "boardId": value.get("originBoardId")}, ctx))
+                raw: dict[str, Any] = dict(value)
+                raw.setdefault("originBoardId", board)
+                rows.append(_sprint_row({**raw, "boardId": raw.get("originBoardId")}, ctx))
             start += len(values)
             if page.get("isLast", True) or not values:
                 return rows

@@ -15,6 +15,7 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
+from warehouse import secrets
 from warehouse.model import CATEGORIES, LEVELS
 
 SourceKind = Literal["jira_cloud", "jira_dc", "azure_devops"]
@@ -145,6 +146,11 @@ class SourceConfig(Strict):
     def _kind_needs(self) -> SourceConfig:
         if self.kind == "jira_cloud" and not self.email:
             raise ValueError("kind 'jira_cloud' needs email (the account the API token belongs to)")
+        if self.kind == "jira_cloud" and not (self.jql or "").strip():
+            raise ValueError(
+                "kind 'jira_cloud' needs jql (Jira Cloud refuses unbounded searches), "
+                'e.g. jql = "project in (ABC, DEF)"'
+            )
         if self.kind == "azure_devops" and not self.project:
             raise ValueError("kind 'azure_devops' needs project (the Azure DevOps project name)")
         if self.kind != "azure_devops" and self.teams_from == "area_path":
@@ -159,6 +165,7 @@ class SourceConfig(Strict):
                 f"source {self.name!r}: environment variable {self.token_env} "
                 f"(sources.token_env) is not set - export it with the API token or PAT"
             )
+        secrets.remember(value)  # from now on masked in every message, in every form
         return value
 
 

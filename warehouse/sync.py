@@ -20,17 +20,7 @@ from connectors.base import Connector, make_client
 from connectors.http import TrackerClient, TrackerError
 from warehouse.config import ConfigError, Settings, SourceConfig
 from warehouse.model import frame
-
-try:  # TEMP until warehouse/secrets.py lands
-    from warehouse.secrets import redact
-except ImportError:  # pragma: no cover
-
-    def redact(text: str, secrets: object = ()) -> str:  # type: ignore[misc]
-        for secret in secrets:  # type: ignore[attr-defined]
-            text = text.replace(secret, "***")
-        return text
-
-
+from warehouse.secrets import redact
 from warehouse.store import CommitResult, Staged, Warehouse
 
 log = logging.getLogger("pmolens.sync")

@@ -27,7 +27,9 @@ _RUNS = "SELECT * EXCLUDE (cursor_before, cursor_after) FROM sync_runs"
 async def start_sync(runtime: RuntimeDep, request: SyncRequest | None = None) -> SyncStarted:
     request = request or SyncRequest()
     try:
-        run_ids = runtime.syncs.start(request.sources, full=request.full)
+        run_ids = runtime.syncs.start(
+            request.sources, full=request.full, allow_mass_delete=request.allow_mass_delete
+        )
     except AlreadySyncing as exc:
         raise HTTPException(409, str(exc)) from None
     except ConfigError as exc:

@@ -247,6 +247,7 @@ class JiraTenant:
         routes: list[tuple[str, str, Callable[..., Reply]]] = [
             ("GET", f"/rest/api/{v}/myself", self.myself),
             ("GET", f"/rest/api/{v}/status", self.statuses),
+            ("GET", f"/rest/api/{v}/issuetype", self.issue_types),
             ("GET", f"/rest/api/{v}/issue/{{key}}", self.get_issue),
             ("GET", f"/rest/api/{v}/issue/{{key}}/remotelink", self.remote_links),
             ("GET", "/rest/agile/1.0/board", self.boards),
@@ -853,6 +854,25 @@ class JiraTenant:
         wfs = np.unique(p.wf[lo:hi]).tolist()
         codes = sorted({c for w in wfs for c in WORKFLOWS[w]} | {4})
         return Reply(200, [self.status_obj(c, call) for c in codes])
+
+    def issue_types(self, call: Call) -> Reply:
+        """``/issuetype``: every type of the site, shaped as on the issues (Cloud: with levels)."""
+        b = self.base(call)
+        types = []
+        for kind, (name, type_id, level) in sorted(JIRA_TYPES.items(), key=lambda t: t[1][1]):
+            obj: dict[str, Any] = {
+                "self": f"{b}/rest/api/{self.v}/issuetype/{type_id}",
+                "id": type_id,
+                "description": "",
+                "iconUrl": f"{b}/images/icons/issuetypes/{name.lower()}.svg",
+                "name": name,
+                "subtask": kind == SUBTASK,
+            }
+            if self.cloud:
+                obj["untranslatedName"] = name
+                obj["hierarchyLevel"] = level
+            types.append(obj)
+        return Reply(200, types)
 
     def gone(self, call: Call) -> Reply:
         raise jira_error(410, SEARCH_GONE)

@@ -32,6 +32,7 @@ def chain_settings(tmp_path, auth: str = "token"):
                     "organisation": "Northwind",
                     "base_url": "https://nw.example",
                     "email": "a@nw.example",
+                    "jql": "project = NW",
                     "token_env": "NW_TOKEN",
                     "schedule": "*/15 * * * *",
                 },

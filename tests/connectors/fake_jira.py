@@ -53,6 +53,17 @@ class FakeJira:
         self.calls: dict[str, int] = {}
         self.seen_jql: list[str] = []
         self.bulk_sizes: list[int] = []
+        # the type catalogue (GET /issuetype), Jira's Cloud shape; a test may replace it
+        self.issue_types: Any = [
+            {"id": "10000", "name": "Epic", "subtask": False, "hierarchyLevel": 1},
+            {"id": "10001", "name": "Story", "subtask": False, "hierarchyLevel": 0},
+            {"id": "10003", "name": "Sub-task", "subtask": True, "hierarchyLevel": -1},
+        ]
+        self.remote_links: Any = []
+        self.dc_changelog_cap: int | None = None  # DC search: histories cut here (total stays)
+        self.sprints: Any = []
+        # route name -> bodies to answer 200 with before the real answer (wrong shapes, HTML)
+        self.odd: dict[str, list[Any]] = {}
 
     def add(self, raw: dict[str, Any], history_entries: int = 2) -> None:
         self.issues[raw["id"]] = raw
@@ -83,6 +94,12 @@ class FakeJira:
 
     def _maybe_fail(self, name: str) -> httpx.Response | None:
         self.calls[name] = self.calls.get(name, 0) + 1
+        odd = self.odd.get(name)
+        if odd:
+            body = odd.pop(0)
+            if isinstance(body, bytes):  # e.g. a gateway's HTML page under 200
+                return httpx.Response(200, content=body, headers={"Content-Type": "text/html"})
+            return httpx.Response(200, json=body)
         queue = self.fail.get(name)
         if queue:
             status = queue.pop(0)
@@ -115,10 +132,14 @@ class FakeJira:
         api = "/rest/api/3" if self.cloud else "/rest/api/2"
         router.get(f"{base}{api}/myself").mock(side_effect=self._myself)
         router.get(f"{base}{api}/status").mock(side_effect=self._status)
+        router.get(f"{base}{api}/issuetype").mock(side_effect=self._issue_types)
         router.post(f"{base}{api}/search/jql").mock(side_effect=self._search_jql)
         router.post(f"{base}{api}/issue/bulkfetch").mock(side_effect=self._issue_bulk)
         router.post(f"{base}{api}/changelog/bulkfetch").mock(side_effect=self._changelog_bulk)
         router.get(f"{base}{api}/search").mock(side_effect=self._search_dc)
+        router.get(url__regex=rf"^{re.escape(base)}{api}/issue/\d+(\?.*)?$").mock(
+            side_effect=self._issue
+        )
         router.get(url__regex=rf"{re.escape(base)}{api}/issue/\d+/remotelink").mock(
             side_effect=self._remote_links
         )
@@ -141,13 +162,25 @@ class FakeJira:
             ],
         )
 
+    def _issue(self, request: httpx.Request) -> httpx.Response:
+        """``GET /issue/{id}?expand=changelog``: the whole history of one issue."""
+        failed = self._maybe_fail("issue")
+        if failed:
+            return failed
+        native = request.url.path.rsplit("/", 1)[-1]
+        hist = self.histories.get(native, [])
+        changelog = {"startAt": 0, "maxResults": len(hist), "total": len(hist), "histories": hist}
+        return httpx.Response(200, json={"id": native, "changelog": changelog})
+
+    def _issue_types(self, request: httpx.Request) -> httpx.Response:
+        return self._maybe_fail("issuetype") or httpx.Response(200, json=self.issue_types)
+
     def _remote_links(self, request: httpx.Request) -> httpx.Response:
-        self.calls["remotelink"] = self.calls.get("remotelink", 0) + 1
-        return httpx.Response(200, json=[])
+        return self._maybe_fail("remotelink") or httpx.Response(200, json=self.remote_links)
 
     def _sprints(self, request: httpx.Request) -> httpx.Response:
-        return httpx.Response(
-            200, json={"maxResults": 50, "startAt": 0, "isLast": True, "values": []}
+        return self._maybe_fail("sprints") or httpx.Response(
+            200, json={"maxResults": 50, "startAt": 0, "isLast": True, "values": self.sprints}
         )
 
     def _search_jql(self, request: httpx.Request) -> httpx.Response:
@@ -211,11 +244,12 @@ class FakeJira:
             entry = dict(raw)
             if params.get("expand") == "changelog":
                 hist = self.histories.get(raw["id"], [])
+                shown = hist[: self.dc_changelog_cap] if self.dc_changelog_cap else hist
                 entry["changelog"] = {
                     "startAt": 0,
-                    "maxResults": len(hist),
+                    "maxResults": len(shown),
                     "total": len(hist),
-                    "histories": hist,
+                    "histories": shown,
                 }
             issues.append(entry)
         return httpx.Response(

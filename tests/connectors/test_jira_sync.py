@@ -233,30 +233,26 @@ def test_odd_field_types_keep_the_item_and_count_the_problem(wh, fake):
     assert link.rows() == [("relates", "Mystery")]
 
 
-def _connector(source: dict, fake_base: str = BASE):
+def _connector(source: dict, kind: str = "jira_cloud"):
     from connectors.jira import JiraConnector
 
-    cfg = settings_from_dict(
-        {
-            "sources": [
-                {
-                    "name": "fk",
-                    "kind": "jira_cloud",
-                    "organisation": "Fake",
-                    "base_url": fake_base,
-                    "token_env": "FAKE_JIRA_TOKEN",
-                    "email": "pmo@fake.example",
-                    **source,
-                }
-            ]
-        }
-    )
+    base = {
+        "name": "fk",
+        "kind": kind,
+        "organisation": "Fake",
+        "base_url": BASE if kind == "jira_cloud" else DC_BASE,
+        "token_env": "FAKE_JIRA_TOKEN",
+    }
+    if kind == "jira_cloud":
+        base["email"] = "pmo@fake.example"
+    cfg = settings_from_dict({"sources": [{**base, **source}]})
     config = cfg.sources[0]
     return cfg, JiraConnector(config, TrackerClient(config.base_url, sleep=Sleeps()))
 
 
 def test_remote_link_query_without_a_jql_scope_has_no_dangling_and():
-    _, connector = _connector({"remote_links_jql": "labels = chain"})
+    # only Data Center may go without a scope (Cloud requires jql)
+    _, connector = _connector({"remote_links_jql": "labels = chain"}, kind="jira_dc")
     assert connector.remote_links_query(None) == "(labels = chain) ORDER BY created ASC, key ASC"
     since = 'updated >= "2026/01/01 06:00"'
     assert connector.remote_links_query(since) == (
@@ -268,9 +264,12 @@ def test_remote_link_query_without_a_jql_scope_has_no_dangling_and():
     )
 
 
-def test_sync_without_a_jql_scope_reads_remote_links_with_valid_jql(wh, fake):
-    cfg, _ = _connector({"remote_links_jql": "labels = chain"})
-    result = run(wh, cfg, full=True)
+def test_sync_without_a_jql_scope_reads_remote_links_with_valid_jql(wh):
+    fake = FakeJira(count=7, page=3, cloud=False)
+    cfg, _ = _connector({"remote_links_jql": "labels = chain"}, kind="jira_dc")
+    with respx.mock(assert_all_called=False) as router:
+        fake.mount(router)
+        result = run(wh, cfg, full=True)
     assert result.items == 7
     assert fake.calls["remotelink"] == 7  # the fake matches every issue to the remote-link JQL
     for jql in fake.seen_jql:

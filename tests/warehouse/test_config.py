@@ -11,6 +11,7 @@ SOURCE = {
     "organisation": "Acme",
     "base_url": "https://acme.atlassian.net",
     "email": "pmo@acme.example",
+    "jql": "project = ACME",
     "token_env": "ACME_TOKEN",
 }
 

@@ -21,6 +21,7 @@ def chain(patterns=()):
                     "organisation": "Northwind",
                     "base_url": JIRA,
                     "email": "a@b.example",
+                    "jql": "project = NW",
                     "token_env": "X",
                 },
                 {
