@@ -28,6 +28,12 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--rate-429", type=float, default=0.0)
     parser.add_argument("--rate-5xx", type=float, default=0.0)
     parser.add_argument("--hint-rate", type=float, default=0.0)
+    parser.add_argument(
+        "--rate-malformed",
+        type=float,
+        default=0.0,
+        help="share of answers that are 200 with the wrong shape (maintenance JSON or HTML)",
+    )
     parser.add_argument("--wiql-cap", type=int, default=20_000)
     parser.add_argument(
         "--token",
@@ -54,6 +60,7 @@ def main(argv: list[str] | None = None) -> None:
         rate_429=args.rate_429,
         rate_5xx=args.rate_5xx,
         hint_rate=args.hint_rate,
+        rate_malformed=args.rate_malformed,
         tokens=tokens,
         wiql_cap=args.wiql_cap,
     )

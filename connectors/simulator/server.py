@@ -6,6 +6,9 @@ in a background thread on a free loopback port; ``serve_forever`` runs it in the
 
 Faults are deterministic: the n-th request gets the n-th draw of a counter-based generator
 seeded with the simulator's seed, so a test that sends the same requests sees the same faults.
+Besides 429s, 5xx and latency, ``rate_malformed`` answers a share of tracker requests ``200`` with
+the wrong shape, as gateways and trackers in maintenance do: alternately the JSON error object
+``{"errorMessages": ["maintenance"]}`` and an HTML maintenance page.
 """
 
 from __future__ import annotations
@@ -69,6 +72,24 @@ class RawJson:
         return json.loads(self.data)
 
 
+class RawBody:
+    """A body that is not JSON (an HTML maintenance page), sent as it is with its content type."""
+
+    __slots__ = ("content_type", "data")
+
+    def __init__(self, data: bytes, content_type: str) -> None:
+        self.data = data
+        self.content_type = content_type
+
+
+MAINTENANCE_JSON = {"errorMessages": ["maintenance"]}
+MAINTENANCE_HTML = (
+    b"<!DOCTYPE html><html><head><title>Down for maintenance</title></head>"
+    b"<body><h1>We'll be back soon</h1><p>This site is down for scheduled maintenance.</p>"
+    b"</body></html>"
+)
+
+
 class HttpError(Exception):
     """Raised by handlers: becomes a response with this status and JSON body."""
 
@@ -87,6 +108,7 @@ class Faults:
     rate_429: float = 0.0
     rate_5xx: float = 0.0
     hint_rate: float = 0.0
+    rate_malformed: float = 0.0  # 200 with the wrong shape: maintenance JSON or HTML, alternately
 
 
 def _draw(seed: int, stream: int, counter: int) -> float:
@@ -119,7 +141,7 @@ class SimState:
         self.lock = threading.RLock()
         self.counter = 0
         self.requests: dict[str, int] = {}
-        self.fault_counts = {"429": 0, "5xx": 0, "hint": 0}
+        self.fault_counts = {"429": 0, "5xx": 0, "hint": 0, "malformed": 0}
         self.routes: dict[str, list[tuple[str, re.Pattern[str], str, Callable[..., Reply]]]] = {}
         self.kinds: dict[str, str] = {}
         self.apis: dict[str, Any] = {}
@@ -166,6 +188,7 @@ class SimState:
         rate_5xx: float | None = None,
         latency_ms: float | None = None,
         hint_rate: float | None = None,
+        rate_malformed: float | None = None,
     ) -> dict[str, float]:
         with self.lock:
             if rate_429 is not None:
@@ -176,6 +199,8 @@ class SimState:
                 self.faults.latency_ms = float(latency_ms)
             if hint_rate is not None:
                 self.faults.hint_rate = float(hint_rate)
+            if rate_malformed is not None:
+                self.faults.rate_malformed = float(rate_malformed)
             return dict(vars(self.faults))
 
     def warm(self, fields: list[str] | None = None) -> dict[str, Any]:
@@ -328,12 +353,15 @@ class SimApp:
             if not message.get("more_body"):
                 break
         reply = await self.handle(scope, body)
+        content_type = b"application/json; charset=utf-8"
         if isinstance(reply.body, RawJson):
             payload = reply.body.data
+        elif isinstance(reply.body, RawBody):
+            payload, content_type = reply.body.data, reply.body.content_type.encode()
         else:
             payload = _json_bytes(reply.body) if reply.body is not None else b""
         headers = [
-            (b"content-type", b"application/json; charset=utf-8"),
+            (b"content-type", content_type),
             (b"content-length", str(len(payload)).encode()),
         ]
         headers += [(k.lower().encode(), str(v).encode()) for k, v in reply.headers.items()]
@@ -405,6 +433,14 @@ class SimApp:
                     },
                 )
             return Reply(404, {"errorMessages": [f"No API at {rest}"], "errors": {}})
+        rates = faults.rate_429 + faults.rate_5xx
+        if draw < rates + faults.rate_malformed:
+            with state.lock:
+                state.fault_counts["malformed"] += 1
+                html = state.fault_counts["malformed"] % 2 == 0
+            if html:
+                return Reply(200, RawBody(MAINTENANCE_HTML, "text/html; charset=utf-8"))
+            return Reply(200, dict(MAINTENANCE_JSON))
         try:
             parsed = json.loads(raw) if raw else None
         except ValueError:
@@ -540,7 +576,7 @@ class SimApp:
             if path == "/_sim/warm" and method == "POST":
                 return Reply(200, state.warm(**{k: v for k, v in body.items() if k == "fields"}))
             if path == "/_sim/faults" and method == "POST":
-                allowed = {"rate_429", "rate_5xx", "latency_ms", "hint_rate"}
+                allowed = {"rate_429", "rate_5xx", "latency_ms", "hint_rate", "rate_malformed"}
                 return Reply(
                     200, state.set_faults(**{k: v for k, v in body.items() if k in allowed})
                 )
@@ -566,12 +602,13 @@ class Simulator:
         hint_rate: float = 0.0,
         tokens: Iterable[str] | None = (DEMO_TOKEN,),
         tenants: Iterable[str] = TENANT_ORDER,
+        rate_malformed: float = 0.0,
         wiql_cap: int = 20_000,
         host: str = LOOPBACK,
         port: int = 0,
     ) -> None:
         self.portfolio = generate(seed=seed, size=size, anchor=anchor, tenants=tuple(tenants))
-        faults = Faults(latency_ms, rate_429, rate_5xx, hint_rate)
+        faults = Faults(latency_ms, rate_429, rate_5xx, hint_rate, rate_malformed)
         self.state = SimState(self.portfolio, faults=faults, tokens=tokens, wiql_cap=wiql_cap)
         self.host = host
         self.port = port
@@ -670,6 +707,7 @@ def serve_forever(
     rate_429: float = 0.0,
     rate_5xx: float = 0.0,
     hint_rate: float = 0.0,
+    rate_malformed: float = 0.0,
     tokens: Iterable[str] | None = (DEMO_TOKEN,),
     wiql_cap: int = 20_000,
 ) -> None:
@@ -678,7 +716,7 @@ def serve_forever(
 
     started = time.perf_counter()
     portfolio = generate(seed=seed, size=size, anchor=anchor, tenants=tuple(tenants))
-    faults = Faults(latency_ms, rate_429, rate_5xx, hint_rate)
+    faults = Faults(latency_ms, rate_429, rate_5xx, hint_rate, rate_malformed)
     state = SimState(portfolio, faults=faults, tokens=tokens, wiql_cap=wiql_cap)
     took = time.perf_counter() - started
     print(
