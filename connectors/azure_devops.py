@@ -6,7 +6,9 @@ The flow, all REST 7.1:
    20,000 (HTTP 400, VS402337). We never ask for an open-ended set: every query is a window
    ``[System.Id] > {last} ORDER BY [System.Id] ASC`` with ``$top``; the next window starts after
    the highest id of the previous one, and the listing ends when a window comes back short. A
-   window that still hits VS402337 (a server with a lower cap) is halved and asked again.
+   window that still hits VS402337 (a server with a lower cap) is halved and asked again; the
+   size that worked is remembered per source (``AzureDevOpsConnector.window_sizes``), so the next
+   listing - the reconciliation listing, the next run - starts from it instead of from 20,000.
 2. Items: ``POST {org}/_apis/wit/workitemsbatch`` with at most 200 ids, ``$expand=relations``
    (which returns every field; ``fields`` cannot be combined with it) and ``errorPolicy=omit`` (an
    item deleted since the listing comes back as null instead of failing the chunk). Chunks go
@@ -15,7 +17,42 @@ The flow, all REST 7.1:
    per-item updates. A Batch always carries the complete status history of its items.
 4. State categories: ``GET {org}/{project}/_apis/wit/workitemtypes/{type}/states``, cached per
    type per run, so custom processes and custom states work without configuration.
-5. Sprints: the project's teams, then each team's iterations.
+5. Levels: ``GET {org}/{project}/_apis/wit/workitemtypecategories`` and
+   ``GET {org}/{project}/_apis/work/processconfiguration``, once per run (see Levels below).
+6. Sprints: the project's teams, then each team's iterations.
+
+Validate before acting: every answer is decoded into its shape (``connectors.azure_devops_shapes``)
+by ``TrackerClient.answer``; one that does not fit is asked for again and then raises
+``MalformedAnswer`` naming the endpoint, which fails the source's run before anything of it is
+used. A WIQL window is the end of a listing only when it is a valid answer, so a maintenance page
+can never pass for an empty project and reconciliation never deletes from a broken listing. Two
+narrow fallbacks, each reported in a problem line:
+
+- ``workitemsbatch``: an item that does not fit its shape inside a valid answer is skipped alone;
+  an answer that is not a valid envelope is split in halves until the item that breaks it stands
+  alone - but when both halves of a split fail too, the endpoint is broken, not an item, and the
+  run fails.
+- history: an unreadable revisions feed sends every item to ``/updates``; an unreadable
+  ``/updates`` keeps that item's stored history (``Batch.history_missing``).
+
+Levels (which canonical level a work item type is), first match wins:
+
+1. the source's ``levels`` config, by type name: an override;
+2. the type's work item type category: Microsoft.EpicCategory -> epic, FeatureCategory -> feature,
+   BugCategory -> bug, RequirementCategory -> story, TaskCategory -> task; a type on a portfolio
+   backlog of ``processconfiguration`` other than the Epic and Feature ones (a custom portfolio
+   level, which Azure Boards puts above Epic) -> initiative. A custom type placed in a category
+   (an "Enabler" in the Feature category) gets that category's level;
+3. a name rule (``DEFAULT_LEVELS``: the standard type names, Impediment / Issue);
+4. nothing to go by (a type in no backlog category nor a hidden one, e.g. Test Case) -> story
+   *with a problem line* naming the type (no item id, so the run shows it once with its count).
+
+Status categories (todo / in_progress / done), first match wins:
+
+1. the source's ``status_categories`` config, by state name: an override;
+2. the type's own state list (``workitemtypes/{type}/states``) and its state categories;
+3. a name heuristic (``connectors.base.guess_category``: done-like, todo-like, else in_progress)
+   *with a problem line* per state (no item id, so the run counts them).
 
 Mapping a raw payload to canonical rows is pure (``map_work_item``, ``map_revisions``,
 ``updates_to_revisions``, ``map_team_iterations``, ``states_to_categories``) and tested on payloads
@@ -39,16 +76,38 @@ Mapping decisions (the contract other modules rely on):
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import math
 import re
 from collections import deque
 from collections.abc import AsyncGenerator, AsyncIterator, Iterable, Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, timedelta
-from typing import Any
+from typing import Any, ClassVar
 from urllib.parse import quote
 
-from connectors.http import TrackerClient, TrackerError
+from pydantic import ValidationError
+
+from connectors.azure_devops_shapes import (
+    WORK_ITEM,
+    CategoryList,
+    ProcessConfiguration,
+    RevisionsBatch,
+    StatesList,
+    TeamIterations,
+    TeamsPage,
+    UpdatesPage,
+    WiqlResult,
+    WorkItemsBatch,
+)
+from connectors.base import guess_category
+from connectors.http import (
+    MALFORMED_ATTEMPTS,
+    MalformedAnswer,
+    TrackerClient,
+    TrackerError,
+    mismatch,
+)
 from warehouse.config import SourceConfig
 from warehouse.model import Batch, Row, item_id
 
@@ -60,10 +119,9 @@ CHUNKS_PER_BATCH = BATCH_ITEMS // BATCH_IDS
 UPDATES_PAGE = 200  # workItems/{id}/updates page size
 UPDATES_THRESHOLD = 1000
 FEED_SLICES_PER_SLOT = 2  # revision feed slices per request the host allows in flight
-FEED_SLICE_MIN = 100  # a first feed page shorter than this is read on as one chain  # incremental runs with at most this many changed items use /updates
-MALFORMED_ATTEMPTS = 3  # a body that is not JSON is asked for again this many times in total
+FEED_SLICE_MIN = 100  # a first feed page shorter than this is read on as one chain
 
-#: Work item type (lower case) -> level, before the source's own ``levels`` mapping.
+#: Work item type (lower case) -> level: the name rules, after ``levels`` and the categories.
 DEFAULT_LEVELS = {
     "epic": "epic",
     "feature": "feature",
@@ -84,6 +142,15 @@ ADO_CATEGORY = {
     "removed": "done",
 }
 TIMEFRAME_STATE = {"past": "closed", "current": "active", "future": "future"}
+#: Work item type category -> level, checked in this order (a type in two categories, e.g. a bug
+#: also on the requirement backlog, gets the first).
+CATEGORY_LEVELS = (
+    ("microsoft.epiccategory", "epic"),
+    ("microsoft.featurecategory", "feature"),
+    ("microsoft.bugcategory", "bug"),
+    ("microsoft.requirementcategory", "story"),
+    ("microsoft.taskcategory", "task"),
+)
 
 F_STATE = "System.State"
 F_TYPE = "System.WorkItemType"
@@ -133,10 +200,6 @@ _HTML_TAG = re.compile(r"<[^>]*>")
 _FRACTION = re.compile(r"(\.\d{6})\d+")
 
 
-class MalformedPage(TrackerError):
-    """The tracker answered 2xx but the body was not JSON, several times in a row."""
-
-
 # --------------------------------------------------------------------------- pure mapping
 
 
@@ -150,10 +213,15 @@ class AdoContext:
     config: SourceConfig
     #: work item type (lower) -> state name (lower) -> canonical category
     states: Mapping[str, Mapping[str, str]] = field(default_factory=dict)
+    #: work item type (lower) -> level, from the work item type categories (``type_levels``)
+    type_levels: Mapping[str, str] = field(default_factory=dict)
 
     @classmethod
     def from_config(
-        cls, config: SourceConfig, states: Mapping[str, Mapping[str, str]] | None = None
+        cls,
+        config: SourceConfig,
+        states: Mapping[str, Mapping[str, str]] | None = None,
+        type_levels: Mapping[str, str] | None = None,
     ) -> AdoContext:
         return cls(
             source=config.name,
@@ -161,14 +229,27 @@ class AdoContext:
             base_url=config.base_url.rstrip("/"),
             config=config,
             states=states if states is not None else {},
+            type_levels=type_levels if type_levels is not None else {},
         )
 
     def level(self, type_name: str | None) -> str:
+        return self.level_of(type_name)[0]
+
+    def level_of(self, type_name: str | None) -> tuple[str, str | None]:
+        """(level, problem or None) for a work item type; see the module doc for the order."""
         name = (type_name or "").lower()
         for configured, level in self.config.levels.items():
             if configured.lower() == name:
-                return level
-        return DEFAULT_LEVELS.get(name, "story")
+                return level, None
+        found = self.type_levels.get(name) or DEFAULT_LEVELS.get(name)
+        if found:
+            return found, None
+        if type_name is None:
+            return "story", None  # reported by the mapping with the item (no type field at all)
+        return "story", (
+            f"work item type {type_name!r} is in no backlog category of Azure DevOps and has no "
+            f"name rule; stored as story - map it under levels"
+        )
 
     def category(self, type_name: str | None, state: str | None) -> str | None:
         """Config override first (by state name), then the type's own states; None if unknown."""
@@ -179,6 +260,22 @@ class AdoContext:
             if name.lower() == lowered:
                 return category
         return self.states.get((type_name or "").lower(), {}).get(lowered)
+
+    def resolve_state(
+        self, type_name: str | None, state: str | None
+    ) -> tuple[str | None, str | None]:
+        """(category, problem or None): config, the type's states, else the name heuristic with
+        a problem line that names the state and type only (so the run counts it)."""
+        if state is None:
+            return None, None
+        found = self.category(type_name, state)
+        if found is not None:
+            return found, None
+        guess = guess_category(state)
+        return guess, (
+            f"state {state!r} of type {type_name!r} is not among the type's states; counted as "
+            f"{guess} by its name - set status_categories to be sure"
+        )
 
     def team(self, fields: Mapping[str, Any]) -> str | None:
         """Team of an item: by area path (longest team_map prefix, else the last segment),
@@ -319,6 +416,41 @@ def states_to_categories(payload: Any) -> dict[str, str]:
     return result
 
 
+def categories_to_levels(categories: Any, process: Any = None) -> dict[str, str]:
+    """``workitemtypecategories`` (+ ``processconfiguration``) -> type name (lower) -> level.
+
+    A type on a portfolio backlog that is not the Epic or Feature one is a custom portfolio level
+    above Epic: initiative. Categories are checked in ``CATEGORY_LEVELS`` order; hidden and test
+    categories give no level.
+    """
+    members: dict[str, set[str]] = {}
+    for category in _values(categories):
+        if not isinstance(category, dict):
+            continue
+        ref = str(category.get("referenceName") or "").lower()
+        names = {
+            str(t["name"]).lower()
+            for t in [category.get("defaultWorkItemType"), *(category.get("workItemTypes") or [])]
+            if isinstance(t, dict) and t.get("name")
+        }
+        members.setdefault(ref, set()).update(names)
+    levels: dict[str, str] = {}
+    portfolio = process.get("portfolioBacklogs") if isinstance(process, dict) else None
+    for backlog in portfolio or []:
+        ref = str(backlog.get("referenceName") or "").lower() if isinstance(backlog, dict) else ""
+        if not ref or ref in ("microsoft.epiccategory", "microsoft.featurecategory"):
+            continue
+        for entry in backlog.get("workItemTypes") or []:
+            if isinstance(entry, dict) and entry.get("name"):
+                levels.setdefault(str(entry["name"]).lower(), "initiative")
+        for name in members.get(ref, ()):
+            levels.setdefault(name, "initiative")
+    for ref, level in CATEGORY_LEVELS:
+        for name in members.get(ref, ()):
+            levels.setdefault(name, level)
+    return levels
+
+
 def _values(payload: Any, key: str = "value") -> list[Any]:
     """The list in an ADO collection response ({"count": n, "value": [...]}), tolerating the
     "values" spelling (reporting revisions, some doc samples) and bare lists."""
@@ -383,13 +515,17 @@ def map_work_item(raw: dict[str, Any], ctx: AdoContext) -> tuple[Row, list[Row],
         return read(name, label, fn) if name else None
 
     type_name = _text(fields.get(F_TYPE))
+    level, type_problem = ctx.level_of(type_name)
     if type_name is None:
         problems.append(f"{who}: no {F_TYPE}; level set to story")
+    elif type_problem:
+        problems.append(type_problem)
     state = _text(fields.get(F_STATE))
-    category = ctx.category(type_name, state)
+    category, state_problem = ctx.resolve_state(type_name, state)
+    if state_problem:
+        problems.append(state_problem)
     if category is None:
-        what = f"state {state!r} of type {type_name!r} is unknown" if state else "has no state"
-        problems.append(f"{who}: {what}; counted as todo")
+        problems.append(f"{who}: has no state; counted as todo")
         category = "todo"
 
     project = _text(fields.get("System.TeamProject")) or ctx.config.project or ""
@@ -421,7 +557,7 @@ def map_work_item(raw: dict[str, Any], ctx: AdoContext) -> tuple[Row, list[Row],
         "organisation": ctx.organisation,
         "project": project or None,
         "raw_type": type_name,
-        "level": ctx.level(type_name),
+        "level": level,
         "title": _text(fields.get("System.Title")) or "",
         "has_description": _has_text(fields.get("System.Description"))
         or _has_text(fields.get("Microsoft.VSTS.Common.AcceptanceCriteria")),
@@ -638,15 +774,9 @@ def map_revisions(
     previous: tuple[str | None, str | None, bool] | None = None
 
     def category(type_name: str | None, state: str | None) -> str | None:
-        if state is None:
-            return None
-        found = ctx.category(type_name, state)
-        if found is None:
-            problems.append(
-                f"history: state {state!r} of type {type_name!r} is not among the type's "
-                f"states; counted as todo"
-            )
-            return "todo"
+        found, problem = ctx.resolve_state(type_name, state)
+        if problem:
+            problems.append(problem)
         return found
 
     ordered = sorted(
@@ -729,14 +859,23 @@ def _group_revisions(parts: Iterable[list[dict[str, Any]]]) -> dict[str, list[di
     return {item: [by_rev[r] for r in sorted(by_rev)] for item, by_rev in seen.items()}
 
 
-def map_team_iterations(team: str, payload: Any, ctx: AdoContext) -> list[Row]:
-    """``teamsettings/iterations`` of one team -> sprint rows (board = ADO team name)."""
+def map_team_iterations(
+    team: str, payload: Any, ctx: AdoContext, problems: list[str] | None = None
+) -> list[Row]:
+    """``teamsettings/iterations`` of one team -> sprint rows (board = ADO team name).
+
+    The iteration path is the sprint's key (see the module doc) and cannot be told from the name
+    (a sprint may sit at any depth): an iteration without ``path`` - Microsoft's own sample of
+    this list has none - is not stored and is reported in ``problems``, once per team with its
+    count."""
     rows: list[Row] = []
+    pathless: list[str] = []
     for iteration in _values(payload):
         if not isinstance(iteration, dict):
             continue
         path = _text(iteration.get("path"))
         if not path:
+            pathless.append(_text(iteration.get("name")) or _text(iteration.get("id")) or "?")
             continue
         attributes = _dict(iteration.get("attributes"))
         state = TIMEFRAME_STATE.get(str(attributes.get("timeFrame") or "").lower())
@@ -755,16 +894,37 @@ def map_team_iterations(team: str, payload: Any, ctx: AdoContext) -> list[Row]:
                 "complete": end if state == "closed" else None,
             }
         )
+    if pathless and problems is not None:
+        problems.append(
+            f"iterations of team {team!r}: {len(pathless)} without a path (e.g. "
+            f"{pathless[0]!r}); not stored as sprints, so items in them have no sprint row"
+        )
     return rows
 
 
 def merge_sprints(per_team: Iterable[list[Row]]) -> list[Row]:
-    """One row per iteration path; the first team (in listing order) that owns it keeps it."""
-    seen: dict[str, Row] = {}
+    """One row per (iteration path, team): teams share the project's iterations (Azure DevOps's
+    default), and a sprint serves every team that lists it. Listing order is kept, so the first
+    team that lists an iteration comes first (the warehouse's ``sprints.team``)."""
+    seen: dict[tuple[str, str | None], Row] = {}
     for rows in per_team:
         for row in rows:
-            seen.setdefault(row["sprint_id"], row)
+            seen.setdefault((row["sprint_id"], row["team"]), row)
     return list(seen.values())
+
+
+async def _all(*awaitables: Any) -> list[Any]:
+    """Await together; when one fails the others are cancelled *and* awaited (none is left
+    running or with an exception nobody retrieved), then the first failure is raised."""
+    tasks = [asyncio.ensure_future(a) for a in awaitables]
+    try:
+        return list(await asyncio.gather(*tasks))
+    finally:
+        for task in tasks:
+            if not task.done():
+                task.cancel()
+            with contextlib.suppress(BaseException):
+                await task
 
 
 def wiql_literal(text: str) -> str:
@@ -792,7 +952,11 @@ class _Run:
 
     states: dict[str, dict[str, str]] = field(default_factory=dict)
     state_tasks: dict[str, asyncio.Task[None]] = field(default_factory=dict)
+    levels_task: asyncio.Task[dict[str, str]] | None = None
     problems: list[str] = field(default_factory=list)
+
+    async def type_levels(self) -> dict[str, str]:
+        return await self.levels_task if self.levels_task is not None else {}
 
     def take_problems(self) -> list[str]:
         taken, self.problems = self.problems, []
@@ -822,6 +986,10 @@ class AzureDevOpsConnector:
     history is kept) with a problem line.
     """
 
+    #: WIQL window size that worked, per source (``name@base_url/project``): a server with a cap
+    #: below 20,000 is halved down to once per process, not on every listing.
+    window_sizes: ClassVar[dict[str, int]] = {}
+
     def __init__(self, config: SourceConfig, client: TrackerClient) -> None:
         if not config.project:
             raise ValueError(f"source {config.name!r}: azure_devops needs project")
@@ -837,8 +1005,9 @@ class AzureDevOpsConnector:
     async def fetch(self, since: datetime | None) -> AsyncIterator[Batch]:
         run = _Run()
         sprints_task = asyncio.create_task(self._sprints(run))
+        run.levels_task = asyncio.create_task(self._type_levels())
         feed_task: asyncio.Task[dict[str, list[dict[str, Any]]] | None] | None = None
-        pending: list[asyncio.Task[Any]] = [sprints_task]
+        pending: list[asyncio.Task[Any]] = [sprints_task, run.levels_task]
         items: AsyncGenerator[Batch, None] | None = None
         try:
             if since is None:
@@ -858,47 +1027,58 @@ class AzureDevOpsConnector:
                 batch.problems = run.take_problems() + batch.problems
                 yield batch
             if not sprints_added:
+                await run.type_levels()  # an unreadable hierarchy fails the run even without items
                 last = Batch(sprints=await sprints_task)
                 last.problems = run.take_problems()
                 yield last
         finally:
             if items is not None:
                 await items.aclose()  # cancels its prefetch
-            for task in pending:
+            # no task outlives the run, and none is left with an exception nobody retrieved
+            for task in [*pending, *run.state_tasks.values()]:
                 if not task.done():
                     task.cancel()
+                with contextlib.suppress(BaseException):
+                    await task
 
     async def live_ids(self) -> set[str]:
         """Every id in scope now (no date filter): the reconciliation listing."""
         return {str(i) for i in await self._wiql_ids(None)}
 
-    # -- HTTP with JSON checks
+    # -- HTTP with shape checks
 
-    async def _json(
+    async def _answer(
         self,
         method: str,
         path: str,
-        what: str,
+        shape: Any,
         run: _Run | None,
         *,
+        what: str | None = None,
         params: dict[str, Any] | None = None,
         body: Any = None,
     ) -> Any:
-        """A 2xx body that is not JSON (a truncated page) is asked for again and recorded as a
-        problem; after MALFORMED_ATTEMPTS it raises MalformedPage, which callers decide on."""
-        query = {"api-version": API_VERSION, **(params or {})}
-        for attempt in range(1, MALFORMED_ATTEMPTS + 1):
-            response = await self.client.request(method, path, params=query, json=body)
-            try:
-                return response.json()
-            except ValueError:
-                if run is not None:
-                    run.problems.append(
-                        f"{what}: the tracker sent malformed JSON (attempt {attempt} of "
-                        f"{MALFORMED_ATTEMPTS})"
-                        + ("; asked again" if attempt < MALFORMED_ATTEMPTS else "")
-                    )
-        raise MalformedPage(f"{what}: the tracker sent malformed JSON {MALFORMED_ATTEMPTS} times")
+        """``TrackerClient.answer`` with the api-version; each answer that did not fit (and was
+        asked for again) is a problem line of the run. Raises ``MalformedAnswer`` after the
+        client's attempts."""
+        what = what or f"{method} {path}"
+
+        def heard(problem: str, attempt: int) -> None:
+            if run is not None:
+                run.problems.append(
+                    f"{what}: {problem} (attempt {attempt} of {MALFORMED_ATTEMPTS})"
+                    + ("; asked again" if attempt < MALFORMED_ATTEMPTS else "")
+                )
+
+        return await self.client.answer(
+            method,
+            path,
+            shape,
+            params={"api-version": API_VERSION, **(params or {})},
+            json=body,
+            what=what,
+            on_retry=heard,
+        )
 
     # -- ids
 
@@ -919,11 +1099,19 @@ class AzureDevOpsConnector:
             conditions.append(since_clause)
         return conditions
 
+    @property
+    def _window_key(self) -> str:
+        return f"{self.config.name}@{self.client.base_url}/{self.project}"
+
     async def _wiql_ids(self, since_clause: str | None) -> list[int]:
-        """Ids in scope, in windows that each stay under the WIQL cap (see module docstring)."""
+        """Ids in scope, in windows that each stay under the WIQL cap (see module docstring).
+
+        Every window is a validated answer (``WiqlResult``): a maintenance page or an error
+        object under 200 raises ``MalformedAnswer``, never passes for an empty or short window.
+        """
         conditions = self._conditions(since_clause)
         path = f"/{self._project_path}/_apis/wit/wiql"
-        top = self.wiql_top
+        top = min(self.wiql_top, self.window_sizes.get(self._window_key, WIQL_CAP))
         last = 0
         ids: list[int] = []
         while True:
@@ -933,19 +1121,17 @@ class AzureDevOpsConnector:
             if since_clause:
                 params["timePrecision"] = "true"
             try:
-                result = await self._json(
-                    "POST", path, "WIQL id listing", None, params=params, body={"query": query}
+                result: WiqlResult = await self._answer(
+                    "POST", path, WiqlResult, None, params=params, body={"query": query}
                 )
             except TrackerError as exc:
                 if is_cap_error(exc) and top > 1:
                     top = max(1, top // 2)
                     continue
                 raise
-            window = sorted(
-                int(w["id"])
-                for w in _values(result, "workItems")
-                if isinstance(w, dict) and str(w.get("id", "")).isdigit()
-            )
+            if top < self.window_sizes.get(self._window_key, WIQL_CAP):
+                self.window_sizes[self._window_key] = top  # remembered for the next listing
+            window = sorted(ref["id"] for ref in result["workItems"])
             ids += window
             if len(window) < top:
                 return ids
@@ -1011,28 +1197,69 @@ class AzureDevOpsConnector:
         return _Chunk(raws, histories)
 
     async def _work_items(self, ids: list[int], run: _Run) -> list[dict[str, Any]]:
-        """workitemsbatch for up to 200 ids. A chunk whose answer stays malformed is split in
-        halves until the item that breaks it stands alone: only that one is skipped (and
-        reported), so one bad item does not cost its 199 neighbours this run."""
-        what = f"workitemsbatch (ids {ids[0]}..{ids[-1]})"
+        """workitemsbatch for up to 200 ids; see the module doc for what an unreadable answer
+        costs (the item that breaks it, or the run when no half of the chunk can be read)."""
         try:
-            payload = await self._json(
-                "POST",
-                "/_apis/wit/workitemsbatch",
-                what,
-                run,
-                body={"ids": ids, "$expand": "relations", "errorPolicy": "omit"},
-            )
-        except MalformedPage as exc:
-            if len(ids) == 1:
-                run.problems.append(f"{exc}; work item {ids[0]} skipped this run")
-                return []
-            half = len(ids) // 2
-            parts = await asyncio.gather(
-                self._work_items(ids[:half], run), self._work_items(ids[half:], run)
-            )
-            return parts[0] + parts[1]
-        return [r for r in _values(payload) if isinstance(r, dict) and r.get("id") is not None]
+            return self._readable_items(await self._batch_answer(ids, run), run)
+        except MalformedAnswer as exc:
+            return await self._isolate(ids, exc, run)
+
+    async def _batch_answer(self, ids: list[int], run: _Run) -> WorkItemsBatch:
+        answer: WorkItemsBatch = await self._answer(
+            "POST",
+            "/_apis/wit/workitemsbatch",
+            WorkItemsBatch,
+            run,
+            what=f"POST /_apis/wit/workitemsbatch (ids {ids[0]}..{ids[-1]})",
+            body={"ids": ids, "$expand": "relations", "errorPolicy": "omit"},
+        )
+        return answer
+
+    async def _isolate(
+        self, ids: list[int], exc: MalformedAnswer, run: _Run
+    ) -> list[dict[str, Any]]:
+        """``ids`` gave no readable answer: ask for each half. A half that answers is kept, one
+        that does not is split on; a single id that does not is skipped with a problem line.
+        When both halves fail as well, no item is to blame: the endpoint is, and the run fails."""
+        if len(ids) == 1:
+            run.problems.append(f"{exc}; work item {ids[0]} skipped this run")
+            return []
+        halves = [ids[: len(ids) // 2], ids[len(ids) // 2 :]]
+
+        async def attempt(part: list[int]) -> WorkItemsBatch | MalformedAnswer:
+            try:
+                return await self._batch_answer(part, run)
+            except MalformedAnswer as failed:
+                return failed
+
+        answers = await asyncio.gather(*(attempt(part) for part in halves))
+        if all(isinstance(answer, MalformedAnswer) for answer in answers):
+            raise exc
+        found: list[dict[str, Any]] = []
+        for part, answer in zip(halves, answers, strict=True):
+            if isinstance(answer, MalformedAnswer):
+                found += await self._isolate(part, answer, run)
+            else:
+                found += self._readable_items(answer, run)
+        return found
+
+    @staticmethod
+    def _readable_items(answer: WorkItemsBatch, run: _Run) -> list[dict[str, Any]]:
+        """The items of a valid envelope, each checked on its own: one that does not fit its
+        shape is skipped alone (null entries are ids deleted since the listing)."""
+        items: list[dict[str, Any]] = []
+        for entry in answer["value"]:
+            if entry is None:
+                continue
+            try:
+                items.append(dict(WORK_ITEM.validate_python(entry)))
+            except ValidationError as exc:
+                native = entry.get("id") if isinstance(entry, dict) else None
+                run.problems.append(
+                    f"work item {native if native is not None else '?'} in "
+                    f"POST /_apis/wit/workitemsbatch: {mismatch(exc)}; skipped this run"
+                )
+        return items
 
     async def _updates(self, native: str, run: _Run) -> list[dict[str, Any]] | None:
         """The item's whole history as revision snapshots, or None when it cannot be read."""
@@ -1041,21 +1268,17 @@ class AzureDevOpsConnector:
         skip = 0
         while True:
             try:
-                page = await self._json(
-                    "GET",
-                    path,
-                    f"work item {native} updates",
-                    run,
-                    params={"$top": UPDATES_PAGE, "$skip": skip},
+                page: UpdatesPage = await self._answer(
+                    "GET", path, UpdatesPage, run, params={"$top": UPDATES_PAGE, "$skip": skip}
                 )
-            except MalformedPage as exc:
-                run.problems.append(f"{exc}; stored history kept")
+            except MalformedAnswer as exc:
+                run.problems.append(f"{exc}; stored history of work item {native} kept")
                 return None
             except TrackerError as exc:
                 if exc.status == 404:  # deleted since the listing
                     return None
                 raise
-            values = [u for u in _values(page) if isinstance(u, dict)]
+            values: list[dict[str, Any]] = [dict(u) for u in page["value"]]
             updates += values
             if len(values) < UPDATES_PAGE:
                 return updates_to_revisions(updates)
@@ -1072,7 +1295,7 @@ class AzureDevOpsConnector:
                     fields = _dict(revision.get("fields"))
                     types.add(str(fields.get(F_TYPE) or ""))
         await self._ensure_states({t for t in types if t}, run)
-        ctx = AdoContext.from_config(self.config, run.states)
+        ctx = AdoContext.from_config(self.config, run.states, await run.type_levels())
         batch = Batch()
         for chunk in chunks:
             for raw in chunk.raws:
@@ -1155,15 +1378,15 @@ class AzureDevOpsConnector:
         elif start is not None:
             params["startDateTime"] = wiql_time(start)
         try:
-            page = await self._json("GET", path, "reporting revisions", run, params=params)
-        except MalformedPage as exc:
+            page: RevisionsBatch = await self._answer(
+                "GET", path, RevisionsBatch, run, params=params
+            )
+        except MalformedAnswer as exc:
             run.problems.append(f"{exc}; history read per item instead")
             return None
-        values = [
-            r for r in _values(page, "values") if isinstance(r, dict) and r.get("id") is not None
-        ]
-        next_token = page.get("continuationToken") if isinstance(page, dict) else None
-        last = page.get("isLastBatch", True) if isinstance(page, dict) else True
+        values: list[dict[str, Any]] = [dict(r) for r in page["values"]]
+        next_token = page.get("continuationToken")
+        last = page.get("isLastBatch", True)
         if next_token == token:
             last = True
         return values, (str(next_token) if next_token else None), bool(last)
@@ -1209,19 +1432,37 @@ class AzureDevOpsConnector:
 
     async def _states(self, type_name: str, run: _Run) -> None:
         path = f"/{self._project_path}/_apis/wit/workitemtypes/{quote(type_name, safe='')}/states"
+        payload: StatesList | None = None
         try:
-            payload = await self._json("GET", path, f"states of type {type_name!r}", run)
-        except MalformedPage as exc:
-            run.problems.append(f"{exc}; its states count as todo")
-            payload = None
-        except TrackerError as exc:
-            if exc.status != 404:
+            payload = await self._answer("GET", path, StatesList, run)
+        except TrackerError as exc:  # a wrong-shaped answer (MalformedAnswer) fails the run
+            if exc.status != 404 or isinstance(exc, MalformedAnswer):
                 raise
             run.problems.append(
-                f"work item type {type_name!r}: no states found (HTTP 404); its states count as todo"
+                f"work item type {type_name!r}: no states found (HTTP 404); its states are "
+                f"counted by their names"
             )
-            payload = None
         run.states[type_name.lower()] = states_to_categories(payload)
+
+    # -- levels
+
+    async def _type_levels(self) -> dict[str, str]:
+        """Type name (lower) -> level from the work item type categories and the process's
+        portfolio backlogs, read once per run; a server without either (404) gives none."""
+
+        async def read(path: str, shape: Any) -> Any:
+            try:
+                return await self._answer("GET", f"/{self._project_path}{path}", shape, None)
+            except TrackerError as exc:
+                if exc.status == 404 and not isinstance(exc, MalformedAnswer):
+                    return None
+                raise
+
+        categories, process = await _all(
+            read("/_apis/wit/workitemtypecategories", CategoryList),
+            read("/_apis/work/processconfiguration", ProcessConfiguration),
+        )
+        return categories_to_levels(categories, process)
 
     # -- sprints
 
@@ -1236,15 +1477,11 @@ class AzureDevOpsConnector:
         names: list[str] = []
         skip = 0
         while True:
-            try:
-                page = await self._json(
-                    "GET", path, "team listing", run, params={"$top": 100, "$skip": skip}
-                )
-            except MalformedPage as exc:
-                run.problems.append(f"{exc}; sprints not read this run")
-                return names
-            values = [t for t in _values(page) if isinstance(t, dict)]
-            names += [str(t["name"]) for t in values if t.get("name")]
+            page: TeamsPage = await self._answer(
+                "GET", path, TeamsPage, run, params={"$top": 100, "$skip": skip}
+            )
+            values = page["value"]
+            names += [str(t["name"]) for t in values if t["name"]]
             if len(values) < 100:
                 return names
             skip += len(values)
@@ -1252,16 +1489,13 @@ class AzureDevOpsConnector:
     async def _team_iterations(self, team: str, ctx: AdoContext, run: _Run) -> list[Row]:
         path = f"/{self._project_path}/{quote(team, safe='')}/_apis/work/teamsettings/iterations"
         try:
-            payload = await self._json("GET", path, f"iterations of team {team!r}", run)
-        except MalformedPage as exc:
-            run.problems.append(f"{exc}; that team's sprints not read this run")
-            return []
-        except TrackerError as exc:
-            if exc.status == 404:
+            payload: TeamIterations = await self._answer("GET", path, TeamIterations, run)
+        except TrackerError as exc:  # a wrong-shaped answer (MalformedAnswer) fails the run
+            if exc.status == 404 and not isinstance(exc, MalformedAnswer):
                 return []
             raise
         try:
-            return map_team_iterations(team, payload, ctx)
+            return map_team_iterations(team, payload, ctx, run.problems)
         except (TypeError, ValueError) as exc:
             run.problems.append(f"iterations of team {team!r}: unreadable ({exc}); skipped")
             return []

@@ -52,3 +52,58 @@ def make_client(config: SourceConfig, **overrides: object) -> TrackerClient:
     }
     options.update(overrides)
     return TrackerClient(config.base_url, auth, **options)  # type: ignore[arg-type]
+
+
+#: Status names (lower case) the heuristic counts as done / to do when the tracker does not say.
+DONE_NAMES = frozenset(
+    {
+        "done",
+        "closed",
+        "resolved",
+        "released",
+        "won't do",
+        "won't fix",
+        "cancelled",
+        "canceled",
+        "rejected",
+        "gereed",
+        "klaar",
+        "afgerond",
+        "gesloten",
+        "erledigt",
+        "geschlossen",
+        "fertig",
+        "terminé",
+        "fermé",
+        "résolu",
+    }
+)
+TODO_NAMES = frozenset(
+    {
+        "to do",
+        "todo",
+        "to-do",
+        "open",
+        "new",
+        "backlog",
+        "inbox",
+        "selected for development",
+        "te doen",
+        "nieuw",
+        "offen",
+        "neu",
+        "à faire",
+        "ouvert",
+    }
+)
+
+
+def guess_category(status: str) -> str:
+    """A status's category from its name alone: the last resort, always reported.
+    Shared by the connectors (Jira and Azure DevOps) so a name means the same everywhere."""
+    name = " ".join(status.lower().split())
+    if name in DONE_NAMES:
+        return "done"
+    if name in TODO_NAMES or name.startswith("ready for dev"):
+        return "todo"
+    return "in_progress"

@@ -54,6 +54,7 @@ from datetime import UTC, date, datetime, timedelta
 from typing import Any
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
+from connectors.base import guess_category
 from connectors.http import TrackerClient, TrackerError
 from connectors.jira_shapes import (
     ChangelogPage,
@@ -113,48 +114,6 @@ HIERARCHY_FITS: dict[int, frozenset[str]] = {
 }
 ABOVE_EPIC = frozenset({"initiative"})
 JIRA_CATEGORY = {"new": "todo", "indeterminate": "in_progress", "done": "done", "undefined": "todo"}
-#: Status names (lower case) the heuristic counts as done / to do when Jira does not say.
-DONE_NAMES = frozenset(
-    {
-        "done",
-        "closed",
-        "resolved",
-        "released",
-        "won't do",
-        "won't fix",
-        "cancelled",
-        "canceled",
-        "rejected",
-        "gereed",
-        "klaar",
-        "afgerond",
-        "gesloten",
-        "erledigt",
-        "geschlossen",
-        "fertig",
-        "terminé",
-        "fermé",
-        "résolu",
-    }
-)
-TODO_NAMES = frozenset(
-    {
-        "to do",
-        "todo",
-        "to-do",
-        "open",
-        "new",
-        "backlog",
-        "inbox",
-        "selected for development",
-        "te doen",
-        "nieuw",
-        "offen",
-        "neu",
-        "à faire",
-        "ouvert",
-    }
-)
 BASE_FIELDS = [
     "summary",
     "issuetype",
@@ -178,16 +137,6 @@ BATCH_ITEMS = 1000  # items per yielded Batch
 DC_ID_PAGE = 1000  # Data Center search pages are capped at 1000 (jira.search.views.max.limit)
 RANGE_IDS = 4000  # ids aimed at per id range of a Cloud listing: one page each, with room
 _ORDER_BY = re.compile(r"(?:^|\s+)order\s+by\s+.*$", re.I | re.S)
-
-
-def guess_category(status: str) -> str:
-    """A status's category from its name alone: the last resort, always reported."""
-    name = " ".join(status.lower().split())
-    if name in DONE_NAMES:
-        return "done"
-    if name in TODO_NAMES or name.startswith("ready for dev"):
-        return "todo"
-    return "in_progress"
 
 
 def _hierarchy(issue_type: dict[str, Any]) -> int | None:

@@ -49,6 +49,14 @@ def load(name: str) -> Any:
     return json.loads((FIXTURES / name).read_text())
 
 
+@pytest.fixture(autouse=True)
+def _fresh_window_sizes():
+    """The remembered WIQL window sizes live for the process: each test starts without any."""
+    AzureDevOpsConnector.window_sizes.clear()
+    yield
+    AzureDevOpsConnector.window_sizes.clear()
+
+
 def source_dict(**overrides: Any) -> dict[str, Any]:
     values: dict[str, Any] = {
         "name": "fab",
@@ -334,9 +342,10 @@ def test_state_categories_come_from_the_type_states_including_custom_ones():
     item = copy.deepcopy(raw_item(103))
     item["fields"]["System.State"] = "Waiting for Legal"
     row, _, problems = map_work_item(item, ctx())
-    assert row["status_category"] == "todo"
+    assert row["status_category"] == "in_progress"  # by its name: neither done- nor todo-like
     assert problems == [
-        "work item 103: state 'Waiting for Legal' of type 'User Story' is unknown; counted as todo"
+        "state 'Waiting for Legal' of type 'User Story' is not among the type's states; "
+        "counted as in_progress by its name - set status_categories to be sure"
     ]
 
 
@@ -488,6 +497,16 @@ class FakeAdo:
         self.malformed: dict[int, int] = {}  # id -> malformed answers left for a page holding it
         # route -> one special answer: (status, headers, json body or None for the normal one)
         self.throttle_once: dict[str, tuple[int, dict[str, str], Any]] = {}
+        # route -> answers (a JSON-able body, or bytes sent as is) given under 200 before the
+        # normal ones: wiql, batch, feed, updates, states, categories, process, teams, iterations
+        self.odd: dict[str, list[Any]] = {}
+        self.categories: Any = load("workitemtypecategories.json")
+        self.process: Any = load("processconfiguration.json")
+        self.iterations: dict[str, Any] = {
+            "Payments": load("iterations_payments.json"),
+            "Checkout": load("iterations_checkout.json"),
+        }
+        self.calls: dict[str, int] = {}
 
     @classmethod
     def from_fixtures(cls) -> FakeAdo:
@@ -530,6 +549,31 @@ class FakeAdo:
         router.get(
             url__regex=rf"{BASE}/{project}/(?P<team>[^/]+)/_apis/work/teamsettings/iterations"
         ).mock(side_effect=self._iterations)
+        router.get(url__regex=rf"{BASE}/{project}/_apis/wit/workitemtypecategories").mock(
+            side_effect=lambda request: self._reference("categories", self.categories)
+        )
+        router.get(url__regex=rf"{BASE}/{project}/_apis/work/processconfiguration").mock(
+            side_effect=lambda request: self._reference("process", self.process)
+        )
+
+    def _odd(self, route: str) -> httpx.Response | None:
+        """The next wrong answer queued for ``route``, if any (and count the call)."""
+        self.calls[route] = self.calls.get(route, 0) + 1
+        queued = self.odd.get(route)
+        if not queued:
+            return None
+        body = queued.pop(0)
+        if isinstance(body, bytes):
+            return httpx.Response(200, content=body, headers={"Content-Type": "text/html"})
+        return httpx.Response(200, json=body)
+
+    def _reference(self, route: str, body: Any) -> httpx.Response:
+        odd = self._odd(route)
+        if odd is not None:
+            return odd
+        if body is None:
+            return httpx.Response(404, json={"message": "VS800075: not found"})
+        return httpx.Response(200, json=body)
 
     def _record(self, request: httpx.Request) -> None:
         self.requests.append(request)
@@ -564,6 +608,10 @@ class FakeAdo:
         size = min(len(ids), int(top)) if top else len(ids)
         call = {"query": query, "top": int(top) if top else None, "params": request.url.params}
         self.wiql_calls.append(call)
+        odd = self._odd("wiql")
+        if odd is not None:
+            call["returned"] = "odd"
+            return odd
         if size > self.cap:
             call["returned"] = "VS402337"
             return httpx.Response(400, json=load("wiql_size_limit_error.json"))
@@ -586,6 +634,9 @@ class FakeAdo:
         finally:
             self.in_flight -= 1
         value = [self.items.get(i) for i in ids]  # errorPolicy omit: unknown ids are null
+        odd = self._odd("batch")
+        if odd is not None:
+            return odd
         special = self._special("batch", {"count": len(value), "value": value})
         if special is not None:
             return special
@@ -598,12 +649,18 @@ class FakeAdo:
     def _states(self, request: httpx.Request, kind: str) -> httpx.Response:
         name = unquote(kind)
         self.state_calls.append(name)
+        odd = self._odd("states")
+        if odd is not None:
+            return odd
         fixture = "states_user_story.json" if name == "User Story" else "states_agile.json"
         return httpx.Response(200, json=load(fixture))
 
     def _feed(self, request: httpx.Request) -> httpx.Response:
         self.feed_calls += 1
         params = request.url.params
+        odd = self._odd("feed")
+        if odd is not None:
+            return odd
         assert "System.State" in params["fields"] and "System.ChangedDate" in params["fields"]
         token = params.get("continuationToken")
         if self.feed_pages is not None:
@@ -620,6 +677,9 @@ class FakeAdo:
     def _updates(self, request: httpx.Request, native: str) -> httpx.Response:
         number = int(native)
         self.update_calls.append(number)
+        odd = self._odd("updates")
+        if odd is not None:
+            return odd
         if number in self.updates_fixture:
             updates = self.updates_fixture[number]
         else:
@@ -630,12 +690,10 @@ class FakeAdo:
         return httpx.Response(200, json={"count": len(page), "value": page})
 
     def _teams(self, request: httpx.Request) -> httpx.Response:
-        return httpx.Response(200, json=load("teams.json"))
+        return self._odd("teams") or httpx.Response(200, json=load("teams.json"))
 
     def _iterations(self, request: httpx.Request, team: str) -> httpx.Response:
-        name = unquote(team)
-        fixture = {"Payments": "iterations_payments.json", "Checkout": "iterations_checkout.json"}
-        return httpx.Response(200, json=load(fixture[name]))
+        return self._odd("iterations") or httpx.Response(200, json=self.iterations[unquote(team)])
 
 
 class Sleeps:
@@ -857,7 +915,8 @@ def test_persistently_malformed_chunk_costs_only_the_item_that_breaks_it():
         i for i in range(1, 301) if i != 250
     ]
     assert any(
-        p.endswith("malformed JSON 3 times; work item 250 skipped this run") for p in whole.problems
+        p.endswith("malformed JSON (3 answers in a row); work item 250 skipped this run")
+        for p in whole.problems
     )
     assert max(fake.batch_sizes) <= 200
 
