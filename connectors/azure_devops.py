@@ -1101,7 +1101,7 @@ class AzureDevOpsConnector:
 
     @property
     def _window_key(self) -> str:
-        return f"{self.config.name}@{self.client.base_url}/{self.project}"
+        return f"{self.config.name}@{self.client.base_url.rstrip('/')}/{self.project}"
 
     async def _wiql_ids(self, since_clause: str | None) -> list[int]:
         """Ids in scope, in windows that each stay under the WIQL cap (see module docstring).

@@ -834,6 +834,26 @@ def test_a_window_that_still_hits_vs402337_is_halved():
     ]
 
 
+def test_the_window_size_that_worked_is_remembered_for_the_next_listing():
+    fake = FakeAdo([], cap=7000)
+    for native in range(1, 12_001):
+        fake.items[native] = {"id": native, "fields": {}}
+    fake.order = sorted(fake.items)
+    assert len(live(fake)) == 12_000
+    assert [c["top"] for c in fake.wiql_calls][:3] == [20_000, 10_000, 5000]
+    fake.wiql_calls.clear()
+    assert len(live(fake)) == 12_000  # a new connector for the same source (the next run)
+    assert [(c["top"], c["returned"]) for c in fake.wiql_calls] == [
+        (5000, 5000),
+        (5000, 5000),
+        (5000, 2000),
+    ]
+    assert AzureDevOpsConnector.window_sizes == {f"fab@{BASE}/{PROJECT}": 5000}
+    fake.wiql_calls.clear()
+    live(fake, config(name="other"))  # another source starts from the cap again
+    assert fake.wiql_calls[0]["top"] == 20_000
+
+
 def test_live_ids_keep_area_path_scope():
     fake = FakeAdo.from_fixtures()
     ids = live(fake, config(area_paths=["Fabrikam-Fiber\\Payments"]))
