@@ -1,8 +1,9 @@
 """Azure DevOps Services (REST 7.1) over the synthetic portfolio.
 
 WIQL (ids only, with the real 20,000 result cap), ``workitemsbatch`` (at most 200 ids, relations
-on both ends), work item types and their states (with custom states), the reporting revisions
-feed (continuation tokens), per-item updates, teams, team iterations and team field values.
+on both ends), work item types and their states (with custom states), work item type categories
+and the process configuration (backlog levels), the reporting revisions feed (continuation
+tokens), per-item updates, teams, team iterations and team field values.
 """
 
 from __future__ import annotations
@@ -78,6 +79,15 @@ TYPE_REF = {
     "Task": "Microsoft.VSTS.WorkItemTypes.Task",
     "Impediment": "Microsoft.VSTS.WorkItemTypes.Issue",
 }
+#: Work item type categories of the simulated Agile process (referenceName, name, types); the
+#: Impediment type is in none, as Scrum's Impediment is not: its level comes from its name.
+TYPE_CATEGORIES = (
+    ("Microsoft.EpicCategory", "Epic Category", ("Epic",)),
+    ("Microsoft.FeatureCategory", "Feature Category", ("Feature",)),
+    ("Microsoft.RequirementCategory", "Requirement Category", ("User Story",)),
+    ("Microsoft.TaskCategory", "Task Category", ("Task",)),
+    ("Microsoft.BugCategory", "Bug Category", ("Bug",)),
+)
 TYPE_COLOR = {
     "Epic": "FF7B00",
     "Feature": "773B93",
@@ -363,6 +373,8 @@ class AdoTenant:
             ("GET", "/_apis/wit/workitems/{wid}/updates", self.updates),
             ("GET", "/{project}/_apis/wit/workitemtypes", self.types),
             ("GET", "/{project}/_apis/wit/workitemtypes/{type}/states", self.states),
+            ("GET", "/{project}/_apis/wit/workitemtypecategories", self.categories),
+            ("GET", "/{project}/_apis/work/processconfiguration", self.process_configuration),
             ("GET", "/{project}/_apis/wit/reporting/workitemrevisions", self.revisions_feed),
             ("GET", "/_apis/projects", self.projects),
             ("GET", "/_apis/projects/{project}/teams", self.teams),
@@ -1188,6 +1200,52 @@ class AdoTenant:
             404,
             f"VS402323: Work item type {type} does not exist.",
             "WorkItemTypeNotFoundException",
+        )
+
+    def _type_ref(self, call: Call, name: str) -> dict[str, Any]:
+        return {
+            "name": name,
+            "url": f"{self.org(call)}/{PROJECT_ID}/_apis/wit/workItemTypes/{quote(name)}",
+        }
+
+    def categories(self, call: Call, project: str) -> Reply:
+        self.check(call, project)
+        org = self.org(call)
+        values = [
+            {
+                "name": name,
+                "referenceName": ref,
+                "defaultWorkItemType": self._type_ref(call, types[0]),
+                "workItemTypes": [self._type_ref(call, t) for t in types],
+                "url": f"{org}/{PROJECT_ID}/_apis/wit/workItemTypeCategories/{ref}",
+            }
+            for ref, name, types in TYPE_CATEGORIES
+        ]
+        return Reply(200, {"count": len(values), "value": values})
+
+    def process_configuration(self, call: Call, project: str) -> Reply:
+        self.check(call, project)
+
+        def backlog(ref: str, name: str) -> dict[str, Any]:
+            types = next(t for r, _, t in TYPE_CATEGORIES if r == ref)
+            return {
+                "name": name,
+                "referenceName": ref,
+                "workItemTypes": [self._type_ref(call, t) for t in types],
+            }
+
+        return Reply(
+            200,
+            {
+                "taskBacklog": backlog("Microsoft.TaskCategory", "Tasks"),
+                "requirementBacklog": backlog("Microsoft.RequirementCategory", "Stories"),
+                "portfolioBacklogs": [
+                    backlog("Microsoft.EpicCategory", "Epics"),
+                    backlog("Microsoft.FeatureCategory", "Features"),
+                ],
+                "bugWorkItems": backlog("Microsoft.BugCategory", "Bugs"),
+                "url": f"{self.org(call)}/{PROJECT_ID}/_apis/work/processconfiguration",
+            },
         )
 
     def projects(self, call: Call) -> Reply:

@@ -13,12 +13,13 @@ import respx
 
 from connectors.azure_devops import (
     AdoContext,
+    AzureDevOpsConnector,
     categories_to_levels,
     map_revisions,
     map_team_iterations,
     map_work_item,
 )
-from connectors.base import guess_category
+from connectors.base import guess_category, make_client
 from tests.connectors.test_azure_devops import (
     FakeAdo,
     client,
@@ -233,3 +234,34 @@ def test_microsofts_sample_shape_of_the_iteration_list_is_read_in_a_fetch():
     assert any(
         p.startswith("iterations of team 'Checkout': 2 without a path") for p in whole.problems
     )
+
+
+# ---------------------------------------------------------------------------- the simulator
+
+
+def test_the_simulator_serves_the_hierarchy_and_a_sync_reports_no_unknown_type(
+    tmp_path, monkeypatch
+):
+    from connectors.simulator import DEMO_TOKEN, TOKEN_ENV, Simulator, demo_settings
+
+    monkeypatch.setenv(TOKEN_ENV, DEMO_TOKEN)
+    with Simulator(seed=7, size=600, tenants=("contoso",)) as sim:
+        settings = settings_from_dict(demo_settings(sim.url))
+        source = settings.source("contoso-ado")
+
+        async def go() -> tuple[dict[str, str], Any]:
+            async with make_client(source) as http:
+                levels = await AzureDevOpsConnector(source, http)._type_levels()
+            with Warehouse(tmp_path / "w.duckdb") as wh:
+                await sync_source(wh, settings, source)
+                return levels, wh.query("SELECT problem_text FROM sync_runs").item()
+
+        levels, problems = asyncio.run(go())
+    assert levels == {
+        "epic": "epic",
+        "feature": "feature",
+        "user story": "story",
+        "task": "task",
+        "bug": "bug",
+    }
+    assert "backlog category" not in (problems or "")
