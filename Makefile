@@ -39,12 +39,14 @@ bench: $(STAMP)
 	$(BIN)/python bench/analytics_bench.py
 	$(BIN)/python bench/api_bench.py
 	$(BIN)/python bench/report_bench.py
+	$(BIN)/python bench/fault_bench.py
 
 bench-quick: $(STAMP)
 	$(BIN)/python bench/sync_bench.py --quick
 	$(BIN)/python bench/analytics_bench.py --quick
 	$(BIN)/python bench/api_bench.py --quick
 	$(BIN)/python bench/report_bench.py --quick
+	$(BIN)/python bench/fault_bench.py --quick
 
 clean:
 	rm -rf $(VENV) demo .pytest_cache .mypy_cache .ruff_cache *.egg-info

@@ -382,8 +382,12 @@ def _live_state(wh: Warehouse, source: str) -> dict[str, dict[Any, str]]:
     deleted item's links and its children's parent field without touching the survivors'
     ``updated``, so an incremental sync keeps them (unresolved, pointing at a deleted row) until
     the survivor changes, where a fresh sync never sees them. That is not a fault's doing.
+    For the same reason ``parent_key`` is left out (``parent_id``, resolved, is compared): a Jira
+    DC epic moved to another project shows its new key in its children's Epic Link, but the
+    children's ``updated`` does not move, so they keep the old key - and the right parent.
     """
-    columns = [c for c in ITEM_COLUMNS if c not in ("is_deleted", "parent_id")]
+    skip = ("is_deleted", "parent_id", "parent_key")
+    columns = [c for c in ITEM_COLUMNS if c not in skip]
     items = wh.query(
         f"SELECT w.item_id, {_row_hash(columns, 'w')} || coalesce(p.item_id, '') "
         "FROM work_items w LEFT JOIN work_items p ON p.item_id = w.parent_id AND NOT p.is_deleted "

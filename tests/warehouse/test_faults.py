@@ -7,12 +7,25 @@ Bounded: a 600-item portfolio on the loopback simulator, backoff waits capped at
 
 from __future__ import annotations
 
+import asyncio
+import json
 from pathlib import Path
+from typing import Any
 
 import httpx
+import pytest
 
-from connectors.simulator import DEMO_TOKEN, Simulator
-from tests.warehouse.fault_campaign import ANCHOR, run_campaign, schedule
+from connectors.simulator import DEMO_TOKEN, TOKEN_ENV, Simulator
+from connectors.simulator.server import Reply, SimApp
+from tests.warehouse.fault_campaign import (
+    ANCHOR,
+    patch_clients,
+    run_campaign,
+    schedule,
+    settings_for,
+)
+from warehouse.store import Warehouse
+from warehouse.sync import sync_all
 
 
 def test_wrong_shaped_200s_are_deterministic_and_counted() -> None:
@@ -51,3 +64,53 @@ def test_a_hundred_faults_lose_nothing_and_every_run_record_matches(tmp_path: Pa
     assert report.outcomes["failed"] >= 3, report.outcomes
     assert report.outcomes["success"] + report.outcomes["partial"] >= 30, report.outcomes
     assert report.runs == 3 * report.rounds == 3 * 17  # 16 under faults, 1 fault-free
+
+
+@pytest.mark.xfail(
+    strict=True,
+    reason="an item skipped by a partial run is passed by its cursor: the connector does not "
+    "tell the sync which items it skipped, so the cursor moves past their changes",
+)
+def test_an_item_skipped_by_a_partial_run_is_read_again_by_the_next(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """One work item's workitemsbatch answer stays wrong-shaped for a whole run: the run skips
+    it (partial, with a problem line) and commits the rest; the next, fault-free incremental run
+    must still bring that item's change in, however far the cursor moved meanwhile."""
+    poison: set[int] = set()
+    handle = SimApp.handle
+
+    async def poisoned(self: SimApp, scope: dict[str, Any], raw: bytes) -> Reply:
+        batch = scope["path"].endswith("/_apis/wit/workitemsbatch")
+        if batch and poison & set(json.loads(raw).get("ids", [])):
+            return Reply(200, {"errorMessages": ["maintenance"]})
+        return await handle(self, scope, raw)
+
+    monkeypatch.setattr(SimApp, "handle", poisoned)
+    monkeypatch.setenv(TOKEN_ENV, DEMO_TOKEN)
+    undo = patch_clients(0.01)
+    try:
+        with Simulator(seed=7, size=600, anchor=ANCHOR, tenants=("contoso",)) as sim:
+            settings = settings_for(sim, tmp_path / "w.duckdb")
+            with Warehouse(settings.warehouse_path) as wh:
+                assert asyncio.run(sync_all(wh, settings, sources=["contoso-ado"], full=True))[0].ok
+                # a day of changes: the victim changes early, others later (the cursor moves on)
+                changed = sim.mutate(
+                    fraction=0.05, seed=3, deletes=0, moves=0, advance_minutes=1440
+                )
+                victim = int(changed["updated"][0]["id"])
+                poison.add(victim)
+                [run] = asyncio.run(sync_all(wh, settings, sources=["contoso-ado"]))
+                assert run.result is not None and run.result.problems  # partial: it skipped one
+                poison.clear()
+                assert asyncio.run(sync_all(wh, settings, sources=["contoso-ado"]))[0].ok
+                p = sim.portfolio
+                index = p.index_of_native(0, victim)
+                assert index is not None
+                stored = wh.query(
+                    "SELECT epoch(updated)::BIGINT FROM work_items WHERE native_id = ?",
+                    [str(victim)],
+                ).item()
+                assert stored == int(p.updated[index])
+    finally:
+        undo()
