@@ -9,7 +9,9 @@ POSTs on 429. This client does, for every tracker alike:
 - ``Retry-After`` (seconds or HTTP date) and ``X-RateLimit-Reset`` honoured, also when a throttling
   hint arrives on a 200 (Azure DevOps slows you down before it answers 429);
 - a concurrency limit per host (one client per host);
-- credentials live in ``httpx.Auth`` objects only and never appear in messages or logs;
+- credentials live in ``httpx.Auth`` objects only (which ``remember`` them for redaction) and
+  never appear in messages or logs: an error answer's body - a gateway may echo the request's
+  ``Authorization`` header - is redacted (``warehouse.secrets.redact``) when the error is built;
 - validate before acting: ``answer`` decodes a 2xx body straight into the shape the caller
   expects (a ``TypedDict`` validated by pydantic, so callers keep plain dicts); a body that is not
   JSON or not that shape (a gateway's maintenance page, an error object under 200) is asked for
@@ -29,6 +31,8 @@ from typing import Any, TypeVar
 
 import httpx
 from pydantic import TypeAdapter, ValidationError
+
+from warehouse import secrets
 
 log = logging.getLogger("pmolens.http")
 
@@ -86,6 +90,7 @@ class BearerAuth(httpx.Auth):
 
     def __init__(self, token: str) -> None:
         self._token = token
+        secrets.remember(token)
 
     def auth_flow(self, request: httpx.Request) -> Generator[httpx.Request, httpx.Response, None]:
         request.headers["Authorization"] = f"Bearer {self._token}"
@@ -97,6 +102,7 @@ class BearerAuth(httpx.Auth):
 
 def basic_auth(user: str, token: str) -> httpx.BasicAuth:
     """Jira Cloud (email + API token) and Azure DevOps (empty user + PAT) use basic auth."""
+    secrets.remember(token)
     return httpx.BasicAuth(user, token)
 
 
@@ -277,5 +283,6 @@ def _describe(what: str, response: httpx.Response) -> str:
         return f"{what}: 403 forbidden - the account lacks permission for this resource"
     if status == 404:
         return f"{what}: 404 not found - check base_url, project and board ids"
-    body = response.text[:300].replace("\n", " ")
+    # redact the whole body before cutting it, so no fragment of a secret survives the cut
+    body = secrets.redact(response.text).replace("\r", " ").replace("\n", " ")[:300]
     return f"{what}: HTTP {status}: {body}"

@@ -10,7 +10,10 @@ header line echoed by a gateway's error page. ``redact`` removes all of them:
   ``SourceConfig.token``), raw, URL-quoted and base64-encoded at each of the three byte
   alignments (so it is found inside a base64 blob of ``user:token`` or of a longer text).
 
-``RedactingFilter`` applies it to every log record of the ``pmolens`` loggers.
+Every log record of the process is cleaned as it is made (``install_log_redaction``, done when
+this module is imported - and ``warehouse.config`` imports it): a log record factory, because a
+filter on the ``pmolens`` logger would not see its child loggers' records, nor reach handlers
+added by others (uvicorn, pytest). The traceback of a record is rendered and cleaned then too.
 """
 
 from __future__ import annotations
@@ -19,7 +22,8 @@ import base64
 import logging
 import re
 import threading
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
+from typing import Any
 from urllib.parse import quote
 
 MASK = "***"
@@ -81,23 +85,61 @@ def redact(text: str, secrets: Iterable[str] = ()) -> str:
     return text
 
 
+def _clean_record(record: logging.LogRecord) -> logging.LogRecord:
+    """Mask secrets in a record's message (arguments merged in) and its traceback text."""
+    try:
+        message = record.getMessage()
+    except Exception:  # a bad format string is the handler's to report, as logging does
+        return record
+    cleaned = redact(message)
+    if cleaned != message:
+        record.msg, record.args = cleaned, None
+    if record.exc_info and record.exc_info[1] is not None and not record.exc_text:
+        # formatters reuse ``exc_text`` once set: render the traceback now, cleaned
+        record.exc_text = redact(_formatter.formatException(record.exc_info))
+    if record.stack_info:
+        record.stack_info = redact(record.stack_info)
+    return record
+
+
+_formatter = logging.Formatter()
+
+
 class RedactingFilter(logging.Filter):
-    """Masks secrets in a log record's final message (arguments included) before any handler."""
+    """Masks secrets in a log record before a handler formats it (for handlers of your own)."""
 
     def filter(self, record: logging.LogRecord) -> bool:
-        message = record.getMessage()
-        cleaned = redact(message)
-        if record.exc_info and record.exc_info[1] is not None:
-            # the traceback text is rendered later by the handler: clean the exception's message
-            exc = record.exc_info[1]
-            exc.args = tuple(redact(str(a)) if isinstance(a, str) else a for a in exc.args)
-        if cleaned != message:
-            record.msg, record.args = cleaned, None
+        _clean_record(record)
         return True
 
 
+class _RedactingFactory:
+    """A log record factory that cleans every record as it is made, whoever logs it.
+
+    A filter on the ``pmolens`` logger would miss its children's records (logger filters apply
+    only to records logged on that very logger) and every handler someone else adds (uvicorn's,
+    pytest's); the record factory is the one place every record passes through. Records are made
+    only for messages that pass the level check, so disabled debug lines cost nothing.
+    """
+
+    def __init__(self, wrapped: Callable[..., logging.LogRecord]) -> None:
+        self.wrapped = wrapped
+
+    def __call__(self, *args: Any, **kwargs: Any) -> logging.LogRecord:
+        return _clean_record(self.wrapped(*args, **kwargs))
+
+
+def install_log_redaction() -> None:
+    """Clean every log record of this process from now on (idempotent; done on import)."""
+    with _lock:
+        current = logging.getLogRecordFactory()
+        if not isinstance(current, _RedactingFactory):
+            logging.setLogRecordFactory(_RedactingFactory(current))
+
+
 def install_log_filter(logger_name: str = "pmolens") -> None:
-    """Attach the redacting filter to the ``pmolens`` logger's handlers' path (idempotent)."""
-    logger = logging.getLogger(logger_name)
-    if not any(isinstance(f, RedactingFilter) for f in logger.filters):
-        logger.addFilter(RedactingFilter())
+    """Kept for callers of the first version: log redaction is process-wide now."""
+    install_log_redaction()
+
+
+install_log_redaction()

@@ -135,6 +135,10 @@ async def _read(
             listing.cancel()
             with contextlib.suppress(BaseException):
                 await listing
+        elif listing is not None and not listing.cancelled():
+            # a listing that failed beside a failed fetch: retrieve its error, or asyncio prints
+            # "Task exception was never retrieved" with a traceback on the CLI at exit
+            listing.exception()
 
 
 async def _finish(commit: asyncio.Future[CommitResult]) -> CommitResult:
