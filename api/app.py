@@ -55,8 +55,9 @@ def create_app(
     @contextlib.asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         task = None
+        runtime.start()  # runs left `running` by a dead process are marked abandoned
         if claim_url:
-            write_claim(runtime.settings, claim_url)
+            write_claim(runtime.settings, claim_url, runtime.instance)
         if scheduler:
             task = asyncio.create_task(SyncScheduler(runtime.settings, runtime.syncs).run_forever())
         try:
@@ -66,7 +67,7 @@ def create_app(
                 task.cancel()
             await runtime.syncs.wait()
             if claim_url:
-                release_claim(runtime.settings)
+                release_claim(runtime.settings, runtime.instance)
 
     app = FastAPI(
         title="pmolens",
@@ -95,4 +96,9 @@ def serve(settings: Settings, *, host: str | None = None, port: int | None = Non
     runtime = make_runtime(settings)
     url = f"http://{host}:{port}"
     app = create_app(runtime, scheduler=True, claim_url=url)
-    uvicorn.run(app, host=host, port=port, log_level="info")
+    config = uvicorn.Config(app, host=host, port=port, log_level="info")
+    # listen before the app starts (and writes its claim): a CLI that finds the claim can always
+    # connect, and its /health question waits in the backlog instead of meeting a closed port
+    sock = config.bind_socket()
+    sock.listen(128)
+    uvicorn.Server(config).run(sockets=[sock])

@@ -40,6 +40,17 @@ def _settings(config: Path | None) -> Settings:
         raise typer.Exit(2) from None
 
 
+def _owner(settings: Settings) -> dict | None:
+    """The running `pmolens serve` that owns the warehouse (its claim checked), else None."""
+    from api.handoff import HandoffError, running_server
+
+    try:
+        return running_server(settings)
+    except HandoffError as exc:
+        err.print(str(exc), soft_wrap=True, style="red", markup=False)
+        raise typer.Exit(1) from None
+
+
 @app.command()
 def init(
     path: Annotated[Path, typer.Argument(help="Where to write the example config.")] = Path(
@@ -81,9 +92,7 @@ def sync(
     if not settings.sources:
         err.print("no [[sources]] in the config: add one (see `pmolens init`)")
         raise typer.Exit(2)
-    from api.handoff import running_server
-
-    server = running_server(settings)
+    server = _owner(settings)
     if server is not None:
         _sync_via_server(server, settings, source, full, allow_mass_delete)
         return
@@ -94,6 +103,8 @@ def sync(
 def _sync_here(
     settings: Settings, sources: list[str] | None, full: bool, allow_mass_delete: bool = False
 ) -> bool:
+    import duckdb
+
     from warehouse.store import Warehouse
     from warehouse.sync import sync_all
 
@@ -102,8 +113,16 @@ def _sync_here(
     except ConfigError as exc:
         err.print(f"[red]{exc}[/red]")
         raise typer.Exit(2) from None
+    try:
+        opened = Warehouse(settings.warehouse_path)
+    except duckdb.IOException as exc:  # another process holds the file (not a pmolens serve)
+        first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+        err.print(
+            f"the warehouse is in use by another process: {first}", soft_wrap=True, style="red"
+        )
+        raise typer.Exit(1) from None
     with (
-        Warehouse(settings.warehouse_path) as warehouse,
+        opened as warehouse,
         Progress(
             SpinnerColumn(), TextColumn("{task.description}"), TimeElapsedColumn(), console=console
         ) as bar,
@@ -149,7 +168,7 @@ def _sync_via_server(
             server, settings, sources, full, allow_mass_delete=allow_mass_delete
         )
     except RuntimeError as exc:
-        err.print(f"[red]{exc}[/red]")
+        err.print(str(exc), soft_wrap=True, style="red", markup=False)
         raise typer.Exit(1) from None
     table = Table("source", "outcome", "items", "error")
     for run in results:
@@ -190,9 +209,7 @@ def _print_outcomes(outcomes: list) -> None:
 def status(config: ConfigOption = None) -> None:
     """Sources, last runs, counts and cursors."""
     settings = _settings(config)
-    from api.handoff import running_server
-
-    if running_server(settings) is not None:
+    if _owner(settings) is not None:
         console.print("pmolens serve owns the warehouse: see its /health and /sync-runs")
         raise typer.Exit(0)
     if not settings.warehouse_path.exists():
@@ -281,9 +298,8 @@ def serve(
     """Serve the API and run the scheduled syncs; this process then owns the warehouse."""
     settings = _settings(config)
     from api.app import serve as run_server
-    from api.handoff import running_server
 
-    if running_server(settings) is not None:
+    if _owner(settings) is not None:
         err.print("another pmolens serve already owns this warehouse")
         raise typer.Exit(1)
     try:
@@ -325,9 +341,7 @@ def report(
         except ValueError:
             err.print(f"--as-of {as_of!r}: use YYYY-MM-DD")
             raise typer.Exit(2) from None
-    from api.handoff import running_server
-
-    if running_server(settings) is not None:
+    if _owner(settings) is not None:
         err.print("pmolens serve owns the warehouse: fetch GET /reports/steering from it instead")
         raise typer.Exit(1)
     with Warehouse(settings.warehouse_path) as warehouse:

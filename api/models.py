@@ -12,7 +12,9 @@ class SourceHealth(BaseModel):
     source: str
     last_outcome: str | None
     last_finished: datetime | None
-    last_error: str | None
+    last_error: str | None = Field(
+        None, description="The last run's error, redacted; only for a caller with a viewer token."
+    )
 
 
 class Health(BaseModel):
@@ -22,6 +24,9 @@ class Health(BaseModel):
     generation: int
     syncing: list[str]
     sources: list[SourceHealth]
+    instance: str = Field(
+        description="This server process's random id; the single-writer claim file names it."
+    )
 
 
 class Source(BaseModel):

@@ -13,8 +13,9 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import secrets
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import UTC, datetime
 
 from apscheduler.triggers.cron import CronTrigger
@@ -35,12 +36,24 @@ class AlreadySyncing(RuntimeError):
 
 @dataclass
 class Runtime:
-    """Everything a request needs, built once per app."""
+    """Everything a request needs, built once per app.
+
+    ``instance``: this server's random id, written in the single-writer claim and answered by
+    ``/health``, so a claim is trusted only when its server answers as itself.
+    """
 
     settings: Settings
     warehouse: Warehouse
     syncs: SyncManager
     results: results.ResultCache
+    instance: str = field(default_factory=lambda: secrets.token_hex(16))
+
+    def start(self) -> None:
+        """This process is now the warehouse's one writer: every run still ``running`` was left
+        by a process that died (a killed server or CLI sync) and is marked abandoned."""
+        abandoned = self.warehouse.abandon_running()
+        if abandoned:
+            log.warning("marked %d run(s) left running by a stopped process abandoned", abandoned)
 
 
 class SyncManager:

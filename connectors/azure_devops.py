@@ -954,6 +954,7 @@ class _Run:
     state_tasks: dict[str, asyncio.Task[None]] = field(default_factory=dict)
     levels_task: asyncio.Task[dict[str, str]] | None = None
     problems: list[str] = field(default_factory=list)
+    skipped: list[str] = field(default_factory=list)  # native ids not read, see Batch.skipped
 
     async def type_levels(self) -> dict[str, str]:
         return await self.levels_task if self.levels_task is not None else {}
@@ -961,6 +962,12 @@ class _Run:
     def take_problems(self) -> list[str]:
         taken, self.problems = self.problems, []
         return taken
+
+    def hand_out(self, batch: Batch) -> None:
+        """Move the run's pending problems and skipped ids into the batch about to be yielded."""
+        batch.problems = self.take_problems() + batch.problems
+        batch.skipped += self.skipped
+        self.skipped = []
 
 
 @dataclass
@@ -1024,12 +1031,12 @@ class AzureDevOpsConnector:
                 if not sprints_added:
                     batch.sprints = [*await sprints_task, *batch.sprints]
                     sprints_added = True
-                batch.problems = run.take_problems() + batch.problems
+                run.hand_out(batch)
                 yield batch
             if not sprints_added:
                 await run.type_levels()  # an unreadable hierarchy fails the run even without items
                 last = Batch(sprints=await sprints_task)
-                last.problems = run.take_problems()
+                run.hand_out(last)
                 yield last
         finally:
             if items is not None:
@@ -1223,6 +1230,7 @@ class AzureDevOpsConnector:
         When both halves fail as well, no item is to blame: the endpoint is, and the run fails."""
         if len(ids) == 1:
             run.problems.append(f"{exc}; work item {ids[0]} skipped this run")
+            run.skipped.append(str(ids[0]))
             return []
         halves = [ids[: len(ids) // 2], ids[len(ids) // 2 :]]
 
@@ -1259,6 +1267,7 @@ class AzureDevOpsConnector:
                     f"work item {native if native is not None else '?'} in "
                     f"POST /_apis/wit/workitemsbatch: {mismatch(exc)}; skipped this run"
                 )
+                run.skipped.append(str(native))
         return items
 
     async def _updates(self, native: str, run: _Run) -> list[dict[str, Any]] | None:
@@ -1303,6 +1312,7 @@ class AzureDevOpsConnector:
                     row, links, problems = map_work_item(raw, ctx)
                 except (KeyError, TypeError, ValueError, AttributeError) as exc:
                     batch.problems.append(f"work item {raw.get('id')!r}: skipped ({exc})")
+                    batch.skipped.append(str(raw.get("id")))
                     continue
                 batch.work_items.append(row)
                 batch.links += links

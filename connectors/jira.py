@@ -985,6 +985,7 @@ class JiraConnector:
                 row, links, sprints, problems = map_issue(raw, ctx)
             except (KeyError, TypeError, ValueError, AttributeError) as exc:
                 batch.problems.append(f"issue {raw.get('key') or raw.get('id')}: skipped ({exc})")
+                batch.skipped.append(str(raw.get("id")))
                 continue
             batch.work_items.append(row)
             batch.links += links

@@ -26,9 +26,10 @@ Id = str | int  # Jira sends ids as strings; sprint and a few other ids are numb
 
 @with_config(_OPEN)
 class Myself(TypedDict, total=False):
-    """``GET /myself``: only the time zone JQL dates are read in."""
+    """``GET /myself``: only the time zone JQL dates are read in (Jira always sends one for the
+    calling user: the profile's, else the site's), so an answer without it is not this endpoint's."""
 
-    timeZone: str | None
+    timeZone: Required[str | None]
 
 
 @with_config(_OPEN)

@@ -149,6 +149,9 @@ class Batch:
     problems: list[str] = field(default_factory=list)
     #: item_ids whose history could not be read this time: their stored history is kept as is
     history_missing: list[str] = field(default_factory=list)
+    #: native ids of items in scope that could not be read this time (the run moves no cursor
+    #: past them, so the next run reads them again)
+    skipped: list[str] = field(default_factory=list)
 
     def extend(self, other: Batch) -> None:
         self.work_items += other.work_items
@@ -157,6 +160,7 @@ class Batch:
         self.status_changes += other.status_changes
         self.problems += other.problems
         self.history_missing += other.history_missing
+        self.skipped += other.skipped
 
 
 def frame(kind: str, rows: list[Row]) -> pl.DataFrame:

@@ -39,6 +39,7 @@ class Staged:
     sprints: list[pl.DataFrame] = field(default_factory=list)
     status_changes: list[pl.DataFrame] = field(default_factory=list)
     history_missing: list[str] = field(default_factory=list)
+    skipped: list[str] = field(default_factory=list)  # native ids not read (see Batch.skipped)
     problems: list[str] = field(default_factory=list)
 
     def frame(self, kind: str) -> pl.DataFrame:
@@ -217,6 +218,17 @@ class Warehouse:
                 [run_id, source, mode, cursor_before],
             )
         return run_id
+
+    def abandon_running(self) -> int:
+        """Mark every run still ``running`` abandoned; how many. Only for the one writer at its
+        start (``pmolens serve``): a run it did not start was left by a process that died."""
+        with self.transaction() as con:
+            rows = con.execute(
+                "UPDATE sync_runs SET outcome = 'abandoned', finished = now(), "
+                "error = 'the process stopped before this run finished' "
+                "WHERE outcome = 'running' RETURNING run_id"
+            ).fetchall()
+        return len(rows)
 
     def fail_run(self, run_id: int, error: str, problems: Sequence[str] = ()) -> None:
         with self.transaction() as con:

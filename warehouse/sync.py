@@ -126,6 +126,7 @@ async def _read(
             staged.sprints.append(frame("sprints", batch.sprints))
             staged.status_changes.append(frame("status_changes", batch.status_changes))
             staged.history_missing += batch.history_missing
+            staged.skipped += batch.skipped
             staged.problems += batch.problems
             if progress:
                 progress(config.name, staged.item_count)
@@ -207,6 +208,17 @@ def _native_ids(staged: Staged) -> set[str]:
 
 
 def _new_cursor(staged: Staged, before: datetime | None) -> datetime | None:
+    """The newest ``updated`` read, never behind ``before``. When an item in scope was skipped or
+    its history could not be read, the cursor stays at ``before``: an incremental run only reads
+    what changed after the cursor, so moving it would leave that item stale until it changes."""
+    held = len(set(staged.skipped)) + len(set(staged.history_missing))
+    if held:
+        since = f"at {before:%Y-%m-%d %H:%M} UTC" if before is not None else "unset (full sync)"
+        staged.problems.append(
+            f"cursor kept {since}: {held} item(s) could not be read completely this run "
+            f"and are read again by the next"
+        )
+        return before
     latest: datetime | None = None
     for part in staged.work_items:
         if part.height:

@@ -1,17 +1,33 @@
-"""Liveness, warehouse reachability and the last sync per source (no auth: for probes)."""
+"""Liveness, warehouse reachability and the last sync per source (no auth: for probes).
+
+Anyone may ask, so an anonymous answer carries outcomes and timestamps but never a run's error
+text (it names endpoints, projects and what a tracker said). A caller with a viewer token gets the
+error text too, redacted once more on the way out. ``instance`` is the running server's random id:
+``pmolens sync`` trusts a claim file only when the server at its URL answers with the id the
+claim names (api/handoff.py).
+"""
 
 from __future__ import annotations
 
-from fastapi import APIRouter
+from typing import Annotated
 
-from api.deps import RuntimeDep
+from fastapi import APIRouter, Depends
+from fastapi.security import HTTPAuthorizationCredentials
+
+from api.deps import ROLES, RuntimeDep, _bearer, _role_of
 from api.models import Health, SourceHealth
+from warehouse.secrets import redact
 
 router = APIRouter(tags=["health"])
 
 
 @router.get("/health", response_model=Health)
-def health(runtime: RuntimeDep) -> Health:
+def health(
+    runtime: RuntimeDep,
+    credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)],
+) -> Health:
+    role = _role_of(runtime, credentials)  # optional: a missing or wrong token is anonymous
+    show_errors = role is not None and ROLES[role] >= ROLES["viewer"]
     try:
         last = runtime.warehouse.query(
             """
@@ -31,9 +47,15 @@ def health(runtime: RuntimeDep) -> Health:
             generation=0,
             syncing=[],
             sources=[],
+            instance=runtime.instance,
         )
     sources = [
-        SourceHealth(source=s, last_outcome=o, last_finished=f, last_error=e)
+        SourceHealth(
+            source=s,
+            last_outcome=o,
+            last_finished=f,
+            last_error=redact(e) if e is not None and show_errors else None,
+        )
         for s, o, f, e in last.iter_rows()
     ]
     failing = any(s.last_outcome == "failed" for s in sources)
@@ -44,4 +66,5 @@ def health(runtime: RuntimeDep) -> Health:
         generation=generation,
         syncing=sorted(runtime.syncs.running),
         sources=sources,
+        instance=runtime.instance,
     )
