@@ -104,7 +104,28 @@ def _v2(con: duckdb.DuckDBPyConnection) -> None:
     )
 
 
-MIGRATIONS: list[Callable[[duckdb.DuckDBPyConnection], None]] = [_v1, _v2]
+def _v3(con: duckdb.DuckDBPyConnection) -> None:
+    """Sprints belong to teams: one iteration may serve several teams (Azure DevOps teams share
+    the project's iterations by default). ``sprint_teams`` holds one row per (sprint, team) the
+    sprint serves; ``sprints`` stays one row per sprint. Backfilled from ``sprints.team`` (the one
+    team each sprint had before)."""
+    con.execute(
+        """
+        CREATE TABLE IF NOT EXISTS sprint_teams (
+            sprint_id VARCHAR, source VARCHAR, team VARCHAR
+        )
+        """
+    )
+    con.execute(
+        """
+        INSERT INTO sprint_teams
+        SELECT DISTINCT sprint_id, source, team FROM sprints
+        WHERE team IS NOT NULL AND sprint_id IS NOT NULL
+        """
+    )
+
+
+MIGRATIONS: list[Callable[[duckdb.DuckDBPyConnection], None]] = [_v1, _v2, _v3]
 SCHEMA_VERSION = len(MIGRATIONS)
 
 

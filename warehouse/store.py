@@ -114,7 +114,7 @@ class Warehouse:
             out = {
                 "work_items": _pl(con, "SELECT * FROM work_items WHERE NOT is_deleted"),
                 "links": _pl(con, "SELECT * FROM links"),
-                "sprints": _pl(con, "SELECT * FROM sprints"),
+                "sprints": _pl(con, _TEAM_SPRINTS_SQL),
                 "status_changes": _pl(
                     con,
                     "SELECT s.* FROM status_changes s JOIN work_items w USING (item_id) "
@@ -259,7 +259,7 @@ class Warehouse:
         links = staged.frame("links").unique(
             ["source", "link_id"], keep="first", maintain_order=True
         )
-        sprints = staged.frame("sprints").unique("sprint_id", keep="last", maintain_order=True)
+        sprints, sprint_teams = _sprints_and_teams(staged.frame("sprints"))
         changes = staged.frame("status_changes").unique(
             ["item_id", "change_id"], keep="last", maintain_order=True
         )
@@ -268,6 +268,7 @@ class Warehouse:
             con.register("staged_items", items.to_arrow())
             con.register("staged_links", links.to_arrow())
             con.register("staged_sprints", sprints.to_arrow())
+            con.register("staged_sprint_teams", sprint_teams.to_arrow())
             con.register("staged_changes", changes.to_arrow())
             con.register("history_missing", missing.to_arrow())
             columns = ", ".join(f'"{c}"' for c in SCHEMAS["work_items"])
@@ -303,6 +304,12 @@ class Warehouse:
             )
             sprint_columns = ", ".join(f'"{c}"' for c in SCHEMAS["sprints"])
             con.execute(f"INSERT INTO sprints SELECT {sprint_columns} FROM staged_sprints")
+            con.execute(
+                "DELETE FROM sprint_teams WHERE sprint_id IN (SELECT sprint_id FROM staged_sprints)"
+            )
+            con.execute(
+                "INSERT INTO sprint_teams SELECT sprint_id, source, team FROM staged_sprint_teams"
+            )
             problems = list(staged.problems)
             deleted = 0
             if live_ids is not None:
@@ -390,7 +397,11 @@ def _reconcile(
 def _derive(
     con: duckdb.DuckDBPyConnection, source: str, patterns: Sequence[CrossLinkPattern]
 ) -> None:
-    """Facts that follow from the loaded rows: parents by key, sprint teams, teams, link ends."""
+    """Facts that follow from the loaded rows: parents by key, sprint teams, teams, link ends.
+
+    Sprint teams: a sprint serves every team that has live items in it (besides the teams whose
+    board lists it), and ``sprints.team`` of a sprint no board gave a team is the team most of
+    its items belong to."""
     con.execute(
         """
         UPDATE work_items SET parent_id = p.item_id
@@ -408,6 +419,17 @@ def _derive(
             WHERE source = ? AND sprint_id IS NOT NULL AND team IS NOT NULL
             GROUP BY sprint_id) m
         WHERE sprints.sprint_id = m.sprint_id AND sprints.team IS NULL
+        """,
+        [source],
+    )
+    con.execute(
+        """
+        INSERT INTO sprint_teams
+        SELECT DISTINCT w.sprint_id, s.source, w.team
+        FROM work_items w JOIN sprints s ON s.sprint_id = w.sprint_id
+        WHERE w.source = ? AND NOT w.is_deleted AND w.team IS NOT NULL
+          AND NOT EXISTS (
+            SELECT 1 FROM sprint_teams t WHERE t.sprint_id = w.sprint_id AND t.team = w.team)
         """,
         [source],
     )
@@ -477,6 +499,39 @@ def _resolve_cross_links(
           AND links.resolved IS DISTINCT FROM r.value
         """
     )
+
+
+def _sprints_and_teams(staged: pl.DataFrame) -> tuple[pl.DataFrame, pl.DataFrame]:
+    """Staged sprint rows (one per sprint and team it serves) -> (sprints: one row per sprint,
+    the last staged one, with ``team`` = the first team listed for it; sprint_teams: sprint_id,
+    source, team, once each)."""
+    teamed = staged.filter(pl.col("team").is_not_null())
+    first_team = teamed.unique("sprint_id", keep="first", maintain_order=True).select(
+        "sprint_id", "team"
+    )
+    sprints = (
+        staged.unique("sprint_id", keep="last", maintain_order=True)
+        .drop("team")
+        .join(first_team, on="sprint_id", how="left", maintain_order="left")
+        .select(list(SCHEMAS["sprints"]))
+    )
+    sprint_teams = teamed.select("sprint_id", "source", "team").unique(
+        keep="first", maintain_order=True
+    )
+    return sprints, sprint_teams
+
+
+#: The sprints the analyses read: one row per (sprint, team it serves), the team from
+#: ``sprint_teams``; a sprint that serves no known team once, with ``sprints.team`` (null).
+_TEAM_SPRINTS_SQL = (
+    "SELECT "
+    + ", ".join(
+        "coalesce(t.team, s.team) AS team" if c == "team" else f's."{c}"'
+        for c in SCHEMAS["sprints"]
+    )
+    + " FROM sprints s LEFT JOIN (SELECT DISTINCT sprint_id, team FROM sprint_teams) t"
+    " ON t.sprint_id = s.sprint_id"
+)
 
 
 def _problem_text(problems: Sequence[str]) -> str | None:

@@ -13,6 +13,7 @@ from typing import Any
 from urllib.parse import unquote
 
 import httpx
+import polars as pl
 import pytest
 import respx
 
@@ -391,16 +392,26 @@ def test_updates_give_the_same_history_as_the_feed():
     assert len(from_updates) == 3
 
 
-def test_team_iterations_become_sprints_one_per_path():
+def test_team_iterations_become_sprints_one_per_path_and_team():
     context = ctx(team_map={"Payments": "Payments Team"})
     payments = map_team_iterations("Payments", load("iterations_payments.json"), context)
     checkout = map_team_iterations("Checkout", load("iterations_checkout.json"), context)
-    sprints = {s["native_id"]: s for s in merge_sprints([payments, checkout])}
-    assert list(sprints) == [
+    merged_rows = merge_sprints([payments, checkout])
+    # Sprint 2 is shared: it serves both teams, so it is one row per team, Payments (listed
+    # first) first
+    assert [(s["native_id"].rsplit("\\", 1)[-1], s["team"]) for s in merged_rows] == [
+        ("Sprint 1", "Payments Team"),
+        ("Sprint 2", "Payments Team"),
+        ("Sprint 3", "Payments Team"),
+        ("Sprint 2", "Checkout"),
+        ("Checkout Backlog", "Checkout"),
+    ]
+    sprints = {s["native_id"]: s for s in reversed(merged_rows)}  # first row per path
+    assert sorted(sprints) == [
+        "Fabrikam-Fiber\\Checkout Backlog",
         "Fabrikam-Fiber\\Release 1\\Sprint 1",
         "Fabrikam-Fiber\\Release 1\\Sprint 2",
         "Fabrikam-Fiber\\Release 1\\Sprint 3",
-        "Fabrikam-Fiber\\Checkout Backlog",
     ]
     first = sprints["Fabrikam-Fiber\\Release 1\\Sprint 1"]
     assert first == {
@@ -422,6 +433,22 @@ def test_team_iterations_become_sprints_one_per_path():
     assert (backlog["team"], backlog["state"], backlog["start"]) == ("Checkout", None, None)
     # the sprint of an item joins on the same id
     assert mapped(102)[0]["sprint_id"] == shared["sprint_id"]
+
+
+def test_merge_sprints_keeps_one_row_per_iteration_and_team():
+    def row(path: str, team: str | None) -> dict[str, Any]:
+        return {"sprint_id": f"fab:{path}", "native_id": path, "team": team}
+
+    alpha = [row("P\\S1", "Alpha"), row("P\\S2", "Alpha")]
+    beta = [row("P\\S1", "Beta"), row("P\\S2", "Beta"), row("P\\S1", "Beta")]
+    merged_rows = merge_sprints([alpha, beta, [row("P\\S1", "Alpha")]])
+    assert [(r["native_id"], r["team"]) for r in merged_rows] == [
+        ("P\\S1", "Alpha"),
+        ("P\\S2", "Alpha"),
+        ("P\\S1", "Beta"),
+        ("P\\S2", "Beta"),
+    ]
+    assert merge_sprints([]) == []
 
 
 def test_time_parsing():
@@ -764,8 +791,8 @@ def test_full_fetch_over_doc_shaped_payloads():
     batches = fetch_all(fake)
     whole = merged(batches)
     assert sorted(r["native_id"] for r in whole.work_items) == ["100", "101", "102", "103", "104"]
-    # sprints come in the first batch, once per iteration path
-    assert len(batches[0].sprints) == 4 and sum(len(b.sprints) for b in batches) == 4
+    # sprints come in the first batch, once per iteration path and team (Sprint 2 is shared)
+    assert len(batches[0].sprints) == 5 and sum(len(b.sprints) for b in batches) == 5
     # states were read once per type, from the states endpoint
     assert sorted(fake.state_calls) == ["Bug", "Epic", "Feature", "User Story"]
     assert fake.feed_calls == 2 and fake.update_calls == []  # full history from the feed
@@ -802,7 +829,7 @@ def test_many_items_windowed_chunked_concurrent_and_each_exactly_once():
     assert max(fake.batch_sizes) <= 200 and sum(fake.batch_sizes) == 2450
     assert fake.max_in_flight > 1  # chunks really went out side by side
     assert all(len(b.work_items) <= 1000 for b in batches)
-    assert len(merged(batches).sprints) == 4 and batches[0].sprints
+    assert len(merged(batches).sprints) == 5 and batches[0].sprints
 
 
 def test_live_ids_windows_stay_under_the_20000_cap():
@@ -967,6 +994,13 @@ def test_sync_into_the_warehouse(tmp_path, monkeypatch):
         assert ("dep:fab:102>fab:103", "fab:102", "fab:103") in links.rows()
         due = wh.query("SELECT due_date FROM work_items WHERE item_id = 'fab:102'").item()
         assert due == date(2026, 6, 30)
+        # the shared iteration is one sprint that serves both teams
+        shared = "fab:Fabrikam-Fiber\\Release 1\\Sprint 2"
+        assert wh.query("SELECT count(*) FROM sprints WHERE sprint_id = ?", [shared]).item() == 1
+        teams = wh.query("SELECT team FROM sprint_teams WHERE sprint_id = ?", [shared])
+        assert sorted(teams["team"]) == ["Checkout", "Payments"]
+        team_sprints = wh.frames()["sprints"].filter(pl.col("sprint_id") == shared)
+        assert sorted(team_sprints["team"]) == ["Checkout", "Payments"]
 
 
 def test_long_histories_are_paged_through_updates():

@@ -152,3 +152,25 @@ def test_snapshot_rows_skip_missing_figures():
 def test_params_name_the_bad_key():
     with pytest.raises(ConfigError, match="job_size"):
         KpiParams.from_mapping({"job_size": "points"})
+
+
+def test_a_shared_sprint_is_one_commitment_per_team():
+    """S1 serves teams T and U (one row per team in the sprints frame): each team's figures
+    count only its own items in it."""
+    sprints = frame(
+        "sprints",
+        {"sprint_id": "S1", "name": "Sprint 1", "team": "T", "state": "closed",
+         "start": at(1, 1), "end": at(1, 15)},
+        {"sprint_id": "S1", "name": "Sprint 1", "team": "U", "state": "closed",
+         "start": at(1, 1), "end": at(1, 15)},
+    )  # fmt: skip
+    items = work_items(
+        {"item_id": "T1", "team": "T", "created": at(12, 20), "sprint_id": "S1",
+         "status_category": "done", "resolved": at(1, 10), "estimate": 3.0},
+        {"item_id": "T2", "team": "T", "created": at(12, 20), "sprint_id": "S1", "estimate": 1.0},
+        {"item_id": "U1", "team": "U", "created": at(12, 20), "sprint_id": "S1",
+         "status_category": "done", "resolved": at(1, 12), "estimate": 5.0},
+    )  # fmt: skip
+    k = sprint_kpis(prepare(items, frame("status_changes"), AS_OF), sprints)
+    got = k.select("team", "committed_items", "committed_done_items", "done_estimate").rows()
+    assert got == [("T", 2, 1, 3.0), ("U", 1, 1, 5.0)]

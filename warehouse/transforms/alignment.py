@@ -190,7 +190,8 @@ class RuleContext:
 
     @cached_property
     def sprints(self) -> pl.DataFrame:
-        """Sprints with ``_state`` (tracker state, else derived from dates) and ``organisation``."""
+        """Team sprints (one row per sprint and team it serves) with ``_state`` (tracker state,
+        else derived from dates) and ``organisation`` (the team's)."""
         as_of = _lit_ts(self.as_of)
         derived = (
             pl.when(pl.col("start").is_null() | pl.col("end").is_null())
@@ -410,8 +411,12 @@ def _delivery(ctx: RuleContext, levels: Sequence[str]) -> pl.DataFrame:
 )
 def _unestimated_committed(ctx: RuleContext, t: Mapping[str, Any]) -> pl.DataFrame:
     states = [s.lower() for s in t["sprint_states"]]
-    sprints = ctx.sprints.filter(pl.col("_state").is_in(states)).select(
-        "sprint_id", pl.col("name").alias("_sprint"), pl.col("start").alias("_start"), "_state"
+    sprints = (
+        ctx.sprints.filter(pl.col("_state").is_in(states))
+        .select(
+            "sprint_id", pl.col("name").alias("_sprint"), pl.col("start").alias("_start"), "_state"
+        )
+        .unique("sprint_id", keep="first", maintain_order=True)  # once, whichever teams it serves
     )
     items = (
         _delivery(ctx, t["levels"])
@@ -1552,8 +1557,10 @@ def _duplicate_effort(ctx: RuleContext, t: Mapping[str, Any]) -> pl.DataFrame:
     categories=["todo", "in_progress"],
 )
 def _unassigned(ctx: RuleContext, t: Mapping[str, Any]) -> pl.DataFrame:
-    active = ctx.sprints.filter(pl.col("_state") == "active").select(
-        "sprint_id", pl.col("name").alias("_sprint"), pl.col("start").alias("_start")
+    active = (
+        ctx.sprints.filter(pl.col("_state") == "active")
+        .select("sprint_id", pl.col("name").alias("_sprint"), pl.col("start").alias("_start"))
+        .unique("sprint_id", keep="first", maintain_order=True)  # once, whichever teams it serves
     )
     items = ctx.items.filter(
         pl.col("_open")

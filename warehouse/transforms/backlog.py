@@ -117,7 +117,9 @@ def with_programme(items: pl.DataFrame) -> pl.DataFrame:
 
 
 def sprint_windows(sprints: pl.DataFrame, as_of: datetime) -> pl.DataFrame:
-    """Sprints with a team, started by ``as_of``; ``closed`` = closed state (or ended, no state)."""
+    """Team sprints (one row per sprint and team it serves) with a team, started by ``as_of``;
+    ``closed`` = closed state (or ended, no state). Every per-sprint figure is keyed by
+    (team, sprint_id): a sprint shared by several teams is one window per team."""
     return (
         sprints.filter(
             pl.col("team").is_not_null()
@@ -125,7 +127,7 @@ def sprint_windows(sprints: pl.DataFrame, as_of: datetime) -> pl.DataFrame:
             & pl.col("end").is_not_null()
             & (pl.col("start") <= as_of)
         )
-        .unique("sprint_id", keep="first")
+        .unique(["team", "sprint_id"], keep="first", maintain_order=True)
         .with_columns(
             ((pl.col("state") == "closed") | (pl.col("state").is_null() & (pl.col("end") <= as_of)))
             .fill_null(False)
@@ -201,7 +203,7 @@ def net_flow(
     )
     intake = (
         assign_to_sprint(items, team_sprints, "created", as_of)
-        .group_by("sprint_id")
+        .group_by("team", "sprint_id")
         .agg(
             pl.len().cast(pl.Int64).alias("intake_items"),
             pl.col("estimate").sum().alias("intake_estimate"),
@@ -211,7 +213,7 @@ def net_flow(
         assign_to_sprint(
             items.filter(pl.col("status_category") == "done"), team_sprints, "resolved", as_of
         )
-        .group_by("sprint_id")
+        .group_by("team", "sprint_id")
         .agg(
             pl.len().cast(pl.Int64).alias("done_items"),
             pl.col("estimate").sum().alias("done_estimate"),
@@ -221,8 +223,8 @@ def net_flow(
         team_sprints.select(
             "team", "sprint_id", pl.col("name").alias("sprint"), "start", "end", "closed"
         )
-        .join(intake, on="sprint_id", how="left")
-        .join(done, on="sprint_id", how="left")
+        .join(intake, on=["team", "sprint_id"], how="left")
+        .join(done, on=["team", "sprint_id"], how="left")
         .with_columns(
             pl.col("intake_items").fill_null(0),
             pl.col("intake_estimate").fill_null(0.0),

@@ -92,7 +92,7 @@ def sprint_kpis(
     done_items = items.filter(pl.col("status_category") == "done")
     done = (
         assign_to_sprint(done_items, sprints_, "resolved", as_of)
-        .group_by("sprint_id")
+        .group_by("team", "sprint_id")
         .agg(
             pl.len().cast(pl.Int64).alias("throughput_items"),
             pl.col("estimate").sum().alias("done_estimate"),
@@ -114,7 +114,7 @@ def sprint_kpis(
             "resolved",
             as_of,
         )
-        .group_by("sprint_id")
+        .group_by("team", "sprint_id")
         .agg(pl.col("business_value").sum().alias("business_value_done"))
     )
     typed = items.select(_escaped_expr(p).any()).item() if items.height else False
@@ -125,7 +125,7 @@ def sprint_kpis(
             "created",
             as_of,
         )
-        .group_by("sprint_id")
+        .group_by("team", "sprint_id")
         .agg(pl.len().cast(pl.Int64).alias("escaped_defects"))
     )
     committed = _committed(items, sprints_)
@@ -137,11 +137,11 @@ def sprint_kpis(
         .alias("done_at"),
     )
     carried = (
-        items.select("item_id", "sprint_id")
+        items.select("item_id", "team", "sprint_id")
         .join(timeline, on="item_id", how="inner")
-        .join(sprints_.select("sprint_id", "start"), on="sprint_id", how="inner")
+        .join(sprints_.select("team", "sprint_id", "start"), on=["team", "sprint_id"], how="inner")
         .filter(pl.col("started") < pl.col("start"))
-        .group_by("sprint_id")
+        .group_by("team", "sprint_id")
         .agg(pl.len().cast(pl.Int64).alias("carried_in_items"))
     )
     wip_age = _wip_age_at(items.select("item_id", "team").join(timeline, on="item_id"), sprints_)
@@ -149,13 +149,13 @@ def sprint_kpis(
         sprints_.select(
             "team", "sprint_id", pl.col("name").alias("sprint"), "start", "end", "closed"
         )
-        .join(done, on="sprint_id", how="left")
-        .join(value, on="sprint_id", how="left")
+        .join(done, on=["team", "sprint_id"], how="left")
+        .join(value, on=["team", "sprint_id"], how="left")
         .join(teams_with_value, on="team", how="left")
-        .join(escaped, on="sprint_id", how="left")
-        .join(committed, on="sprint_id", how="left")
-        .join(carried, on="sprint_id", how="left")
-        .join(wip_age, on="sprint_id", how="left")
+        .join(escaped, on=["team", "sprint_id"], how="left")
+        .join(committed, on=["team", "sprint_id"], how="left")
+        .join(carried, on=["team", "sprint_id"], how="left")
+        .join(wip_age, on=["team", "sprint_id"], how="left")
         .with_columns(
             pl.col("throughput_items").fill_null(0),
             pl.col("done_estimate").fill_null(0.0),
@@ -210,35 +210,34 @@ def sprint_kpis(
 
 
 def _committed(items: pl.DataFrame, sprints: pl.DataFrame) -> pl.DataFrame:
-    """What each sprint held at its start, rebuilt from the current sprint and status history.
+    """What each team sprint held at its start, rebuilt from the current sprint and status history.
 
+    Only the team's own items count: a sprint shared by several teams is one commitment per team.
     The warehouse keeps an item's current (last) sprint only, so two parts are added up:
     (a) *planned*: items whose current sprint is this one, created before it started and not
     resolved before it started; (b) *rolled over*: items whose current sprint is a later sprint
     of the same team, created before this sprint started, started (first in progress) by its
     end and not done by its end - they were worked on in this sprint and moved on. Done =
     status done and resolved by the sprint end, so (b) is never done in this sprint.
-    Columns: sprint_id, committed_items, committed_estimate, committed_done_items,
+    Columns: team, sprint_id, committed_items, committed_estimate, committed_done_items,
     committed_done_estimate, carried_out_items.
     """
     windows = sprints.select("sprint_id", "team", "start", "end")
     current = items.filter(pl.col("sprint_id").is_not_null()).join(
-        windows.select(
-            "sprint_id", pl.col("team").alias("_cur_team"), pl.col("start").alias("_cur_start")
-        ),
-        on="sprint_id",
+        windows.select("sprint_id", "team", pl.col("start").alias("_cur_start")),
+        on=["sprint_id", "team"],
         how="inner",
     )
     done_by_end = (
         (pl.col("status_category") == "done") & (pl.col("resolved") <= pl.col("end"))
     ).fill_null(False)
     planned = (
-        current.join(windows.select("sprint_id", "start", "end"), on="sprint_id", how="inner")
+        current.join(windows, on=["sprint_id", "team"], how="inner")
         .filter(
             (pl.col("created") < pl.col("start"))
             & ~(pl.col("resolved") < pl.col("start")).fill_null(False)
         )
-        .select("sprint_id", "estimate", done_by_end.alias("_done"))
+        .select("team", "sprint_id", "estimate", done_by_end.alias("_done"))
     )
     rolled = (
         current.filter(pl.col("started").is_not_null())
@@ -248,21 +247,21 @@ def _committed(items: pl.DataFrame, sprints: pl.DataFrame) -> pl.DataFrame:
             "resolved",
             "status_category",
             "estimate",
-            "_cur_team",
+            "team",
             "_cur_start",
         )
-        .join(windows, left_on="_cur_team", right_on="team", how="inner")
+        .join(windows, on="team", how="inner")
         .filter(
             (pl.col("start") < pl.col("_cur_start"))
             & (pl.col("created") < pl.col("start"))
             & (pl.col("started") <= pl.col("end"))
             & ~done_by_end
         )
-        .select("sprint_id", "estimate", pl.lit(False).alias("_done"))
+        .select("team", "sprint_id", "estimate", pl.lit(False).alias("_done"))
     )
     return (
         pl.concat([planned, rolled])
-        .group_by("sprint_id")
+        .group_by("team", "sprint_id")
         .agg(
             pl.len().cast(pl.Int64).alias("committed_items"),
             pl.col("estimate").sum().alias("committed_estimate"),
@@ -274,7 +273,7 @@ def _committed(items: pl.DataFrame, sprints: pl.DataFrame) -> pl.DataFrame:
 
 
 def _wip_age_at(timeline: pl.DataFrame, sprints: pl.DataFrame) -> pl.DataFrame:
-    """(sprint_id, wip_at_end, wip_age_days_at_end) without a cross join.
+    """(team, sprint_id, wip_at_end, wip_age_days_at_end) without a cross join.
 
     Per team, +1 / +started at each start and -1 / -started at each finish, cumulated in time;
     at a sprint end (as-of join) mean age = end - (sum of starts / count).
@@ -319,7 +318,7 @@ def _wip_age_at(timeline: pl.DataFrame, sprints: pl.DataFrame) -> pl.DataFrame:
             .then((pl.col("end").dt.epoch("s") - pl.col("sum_s") / pl.col("wip_at_end")) / 86_400)
             .alias("wip_age_days_at_end")
         )
-        .select("sprint_id", "wip_at_end", "wip_age_days_at_end")
+        .select("team", "sprint_id", "wip_at_end", "wip_age_days_at_end")
     )
 
 
