@@ -82,12 +82,16 @@ LINK_SCHEMA: Final[Schema] = {
     "resolved": pl.Boolean,  # both ends are live items in the warehouse
 }
 
+#: Connectors emit one sprint row per (sprint, team it serves): an iteration shared by several
+#: teams is several rows with the same sprint_id. The warehouse keeps ``sprints`` once per sprint
+#: (``team`` = the first team listed) and the teams in ``sprint_teams``; ``Warehouse.frames()``
+#: hands the analyses one row per (sprint, team) again, so per-sprint figures are per team sprint.
 SPRINT_SCHEMA: Final[Schema] = {
     "sprint_id": pl.String,  # "<source>:<native id>"
     "source": pl.String,
     "native_id": pl.String,
     "name": pl.String,
-    "team": pl.String,
+    "team": pl.String,  # a team the sprint serves (null: unknown, filled from its items)
     "board": pl.String,  # Jira board id, ADO team name
     "state": pl.String,  # future / active / closed
     "start": UTC_TS,
