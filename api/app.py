@@ -11,8 +11,15 @@ import logging
 from collections.abc import AsyncIterator
 
 from fastapi import Depends, FastAPI
+from fastapi.exceptions import RequestValidationError
 
-from api.deps import strict_query
+from api.deps import (
+    BodyGuard,
+    document_responses,
+    route_roles,
+    strict_query,
+    validation_error,
+)
 from api.handoff import release_claim, write_claim
 from api.routes import (
     alignment,
@@ -79,6 +86,10 @@ def create_app(
     app.state.runtime = runtime
     for module in ROUTERS:
         app.include_router(module.router)
+    routes = [route for module in ROUTERS for route in module.router.routes]
+    app.add_middleware(BodyGuard, roles=route_roles(routes))  # token, size: before the body
+    app.add_exception_handler(RequestValidationError, validation_error)  # 422 echoes little
+    document_responses(app, routes)
     return app
 
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import date, datetime
 from typing import Literal
 
-from pydantic import BaseModel, Field
+from pydantic import BaseModel, ConfigDict, Field
 
 
 class SourceHealth(BaseModel):
@@ -73,6 +73,10 @@ class SyncRun(BaseModel):
 
 
 class SyncRequest(BaseModel):
+    """Strict: ``"full": "yes"`` or an unknown key is a 422, never a guess."""
+
+    model_config = ConfigDict(strict=True, extra="forbid")
+
     sources: list[str] | None = Field(None, description="Source names; all sources when omitted.")
     full: bool = Field(False, description="Ignore cursors and read everything.")
     allow_mass_delete: bool = Field(
@@ -152,3 +156,23 @@ class Portfolio(BaseModel):
     nodes: list[PortfolioNode]
     by_team: list[PortfolioRollup]
     by_organisation: list[PortfolioRollup]
+
+
+class Problem(BaseModel):
+    """The body of a 400/401/403/404/409/413 answer."""
+
+    detail: str
+
+
+class ValidationIssue(BaseModel):
+    loc: list[str | int]
+    msg: str
+    type: str
+    input: object | None = Field(None, description="At most a short prefix of what was sent.")
+    ctx: dict[str, object] | None = None
+
+
+class ValidationProblem(BaseModel):
+    """The body of a 422: the issues per parameter, or one sentence for a semantic refusal."""
+
+    detail: list[ValidationIssue] | str

@@ -12,7 +12,18 @@ import polars as pl
 from fastapi import APIRouter, Depends, Query
 from pydantic import BaseModel
 
-from api.deps import FormatDep, Page, RuntimeDep, paged, records, require_viewer, table, where_equal
+from api.deps import (
+    FormatDep,
+    Limit,
+    Offset,
+    Page,
+    RuntimeDep,
+    paged,
+    records,
+    require_viewer,
+    table,
+    where_equal,
+)
 from warehouse.store import utcnow
 from warehouse.transforms.alignment import daily_trend, score_scope
 
@@ -124,8 +135,8 @@ def findings(
             "resolved: no longer found (kept 90 days)"
         ),
     ] = None,
-    limit: Annotated[int, Query(ge=1, le=10_000)] = 100,
-    offset: Annotated[int, Query(ge=0)] = 0,
+    limit: Limit = 100,
+    offset: Offset = 0,
 ):  # type: ignore[no-untyped-def]
     frame = where_equal(
         runtime.results.get("findings"),
@@ -186,8 +197,8 @@ def impediments(
         EscalationLevel | None,
         Query(description="team, sos (Scrum of Scrums) or eat (Executive Action Team)"),
     ] = None,
-    limit: Annotated[int, Query(ge=1, le=10_000)] = 100,
-    offset: Annotated[int, Query(ge=0)] = 0,
+    limit: Limit = 100,
+    offset: Offset = 0,
 ):  # type: ignore[no-untyped-def]
     """The impediment backlog, heaviest first."""
     frame = where_equal(

@@ -10,7 +10,18 @@ import polars as pl
 from fastapi import APIRouter, Depends, HTTPException, Path, Query
 from pydantic import BaseModel
 
-from api.deps import FormatDep, Page, RuntimeDep, paged, records, require_viewer, table
+from api.deps import (
+    FormatDep,
+    Limit,
+    Offset,
+    Page,
+    RuntimeDep,
+    paged,
+    records,
+    require_viewer,
+    short,
+    table,
+)
 from warehouse.transforms.dependencies import (
     RED_LINES,
     TREND_METRICS,
@@ -262,8 +273,8 @@ def dependencies(
         Flag | None,
         Query(description="cross_team, cross_org, unresolved, red_line, or one timing value"),
     ] = None,
-    limit: Annotated[int, Query(ge=1, le=10_000)] = 100,
-    offset: Annotated[int, Query(ge=0)] = 0,
+    limit: Limit = 100,
+    offset: Offset = 0,
 ):  # type: ignore[no-untyped-def]
     """Every blocks link as blocker -> dependent, with both ends described and flagged."""
     frame = _either(runtime.results.get("dependency_edges"), "org", organisation)
@@ -392,7 +403,9 @@ def scrum_of_scrums(
         sos = sos.filter(pl.col("organisation") == organisation)
     if sos.height == 0:
         raise HTTPException(
-            404, f"unknown team {team!r}" + (f" in {organisation!r}" if organisation else "")
+            404,
+            f"unknown team {short(team)!r}"
+            + (f" in {short(organisation)!r}" if organisation else ""),
         )
     if sos.height > 1:
         orgs = sorted(o for o in sos["organisation"].to_list() if o is not None)

@@ -11,7 +11,19 @@ import polars as pl
 from fastapi import APIRouter, Depends, Query
 from pydantic import BaseModel
 
-from api.deps import FormatDep, Page, RuntimeDep, paged, records, require_viewer, table, where_equal
+from api.deps import (
+    Day,
+    FormatDep,
+    Limit,
+    Offset,
+    Page,
+    RuntimeDep,
+    paged,
+    records,
+    require_viewer,
+    table,
+    where_equal,
+)
 
 router = APIRouter(tags=["flow"], dependencies=[Depends(require_viewer)])
 
@@ -132,8 +144,8 @@ class LittlesLaw(BaseModel):
 
 OrgQuery = Annotated[str | None, Query(description="teams of this organisation")]
 TeamQuery = Annotated[str | None, Query(description="this team")]
-FromQuery = Annotated[date | None, Query(alias="from", description="first day (inclusive)")]
-ToQuery = Annotated[date | None, Query(alias="to", description="last day (inclusive)")]
+FromQuery = Annotated[Day | None, Query(alias="from", description="first day (inclusive)")]
+ToQuery = Annotated[Day | None, Query(alias="to", description="last day (inclusive)")]
 
 
 def _between(
@@ -177,8 +189,8 @@ def cycle_time(
     work_type: Annotated[WorkType | None, Query()] = None,
     start: FromQuery = None,
     end: ToQuery = None,
-    limit: Annotated[int, Query(ge=1, le=10_000)] = 100,
-    offset: Annotated[int, Query(ge=0)] = 0,
+    limit: Limit = 100,
+    offset: Offset = 0,
 ):  # type: ignore[no-untyped-def]
     """Every finished delivery item with its cycle time (first in progress -> done) and lead
     time (created -> done), by finish date; ``from``/``to`` filter on the finish date."""

@@ -11,7 +11,7 @@ import polars as pl
 from fastapi import APIRouter, Depends, HTTPException, Query
 from pydantic import BaseModel
 
-from api.deps import FormatDep, RuntimeDep, records, require_viewer, table
+from api.deps import Day, FormatDep, RuntimeDep, records, require_viewer, table
 from warehouse.transforms.forecast import ForecastParams, forecast_how_many
 
 router = APIRouter(tags=["forecast"], dependencies=[Depends(require_viewer)])
@@ -116,7 +116,7 @@ def teams(
     runtime: RuntimeDep,
     fmt: FormatDep,
     date_: Annotated[
-        date | None,
+        Day | None,
         Query(
             alias="date",
             description="count items finished up to and including this day "

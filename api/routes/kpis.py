@@ -6,14 +6,14 @@ effort per team per epic, investment by theme. Definitions: docs/kpis.md.
 
 from __future__ import annotations
 
-from datetime import date, datetime
+from datetime import datetime
 from typing import Annotated, Literal
 
 import polars as pl
 from fastapi import APIRouter, Depends, Query
 from pydantic import BaseModel
 
-from api.deps import FormatDep, RuntimeDep, records, require_viewer, table, where_equal
+from api.deps import Day, FormatDep, RuntimeDep, records, require_viewer, table, where_equal
 from warehouse.transforms.kpis import TEAM_METRICS
 
 router = APIRouter(tags=["kpis"], dependencies=[Depends(require_viewer)])
@@ -135,7 +135,7 @@ def kpis(
     sprint: Annotated[str | None, Query(description="sprint id or name")] = None,
     closed: Annotated[bool | None, Query(description="only closed (true) or open sprints")] = None,
     since: Annotated[
-        date | None, Query(description="sprints that ended on or after this day")
+        Day | None, Query(description="sprints that ended on or after this day")
     ] = None,
 ):  # type: ignore[no-untyped-def]
     """Productivity, value, quality, predictability and sustainability per team sprint."""

@@ -15,6 +15,8 @@ from fastapi import APIRouter, Depends, Query, Response
 
 from api.deps import (
     FormatDep,
+    Limit,
+    Offset,
     RuntimeDep,
     generation_cache,
     json_response,
@@ -45,8 +47,8 @@ async def portfolio(
         Literal["initiative", "epic", "feature", "story"] | None,
         Query(description="Only nodes of this level (default: initiatives, epics and features)."),
     ] = None,
-    limit: Annotated[int, Query(ge=1, le=10_000, description="Nodes per page.")] = DEFAULT_LIMIT,
-    offset: Annotated[int, Query(ge=0)] = 0,
+    limit: Limit = DEFAULT_LIMIT,
+    offset: Offset = 0,
 ):  # type: ignore[no-untyped-def]
     generation = runtime.warehouse.generation()
     cache = generation_cache(runtime)

@@ -3,13 +3,13 @@
 from __future__ import annotations
 
 import asyncio
-from datetime import UTC, date, datetime, time
+from datetime import UTC, datetime, time
 from typing import Annotated, Literal
 
 from fastapi import APIRouter, Depends, HTTPException, Query
 from fastapi.responses import HTMLResponse
 
-from api.deps import RuntimeDep, require_viewer
+from api.deps import Day, RuntimeDep, require_viewer
 from reports.steering import build_report
 
 router = APIRouter(tags=["reports"], dependencies=[Depends(require_viewer)])
@@ -21,7 +21,7 @@ async def steering(
     lang: Annotated[Literal["en", "nl"], Query()] = "en",
     organisation: Annotated[str | None, Query()] = None,
     as_of: Annotated[
-        date | None, Query(description="Report as of this date (default: now).")
+        Day | None, Query(description="Report as of this date (default: now).")
     ] = None,
     plotly: Annotated[Literal["inline", "cdn"], Query()] = "inline",
 ) -> HTMLResponse:

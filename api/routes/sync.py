@@ -2,12 +2,21 @@
 
 from __future__ import annotations
 
-from datetime import datetime
 from typing import Annotated, Literal
 
-from fastapi import APIRouter, Depends, HTTPException, Query
+from fastapi import APIRouter, Depends, HTTPException, Path, Query
 
-from api.deps import FormatDep, RuntimeDep, records, require_operator, require_viewer, table
+from api.deps import (
+    MAX_OFFSET,
+    FormatDep,
+    Moment,
+    RuntimeDep,
+    records,
+    require_operator,
+    require_viewer,
+    short,
+    table,
+)
 from api.models import SyncRequest, SyncRun, SyncStarted
 from api.runtime import AlreadySyncing
 from warehouse.config import ConfigError
@@ -31,9 +40,9 @@ async def start_sync(runtime: RuntimeDep, request: SyncRequest | None = None) ->
             request.sources, full=request.full, allow_mass_delete=request.allow_mass_delete
         )
     except AlreadySyncing as exc:
-        raise HTTPException(409, str(exc)) from None
+        raise HTTPException(409, short(str(exc), 200)) from None
     except ConfigError as exc:
-        raise HTTPException(422, str(exc)) from None
+        raise HTTPException(422, short(str(exc), 200)) from None
     frame = runtime.warehouse.query(
         f"{_RUNS} WHERE list_contains($ids, run_id) ORDER BY run_id", {"ids": run_ids}
     )
@@ -49,7 +58,7 @@ def sync_runs(
         Literal["running", "success", "partial", "failed", "abandoned"] | None, Query()
     ] = None,
     since: Annotated[
-        datetime | None, Query(description="Runs started at or after this time.")
+        Moment | None, Query(description="Runs started at or after this time.")
     ] = None,
     limit: Annotated[int, Query(ge=1, le=1000)] = 100,
 ):  # type: ignore[no-untyped-def]
@@ -67,7 +76,7 @@ def sync_runs(
 
 
 @router.get("/sync-runs/{run_id}", response_model=SyncRun, dependencies=[Depends(require_viewer)])
-def sync_run(runtime: RuntimeDep, run_id: int) -> SyncRun:
+def sync_run(runtime: RuntimeDep, run_id: Annotated[int, Path(ge=1, le=MAX_OFFSET)]) -> SyncRun:
     frame = runtime.warehouse.query(f"{_RUNS} WHERE run_id = ?", [run_id])
     if not frame.height:
         raise HTTPException(404, f"no sync run {run_id}")

@@ -7,7 +7,7 @@ generation. A page costs a slice and a join of encoded rows, not a DuckDB query 
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
+from datetime import UTC
 from typing import Annotated, Literal
 
 import polars as pl
@@ -15,6 +15,9 @@ from fastapi import APIRouter, Depends, Query, Response
 
 from api.deps import (
     FormatDep,
+    Limit,
+    Moment,
+    Offset,
     Page,
     RuntimeDep,
     generation_cache,
@@ -41,9 +44,9 @@ async def work_items(
     team: Annotated[str | None, Query()] = None,
     level: Annotated[Level | None, Query()] = None,
     status_category: Annotated[Category | None, Query()] = None,
-    updated_since: Annotated[datetime | None, Query()] = None,
-    limit: Annotated[int, Query(ge=1, le=10_000)] = 100,
-    offset: Annotated[int, Query(ge=0)] = 0,
+    updated_since: Annotated[Moment | None, Query()] = None,
+    limit: Limit = 100,
+    offset: Offset = 0,
 ):  # type: ignore[no-untyped-def]
     generation = runtime.warehouse.generation()
     cache = generation_cache(runtime)
