@@ -1,7 +1,10 @@
 """DuckDB schema, versioned. Migrations run in order on open; each is applied once.
 
-Canonical tables take their columns from ``warehouse.model`` so the model stays the one place that
-says what a work item is. Upserts are delete-then-insert keyed by (source, native id) inside one
+Every migration is literal DDL, frozen once it ships: a warehouse file created by an older pmolens
+reaches today's schema by running the same steps a fresh one does. A change to a table in
+``warehouse.model`` therefore needs a new migration (``ALTER TABLE ... ADD COLUMN``);
+``tests/warehouse/test_migrations.py`` fails when the migrated tables and the model disagree.
+Upserts are delete-then-insert keyed by (source, native id) inside one
 transaction, so the tables carry no primary-key indexes (DuckDB's ART indexes make bulk upserts
 slow and reject delete+reinsert of a key in one transaction).
 """
@@ -14,8 +17,6 @@ from typing import Any
 import duckdb
 import polars as pl
 
-from warehouse.model import SCHEMAS
-
 _DUCK_TYPES: dict[type[pl.DataType], str] = {
     pl.String: "VARCHAR",
     pl.Boolean: "BOOLEAN",
@@ -27,6 +28,7 @@ _DUCK_TYPES: dict[type[pl.DataType], str] = {
 
 
 def duck_type(dtype: Any) -> str:
+    """The DuckDB type a model dtype is stored as (what the migrated tables must say)."""
     if isinstance(dtype, pl.Datetime):
         return "TIMESTAMPTZ" if dtype.time_zone else "TIMESTAMP"
     if isinstance(dtype, pl.List):
@@ -34,14 +36,59 @@ def duck_type(dtype: Any) -> str:
     return _DUCK_TYPES[dtype.base_type()]
 
 
-def create_table_sql(name: str, extra: str = "") -> str:
-    columns = ", ".join(f'"{col}" {duck_type(t)}' for col, t in SCHEMAS[name].items())
-    return f"CREATE TABLE IF NOT EXISTS {name} ({columns}{extra})"
-
-
 def _v1(con: duckdb.DuckDBPyConnection) -> None:
-    for name in SCHEMAS:
-        con.execute(create_table_sql(name))
+    """The first schema (frozen: never edit a shipped migration, add one)."""
+    con.execute(
+        """
+        CREATE TABLE IF NOT EXISTS work_items (
+            "item_id" VARCHAR, "source" VARCHAR, "native_id" VARCHAR, "key" VARCHAR,
+            "url" VARCHAR, "organisation" VARCHAR, "project" VARCHAR, "raw_type" VARCHAR,
+            "level" VARCHAR, "title" VARCHAR, "has_description" BOOLEAN, "raw_status" VARCHAR,
+            "status_category" VARCHAR, "team" VARCHAR, "assignee" VARCHAR, "priority" VARCHAR,
+            "priority_rank" INTEGER, "rank" VARCHAR, "estimate" DOUBLE, "created" TIMESTAMPTZ,
+            "updated" TIMESTAMPTZ, "resolved" TIMESTAMPTZ, "due_date" DATE, "sprint_id" VARCHAR,
+            "parent_id" VARCHAR, "parent_key" VARCHAR, "labels" VARCHAR[],
+            "business_value" DOUBLE, "cost" DOUBLE, "time_criticality" DOUBLE,
+            "risk_reduction" DOUBLE, "flagged" BOOLEAN, "is_deleted" BOOLEAN
+        )
+        """
+    )
+    con.execute(
+        """
+        CREATE TABLE IF NOT EXISTS links (
+            "source" VARCHAR, "link_id" VARCHAR, "from_item" VARCHAR, "to_item" VARCHAR,
+            "target_url" VARCHAR, "kind" VARCHAR, "raw_type" VARCHAR, "resolved" BOOLEAN
+        )
+        """
+    )
+    con.execute(
+        """
+        CREATE TABLE IF NOT EXISTS sprints (
+            "sprint_id" VARCHAR, "source" VARCHAR, "native_id" VARCHAR, "name" VARCHAR,
+            "team" VARCHAR, "board" VARCHAR, "state" VARCHAR, "start" TIMESTAMPTZ,
+            "end" TIMESTAMPTZ, "complete" TIMESTAMPTZ
+        )
+        """
+    )
+    con.execute(
+        """
+        CREATE TABLE IF NOT EXISTS status_changes (
+            "source" VARCHAR, "item_id" VARCHAR, "change_id" VARCHAR, "at" TIMESTAMPTZ,
+            "field" VARCHAR, "from_status" VARCHAR, "to_status" VARCHAR,
+            "from_category" VARCHAR, "to_category" VARCHAR
+        )
+        """
+    )
+    con.execute(
+        'CREATE TABLE IF NOT EXISTS teams ("team" VARCHAR, "organisation" VARCHAR, "source" VARCHAR)'
+    )
+    con.execute(
+        'CREATE TABLE IF NOT EXISTS organisations ("organisation" VARCHAR, "description" VARCHAR)'
+    )
+    con.execute(
+        'CREATE TABLE IF NOT EXISTS sources ("source" VARCHAR, "kind" VARCHAR, '
+        '"organisation" VARCHAR, "base_url" VARCHAR)'
+    )
     con.execute(
         """
         CREATE TABLE IF NOT EXISTS sync_runs (
