@@ -460,6 +460,7 @@ def document_responses(app: FastAPI, routes: list[BaseRoute]) -> None:
                 if route.dependant.path_params:
                     answers.setdefault("404", problem(Problem, "No such resource."))
                 if route.body_field is not None:
+                    answers.setdefault("400", problem(Problem, "The body is not JSON text."))
                     answers.setdefault("413", problem(Problem, f"Body above {MAX_BODY} bytes."))
                 answers["422"] = problem(ValidationProblem, "Invalid request.")
                 if output_format in _calls(route.dependant):

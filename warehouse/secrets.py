@@ -32,7 +32,11 @@ _MIN_LENGTH = 6  # shorter "secrets" would mask ordinary words; tokens are far l
 _PATTERNS = (
     # a header line, as a gateway echoes it: everything after the name to the end of the line
     re.compile(r"(?i)\b((?:proxy-)?authorization)\b(\s*[:=]\s*|\"\s*:\s*\")[^\r\n\"',}]*"),
-    re.compile(r"(?i)\b(basic|bearer|token|pat)(\s+)[A-Za-z0-9+/=._~-]{8,}"),
+    # an auth scheme and its credential
+    re.compile(r"(?i)\b(basic|bearer)(\s+)[A-Za-z0-9+/=._~-]{8,}"),
+    # "token <credential>": only when it has a digit or a base64 sign, so that "check the token
+    # variable" stays readable (a known secret is masked by value anyway)
+    re.compile(r"(?i)\b(token|pat)(\s+)(?=[\w+/=.~-]*[0-9+/=])[A-Za-z0-9+/=._~-]{8,}"),
     re.compile(
         r"(?i)\b(api[_-]?token|access[_-]?token|token|pat|password|passwd|secret)(\s*[:=]\s*)"
         r"\"?[^\s\"'&,;}]+"
