@@ -109,7 +109,7 @@ from connectors.http import (
     mismatch,
 )
 from warehouse.config import SourceConfig
-from warehouse.model import Batch, Row, item_id
+from warehouse.model import Batch, LinkRow, SprintRow, StatusChangeRow, WorkItemRow, item_id
 
 API_VERSION = "7.1"
 WIQL_CAP = 20_000  # the largest result WIQL returns without VS402337
@@ -472,7 +472,9 @@ def target_id(url: Any) -> str | None:
     return segment if segment.isdigit() else None
 
 
-def map_work_item(raw: dict[str, Any], ctx: AdoContext) -> tuple[Row, list[Row], list[str]]:
+def map_work_item(
+    raw: dict[str, Any], ctx: AdoContext
+) -> tuple[WorkItemRow, list[LinkRow], list[str]]:
     """One work item (workitemsbatch, ``$expand=relations``) -> (row, link rows, problems).
 
     Every optional field is read on its own: a value of an unexpected type is reported (item id,
@@ -548,7 +550,7 @@ def map_work_item(raw: dict[str, Any], ctx: AdoContext) -> tuple[Row, list[Row],
         parent = str(fields["System.Parent"])
         parent_id = item_id(ctx.source, parent) if parent.isdigit() else None
 
-    row: Row = {
+    row: WorkItemRow = {
         "item_id": me,
         "source": ctx.source,
         "native_id": native,
@@ -589,9 +591,9 @@ def map_work_item(raw: dict[str, Any], ctx: AdoContext) -> tuple[Row, list[Row],
 
 def _map_relations(
     relations: Any, me: str, ctx: AdoContext, problems: list[str], who: str
-) -> tuple[list[Row], str | None]:
+) -> tuple[list[LinkRow], str | None]:
     """Relations -> (link rows, parent item_id). Hierarchy is the parent, never a link row."""
-    links: list[Row] = []
+    links: list[LinkRow] = []
     parent_id: str | None = None
     if relations is None:
         return links, None
@@ -640,7 +642,7 @@ def _map_relations(
     return links, parent_id
 
 
-def _link(ctx: AdoContext, kind: str, source_end: str, target_end: str, rel: str) -> Row:
+def _link(ctx: AdoContext, kind: str, source_end: str, target_end: str, rel: str) -> LinkRow:
     """A same-tracker link that is the same row whichever end it was read from: the id comes
     from the ordered ends, the raw type is named by its forward end."""
     prefix = {"blocks": "dep", "relates": "rel", "duplicates": "dup"}[kind]
@@ -661,7 +663,7 @@ def _link(ctx: AdoContext, kind: str, source_end: str, target_end: str, rel: str
 
 def _configured_link(
     ctx: AdoContext, me: str, them: str, rel: str, problems: list[str], who: str
-) -> Row:
+) -> LinkRow:
     """A work item link type we do not know: ``link_types`` may name it (matched on the last part
     of its reference name, e.g. 'Custom.LinkTypes.Blocks-Forward' -> 'Blocks'); else relates."""
     base, _, direction = rel.rpartition("-")
@@ -686,7 +688,7 @@ def _configured_link(
     return _link(ctx, "relates", low, high, rel)
 
 
-def _cross_link(me: str, url: str, comment: str, rel: str, ctx: AdoContext) -> Row:
+def _cross_link(me: str, url: str, comment: str, rel: str, ctx: AdoContext) -> LinkRow:
     """A Hyperlink / ArtifactLink to another tracker's item: the far end stays open (null) for
     the warehouse to resolve; the comment says which way the dependency runs."""
     if _BLOCKED_BY.search(comment):
@@ -707,7 +709,7 @@ def _cross_link(me: str, url: str, comment: str, rel: str, ctx: AdoContext) -> R
     }
 
 
-def _remote_link(me: str, url: str, kind: str, rel: str, ctx: AdoContext) -> Row:
+def _remote_link(me: str, url: str, kind: str, rel: str, ctx: AdoContext) -> LinkRow:
     """Remote work item links (another ADO organisation): direction from Forward / Reverse."""
     if kind == REL_REMOTE_SUCCESSOR:
         link_kind, from_item, to_item = "blocks", me, None
@@ -760,7 +762,7 @@ def map_revisions(
     revisions: Iterable[dict[str, Any]],
     ctx: AdoContext,
     fallback_type: str | None = None,
-) -> tuple[list[Row], list[str]]:
+) -> tuple[list[StatusChangeRow], list[str]]:
     """Revision snapshots (oldest first after sorting by rev) -> status and flagged changes.
 
     A row is a *transition*: the state (or Blocked) differs from the previous revision; the
@@ -768,7 +770,7 @@ def map_revisions(
     status and "<id>.<rev>.flagged" for the Blocked field. Flagged rows carry "Yes" in to_status
     when the item became blocked and null when it was cleared.
     """
-    rows: list[Row] = []
+    rows: list[StatusChangeRow] = []
     problems: list[str] = []
     flag_field = ctx.config.fields.flagged or F_BLOCKED
     previous: tuple[str | None, str | None, bool] | None = None
@@ -861,14 +863,14 @@ def _group_revisions(parts: Iterable[list[dict[str, Any]]]) -> dict[str, list[di
 
 def map_team_iterations(
     team: str, payload: Any, ctx: AdoContext, problems: list[str] | None = None
-) -> list[Row]:
+) -> list[SprintRow]:
     """``teamsettings/iterations`` of one team -> sprint rows (board = ADO team name).
 
     The iteration path is the sprint's key (see the module doc) and cannot be told from the name
     (a sprint may sit at any depth): an iteration without ``path`` - Microsoft's own sample of
     this list has none - is not stored and is reported in ``problems``, once per team with its
     count."""
-    rows: list[Row] = []
+    rows: list[SprintRow] = []
     pathless: list[str] = []
     for iteration in _values(payload):
         if not isinstance(iteration, dict):
@@ -902,11 +904,11 @@ def map_team_iterations(
     return rows
 
 
-def merge_sprints(per_team: Iterable[list[Row]]) -> list[Row]:
+def merge_sprints(per_team: Iterable[list[SprintRow]]) -> list[SprintRow]:
     """One row per (iteration path, team): teams share the project's iterations (Azure DevOps's
     default), and a sprint serves every team that lists it. Listing order is kept, so the first
     team that lists an iteration comes first (the warehouse's ``sprints.team``)."""
-    seen: dict[tuple[str, str | None], Row] = {}
+    seen: dict[tuple[str, str | None], SprintRow] = {}
     for rows in per_team:
         for row in rows:
             seen.setdefault((row["sprint_id"], row["team"]), row)
@@ -1476,7 +1478,7 @@ class AzureDevOpsConnector:
 
     # -- sprints
 
-    async def _sprints(self, run: _Run) -> list[Row]:
+    async def _sprints(self, run: _Run) -> list[SprintRow]:
         teams = await self._teams(run)
         ctx = AdoContext.from_config(self.config)
         per_team = await asyncio.gather(*(self._team_iterations(t, ctx, run) for t in teams))
@@ -1496,7 +1498,7 @@ class AzureDevOpsConnector:
                 return names
             skip += len(values)
 
-    async def _team_iterations(self, team: str, ctx: AdoContext, run: _Run) -> list[Row]:
+    async def _team_iterations(self, team: str, ctx: AdoContext, run: _Run) -> list[SprintRow]:
         path = f"/{self._project_path}/{quote(team, safe='')}/_apis/work/teamsettings/iterations"
         try:
             payload: TeamIterations = await self._answer("GET", path, TeamIterations, run)

@@ -70,7 +70,7 @@ from connectors.jira_shapes import (
     StatusList,
 )
 from warehouse.config import SourceConfig
-from warehouse.model import Batch, Row, item_id
+from warehouse.model import Batch, LinkRow, SprintRow, StatusChangeRow, WorkItemRow, item_id
 
 #: Issue type name (lower case) -> level: the name rules, after the source's own ``levels``.
 DEFAULT_LEVELS = {
@@ -367,7 +367,9 @@ def _points(value: Any) -> float | None:
     return number
 
 
-def map_issue(raw: dict[str, Any], ctx: JiraContext) -> tuple[Row, list[Row], list[Row], list[str]]:
+def map_issue(
+    raw: dict[str, Any], ctx: JiraContext
+) -> tuple[WorkItemRow, list[LinkRow], list[SprintRow], list[str]]:
     """One Jira issue -> (work item row, link rows, sprint rows, problems).
 
     Every optional field is read on its own: a field of an unexpected type is reported and left
@@ -435,7 +437,7 @@ def map_issue(raw: dict[str, Any], ctx: JiraContext) -> tuple[Row, list[Row], li
     flagged_value = fields.get(mapping.flagged) if mapping.flagged else None
     target_field = mapping.target_date or "duedate"
 
-    row: Row = {
+    row: WorkItemRow = {
         "item_id": me,
         "source": ctx.source,
         "native_id": native,
@@ -472,7 +474,7 @@ def map_issue(raw: dict[str, Any], ctx: JiraContext) -> tuple[Row, list[Row], li
         "flagged": bool(flagged_value),
         "is_deleted": False,
     }
-    links: list[Row] = []
+    links: list[LinkRow] = []
     for raw_link in fields.get("issuelinks") or []:
         link = read("issuelinks", _map_link, raw_link, me, ctx, problems)
         if link:
@@ -488,7 +490,7 @@ def _project_key(project: Any) -> str | None:
     return str(project.get("key")) if isinstance(project, dict) and project.get("key") else None
 
 
-def _team(fields: dict[str, Any], ctx: JiraContext, sprint: Row | None) -> str | None:
+def _team(fields: dict[str, Any], ctx: JiraContext, sprint: SprintRow | None) -> str | None:
     config = ctx.config
     raw: str | None
     if config.teams_from == "field":
@@ -504,7 +506,9 @@ def _team(fields: dict[str, Any], ctx: JiraContext, sprint: Row | None) -> str |
     return config.team_map.get(raw, raw)
 
 
-def _map_link(raw: dict[str, Any], me: str, ctx: JiraContext, problems: list[str]) -> Row | None:
+def _map_link(
+    raw: dict[str, Any], me: str, ctx: JiraContext, problems: list[str]
+) -> LinkRow | None:
     link_type = raw.get("type") or {}
     type_name = str(link_type.get("name") or "")
     other = raw.get("outwardIssue") or raw.get("inwardIssue")
@@ -539,7 +543,7 @@ def _map_link(raw: dict[str, Any], me: str, ctx: JiraContext, problems: list[str
     }
 
 
-def _sprint_row(raw: dict[str, Any], ctx: JiraContext) -> Row:
+def _sprint_row(raw: dict[str, Any], ctx: JiraContext) -> SprintRow:
     board = raw.get("boardId") or raw.get("originBoardId")
     state = str(raw.get("state") or "").lower() or None
     team = ctx.config.team_map.get(str(board)) if board is not None else None
@@ -557,7 +561,7 @@ def _sprint_row(raw: dict[str, Any], ctx: JiraContext) -> Row:
     }
 
 
-def _current_sprint(sprints: list[Row]) -> Row | None:
+def _current_sprint(sprints: list[SprintRow]) -> SprintRow | None:
     """The sprint an issue is in now: the active one, else the latest future, else the last one."""
     if not sprints:
         return None
@@ -573,13 +577,13 @@ def map_histories(
     histories: Iterable[dict[str, Any]],
     ctx: JiraContext,
     problems: list[str] | None = None,
-) -> list[Row]:
+) -> list[StatusChangeRow]:
     """Changelog histories -> status (and Flagged) changes, oldest first.
 
     A status the run knows no category for is counted by its name and reported in ``problems``
     (once per occurrence, with the same text, so the run shows it with its count).
     """
-    rows: list[Row] = []
+    rows: list[StatusChangeRow] = []
 
     def category(status: Any) -> str | None:
         found, problem = ctx.resolve_status(None if status is None else str(status))
@@ -623,9 +627,9 @@ _BLOCKS = re.compile(r"\bblocks\b|is depended on|blokkeert", re.I)
 
 def map_remote_links(
     me: str, remote_links: Iterable[dict[str, Any]], ctx: JiraContext
-) -> list[Row]:
+) -> list[LinkRow]:
     """Remote links (other trackers' URLs) -> link rows with the far end left open for resolution."""
-    rows: list[Row] = []
+    rows: list[LinkRow] = []
     for link in remote_links:
         url = (link.get("object") or {}).get("url")
         if not url:
@@ -1001,7 +1005,7 @@ class JiraConnector:
                 batch.status_changes += map_histories(row["item_id"], entries, ctx, batch.problems)
         wanted = [r for r in batch.work_items if r["native_id"] in remote_ids]
 
-        async def remote(row: Row) -> list[Row]:
+        async def remote(row: WorkItemRow) -> list[LinkRow]:
             raw_links: RemoteLinkList = await self.client.get(
                 f"{self.api}/issue/{row['native_id']}/remotelink", shape=RemoteLinkList
             )
@@ -1053,19 +1057,19 @@ class JiraConnector:
             raise
         return [dict(t) for t in types]
 
-    async def _board_sprints(self) -> list[Row]:
+    async def _board_sprints(self) -> list[SprintRow]:
         ctx = JiraContext.from_config(self.config)
-        results: list[list[Row]] = await _all(
+        results: list[list[SprintRow]] = await _all(
             *(self._sprints_of(board, ctx) for board in self.config.boards)
         )
-        seen: dict[str, Row] = {}
+        seen: dict[str, SprintRow] = {}
         for rows in results:
             for row in rows:
                 seen.setdefault(row["sprint_id"], row)
         return list(seen.values())
 
-    async def _sprints_of(self, board: int, ctx: JiraContext) -> list[Row]:
-        rows: list[Row] = []
+    async def _sprints_of(self, board: int, ctx: JiraContext) -> list[SprintRow]:
+        rows: list[SprintRow] = []
         start = 0
         while True:
             page: SprintPage = await self.client.get(

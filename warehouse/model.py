@@ -1,8 +1,11 @@
 """The canonical model: one schema for every tracker.
 
-Connectors emit plain dict rows shaped like these schemas; the warehouse turns a batch of them into
-one Arrow table per kind and loads it in a single statement. Transforms read the same shapes back
-as polars frames, so this file is the contract between all three.
+Connectors emit dict rows typed by the TypedDicts below (``WorkItemRow``, ``LinkRow``, ``SprintRow``,
+``StatusChangeRow``: mypy checks their keys), which match the polars schemas key for key
+(``tests/warehouse/test_model.py``); the warehouse turns a batch of them into one Arrow table per
+kind (``frame``, which refuses a key the schema does not know) and loads it in a single
+statement. Transforms read the same shapes back as polars frames, so this file is the contract
+between all three.
 
 Identity: ``item_id`` is ``"<source>:<native id>"``. The native id is the tracker's immutable id
 (Jira issue id, Azure DevOps work item id), never the display key, which changes when an issue moves.
@@ -10,8 +13,10 @@ Identity: ``item_id`` is ``"<source>:<native id>"``. The native id is the tracke
 
 from __future__ import annotations
 
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Any, Final, Literal
+from datetime import date, datetime
+from typing import Any, Final, Literal, TypedDict
 
 import polars as pl
 
@@ -133,6 +138,92 @@ SCHEMAS: Final[dict[str, Schema]] = {
 Row = dict[str, Any]
 
 
+# Rows as connectors emit them, one TypedDict per canonical table: same keys, same order and
+# matching types as the schemas above (a test holds them together). Every key is given; a value
+# may be None where the column is nullable.
+
+
+class WorkItemRow(TypedDict):
+    item_id: str
+    source: str
+    native_id: str
+    key: str | None
+    url: str | None
+    organisation: str | None
+    project: str | None
+    raw_type: str | None
+    level: str | None
+    title: str | None
+    has_description: bool | None
+    raw_status: str | None
+    status_category: str | None
+    team: str | None
+    assignee: str | None
+    priority: str | None
+    priority_rank: int | None
+    rank: str | None
+    estimate: float | None
+    created: datetime | None
+    updated: datetime | None
+    resolved: datetime | None
+    due_date: date | None
+    sprint_id: str | None
+    parent_id: str | None
+    parent_key: str | None
+    labels: list[str]
+    business_value: float | None
+    cost: float | None
+    time_criticality: float | None
+    risk_reduction: float | None
+    flagged: bool | None
+    is_deleted: bool
+
+
+class LinkRow(TypedDict):
+    source: str
+    link_id: str
+    from_item: str | None
+    to_item: str | None
+    target_url: str | None
+    kind: str
+    raw_type: str | None
+    resolved: bool | None
+
+
+class SprintRow(TypedDict):
+    sprint_id: str
+    source: str
+    native_id: str
+    name: str | None
+    team: str | None
+    board: str | None
+    state: str | None
+    start: datetime | None
+    end: datetime | None
+    complete: datetime | None
+
+
+class StatusChangeRow(TypedDict):
+    source: str
+    item_id: str
+    change_id: str
+    at: datetime | None
+    field: str
+    from_status: str | None
+    to_status: str | None
+    from_category: str | None
+    to_category: str | None
+
+
+#: The row type of each canonical table a connector fills.
+ROW_TYPES: Final[dict[str, type]] = {
+    "work_items": WorkItemRow,
+    "links": LinkRow,
+    "sprints": SprintRow,
+    "status_changes": StatusChangeRow,
+}
+
+
 def item_id(source: str, native_id: str | int) -> str:
     return f"{source}:{native_id}"
 
@@ -146,10 +237,10 @@ class Batch:
     is never half-replaced.
     """
 
-    work_items: list[Row] = field(default_factory=list)
-    links: list[Row] = field(default_factory=list)
-    sprints: list[Row] = field(default_factory=list)
-    status_changes: list[Row] = field(default_factory=list)
+    work_items: list[WorkItemRow] = field(default_factory=list)
+    links: list[LinkRow] = field(default_factory=list)
+    sprints: list[SprintRow] = field(default_factory=list)
+    status_changes: list[StatusChangeRow] = field(default_factory=list)
     problems: list[str] = field(default_factory=list)
     #: item_ids whose history could not be read this time: their stored history is kept as is
     history_missing: list[str] = field(default_factory=list)
@@ -167,11 +258,25 @@ class Batch:
         self.skipped += other.skipped
 
 
-def frame(kind: str, rows: list[Row]) -> pl.DataFrame:
-    """Rows -> a frame with the canonical schema (missing keys become null, extra keys dropped)."""
+class UnknownColumnError(ValueError):
+    """Rows carry a key their canonical table does not have (a misspelt key would otherwise be
+    dropped and its column left null without a word)."""
+
+
+def frame(kind: str, rows: Sequence[Mapping[str, Any]]) -> pl.DataFrame:
+    """Rows -> a frame with the canonical schema. A missing key becomes null; a key the schema
+    does not know raises ``UnknownColumnError`` naming it and the table (the keys of every row
+    are checked: one set union per batch, a fraction of building the frame)."""
     schema = SCHEMAS[kind]
     if not rows:
         return pl.DataFrame(schema=schema)
+    unknown = set().union(*rows).difference(schema)
+    if unknown:
+        names = ", ".join(repr(k) for k in sorted(unknown, key=str))
+        raise UnknownColumnError(
+            f"{kind} rows carry key(s) {names} that table {kind!r} does not have "
+            f"(warehouse.model.SCHEMAS[{kind!r}]): a misspelt key, or a column without a migration"
+        )
     return pl.DataFrame(rows, schema=schema, strict=False)
 
 
