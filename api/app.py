@@ -35,7 +35,8 @@ from api.routes import (
     sync,
     work_items,
 )
-from api.runtime import Runtime, SyncScheduler, make_runtime, validate_schedules
+from api.runtime import Runtime, make_runtime
+from pipeline.schedule import SyncScheduler, validate_schedules
 from warehouse.config import Settings
 
 log = logging.getLogger("pmolens.serve")

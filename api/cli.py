@@ -9,10 +9,10 @@ from pathlib import Path
 from typing import Annotated
 
 import typer
-from rich.console import Console
 from rich.progress import Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
+from api.console import console, err, print_outcomes, print_status
 from warehouse.config import DEFAULT_CONFIG, ConfigError, Settings, load_settings
 
 app = typer.Typer(
@@ -21,8 +21,6 @@ app = typer.Typer(
     pretty_exceptions_enable=False,
 )
 # Piped output (CI logs, `make demo | tee`) gets room for the tables instead of rich's 80 columns.
-console = Console(width=None if sys.stdout.isatty() else 132)
-err = Console(stderr=True, width=None if sys.stderr.isatty() else 132)
 
 ConfigOption = Annotated[
     Path | None,
@@ -105,8 +103,8 @@ def _sync_here(
 ) -> bool:
     import duckdb
 
+    from pipeline.sync import sync_all
     from warehouse.store import Warehouse
-    from warehouse.sync import sync_all
 
     try:
         chosen = [settings.source(n).name for n in sources] if sources else None
@@ -145,10 +143,10 @@ def _sync_here(
             )
         )
         if any(o.ok for o in outcomes):
-            from warehouse.results import refresh
+            from pipeline.refresh import refresh
 
             refresh(warehouse, settings)  # analytics computed once per sync, read many times
-    _print_outcomes(outcomes)
+    print_outcomes(outcomes)
     return all(o.ok for o in outcomes)
 
 
@@ -180,31 +178,6 @@ def _sync_via_server(
         raise typer.Exit(1)
 
 
-def _print_outcomes(outcomes: list) -> None:
-    table = Table(
-        "source", "outcome", "items", "links", "history", "deleted", "problems", "seconds"
-    )
-    for o in outcomes:
-        r = o.result
-        if r is None:
-            table.add_row(o.source, "[red]failed[/red]", "", "", "", "", "", f"{o.seconds:.1f}")
-        else:
-            table.add_row(
-                o.source,
-                "[yellow]partial[/yellow]" if r.problems else "[green]ok[/green]",
-                f"{r.items:,}",
-                f"{r.links:,}",
-                f"{r.status_changes:,}",
-                f"{r.deleted:,}",
-                f"{r.problems:,}",
-                f"{o.seconds:.1f}",
-            )
-    console.print(table)
-    for o in outcomes:
-        if o.error:
-            err.print(f"[red]{o.error}[/red]")
-
-
 @app.command()
 def status(config: ConfigOption = None) -> None:
     """Sources, last runs, counts and cursors."""
@@ -219,74 +192,6 @@ def status(config: ConfigOption = None) -> None:
 
     with Warehouse(settings.warehouse_path) as warehouse:
         print_status(warehouse)
-
-
-def print_status(warehouse) -> None:  # type: ignore[no-untyped-def]
-    """What is in the warehouse, per source and per organisation; shared by status and demo."""
-    sources = warehouse.query(
-        """
-        SELECT s.source, s.kind, s.organisation,
-               count(w.item_id) FILTER (WHERE NOT w.is_deleted) AS items,
-               count(w.item_id) FILTER (WHERE w.is_deleted) AS deleted,
-               c.cursor, r.outcome, r.finished, r.problems, r.problem_text, r.error
-        FROM sources s
-        LEFT JOIN work_items w USING (source)
-        LEFT JOIN cursors c USING (source)
-        LEFT JOIN (SELECT * FROM sync_runs QUALIFY row_number() OVER
-                   (PARTITION BY source ORDER BY run_id DESC) = 1) r USING (source)
-        GROUP BY ALL ORDER BY s.source
-        """
-    )
-    table = Table(
-        "source", "kind", "organisation", "items", "deleted", "last run", "finished", "cursor"
-    )
-    for row in sources.iter_rows(named=True):
-        table.add_row(
-            row["source"],
-            row["kind"],
-            row["organisation"],
-            f"{row['items']:,}",
-            f"{row['deleted']:,}",
-            str(row["outcome"] or "never"),
-            _when(row["finished"]),
-            _when(row["cursor"]),
-        )
-    console.print(table)
-    for row in sources.iter_rows(named=True):
-        if row["error"]:
-            console.print(f"[red]{row['source']}[/red]: {row['error']}", markup=True)
-        elif row["problem_text"]:
-            console.print(f"[yellow]{row['source']}[/yellow]: {row['problem_text']}")
-    links = warehouse.query(
-        """
-        SELECT l.kind,
-               count(*) AS links,
-               count(*) FILTER (WHERE NOT l.resolved) AS unresolved,
-               count(*) FILTER (WHERE a.organisation <> b.organisation) AS cross_organisation,
-               count(*) FILTER (WHERE a.team <> b.team) AS cross_team
-        FROM links l
-        LEFT JOIN work_items a ON a.item_id = l.from_item
-        LEFT JOIN work_items b ON b.item_id = l.to_item
-        GROUP BY ALL ORDER BY l.kind
-        """
-    )
-    table = Table("link kind", "links", "unresolved", "cross-team", "cross-organisation")
-    for row in links.iter_rows(named=True):
-        table.add_row(
-            row["kind"],
-            f"{row['links']:,}",
-            f"{row['unresolved']:,}",
-            f"{row['cross_team']:,}",
-            f"{row['cross_organisation']:,}",
-        )
-    console.print(table)
-    for row in sources.iter_rows(named=True):
-        if row["error"]:
-            err.print(f"[red]{row['source']}: {row['error']}[/red]")
-
-
-def _when(value: object) -> str:
-    return value.strftime("%Y-%m-%d %H:%M UTC") if hasattr(value, "strftime") else "-"
 
 
 @app.command()
@@ -384,7 +289,7 @@ def simulator(
     latency_ms: Annotated[float, typer.Option(help="Added to every response.")] = 0.0,
 ) -> None:
     """Run the tracker simulator (Jira Cloud, Jira DC, Azure DevOps) in the foreground."""
-    from connectors.simulator.server import serve_forever
+    from simulator.server import serve_forever
 
     serve_forever(host=host, port=port, size=size, seed=seed, latency_ms=latency_ms)
 

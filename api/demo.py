@@ -62,12 +62,12 @@ def json_key(key: str) -> str:
 
 
 def run_demo(directory: Path, *, size: int, seed: int, console: Console) -> int:
-    from api.cli import print_status
-    from connectors.simulator import DEMO_TOKEN, Simulator, demo_settings
+    from api.console import print_status
+    from pipeline.refresh import refresh
+    from pipeline.sync import sync_all
     from reports.steering import build_report
-    from warehouse.results import refresh
+    from simulator import DEMO_TOKEN, Simulator, demo_settings
     from warehouse.store import Warehouse
-    from warehouse.sync import sync_all
 
     directory.mkdir(parents=True, exist_ok=True)
     warehouse_path = directory / "pmolens.duckdb"
@@ -88,9 +88,9 @@ def run_demo(directory: Path, *, size: int, seed: int, console: Console) -> int:
         console.print(f"simulator at {sim.url}; config written to {config_path}")
         with Warehouse(settings.warehouse_path) as warehouse:
             outcomes = asyncio.run(sync_all(warehouse, settings, full=True))
-            from api.cli import _print_outcomes
+            from api.console import print_outcomes
 
-            _print_outcomes(outcomes)
+            print_outcomes(outcomes)
             if not all(o.ok for o in outcomes):
                 return 1
             refresh(warehouse, settings)

@@ -86,8 +86,8 @@ def build_warehouse(path: Path, items: int, port: int = 8765) -> tuple[dict[str,
     import polars as pl
 
     from bench.synthetic import generate
+    from pipeline.refresh import refresh
     from warehouse.config import settings_from_dict
-    from warehouse.results import refresh
     from warehouse.store import Staged, Warehouse
 
     os.environ.setdefault(TOKEN_ENV, "unused")

@@ -18,7 +18,7 @@ from api.deps import (
     table,
 )
 from api.models import SyncRequest, SyncRun, SyncStarted
-from api.runtime import AlreadySyncing
+from pipeline.manager import AlreadySyncing
 from warehouse.config import ConfigError
 
 router = APIRouter(tags=["sync"])

@@ -7,8 +7,8 @@ from datetime import timedelta
 import plotly.graph_objects as go
 import polars as pl
 
+from reports.blocks import Figure, ReportContext, Section, Table, esc
 from reports.i18n import add_labels
-from reports.steering import Figure, ReportContext, Section, Table, esc
 from warehouse.transforms.alignment import SEVERITIES, daily_trend, score_scope
 
 MAX_ROWS = 40

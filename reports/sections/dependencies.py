@@ -9,8 +9,8 @@ import math
 import plotly.graph_objects as go
 import polars as pl
 
+from reports.blocks import Figure, ReportContext, Section, Table, esc, link_cell
 from reports.i18n import add_labels
-from reports.steering import Figure, ReportContext, Section, Table, esc, link_cell
 from warehouse.transforms.dependencies import RED_LINES
 
 MAX_ROWS = 30

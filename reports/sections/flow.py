@@ -12,8 +12,8 @@ from typing import Any
 import plotly.graph_objects as go
 import polars as pl
 
+from reports.blocks import Figure, ReportContext, Section, Table, esc
 from reports.i18n import add_labels
-from reports.steering import Figure, ReportContext, Section, Table, esc
 from warehouse.analyses.flow import flow_params
 from warehouse.transforms.flow import NO_GROUP, cycle_time_percentiles
 

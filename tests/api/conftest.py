@@ -5,9 +5,9 @@ from fastapi.testclient import TestClient
 
 from api.app import create_app
 from api.runtime import make_runtime
+from pipeline.refresh import refresh
 from tests.factories import frame, work_items
 from warehouse.config import settings_from_dict
-from warehouse.results import refresh
 from warehouse.store import Staged, Warehouse
 
 VIEWER, OPERATOR = "viewer-token-123", "operator-token-456"

@@ -9,9 +9,9 @@ import pytest
 from fastapi.testclient import TestClient
 
 from api.app import create_app
+from pipeline.refresh import refresh
 from tests.api.conftest import VIEWER, auth
 from tests.factories import work_items
-from warehouse.results import refresh
 from warehouse.store import Staged
 
 
@@ -120,10 +120,10 @@ def test_impediments_backlog_and_filters(api):
 
 @pytest.mark.parametrize("lang", ["en", "nl"])
 def test_report_sections_over_the_seeded_warehouse(runtime, settings, lang):
+    from reports.blocks import ReportContext, Section
     from reports.sections import alignment as alignment_section
     from reports.sections import impediments as impediment_section
-    from reports.steering import ReportContext, Section
-    from warehouse.results import Inputs
+    from warehouse.analyses import Inputs
     from warehouse.store import utcnow
 
     inputs = Inputs(runtime.warehouse.frames(), settings, utcnow(), runtime.warehouse)

@@ -11,9 +11,9 @@ import pytest
 
 from api.deps import ECHO_LIMIT, MAX_BODY, MAX_OFFSET, Format, table
 from connectors.http import TrackerClient
+from pipeline.refresh import refresh
 from tests.api.conftest import OPERATOR, VIEWER, auth
 from tests.factories import work_items
-from warehouse.results import refresh
 from warehouse.store import Staged
 
 HUGE = "99999999999999999999999999"

@@ -15,9 +15,9 @@ from fastapi.testclient import TestClient
 
 from api.app import ROUTERS, create_app
 from api.routes import dependencies
+from pipeline.refresh import refresh
 from tests.api.conftest import VIEWER, auth
 from tests.factories import frame, work_items
-from warehouse.results import refresh
 from warehouse.store import Staged
 
 

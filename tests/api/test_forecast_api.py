@@ -16,9 +16,9 @@ import pytest
 from fastapi.testclient import TestClient
 
 from api.app import create_app
+from pipeline.refresh import refresh
 from tests.api.conftest import VIEWER, auth
 from tests.factories import work_items
-from warehouse.results import refresh
 from warehouse.store import Staged
 
 AS_OF = datetime(2026, 3, 1, 12, tzinfo=UTC)

@@ -9,8 +9,10 @@ import respx
 from fastapi.testclient import TestClient
 
 from api.app import create_app
-from api.runtime import AlreadySyncing, SyncManager, SyncScheduler, make_runtime
+from api.runtime import make_runtime
 from connectors.http import TrackerClient
+from pipeline.manager import AlreadySyncing, SyncManager
+from pipeline.schedule import SyncScheduler
 from tests.api.conftest import OPERATOR, VIEWER, auth
 from tests.connectors.fake_jira import BASE, FakeJira
 from warehouse.config import settings_from_dict

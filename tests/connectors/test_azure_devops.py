@@ -31,10 +31,10 @@ from connectors.azure_devops import (
     updates_to_revisions,
 )
 from connectors.http import TrackerClient, TrackerError
+from pipeline.sync import sync_source
 from warehouse.config import SourceConfig, settings_from_dict
 from warehouse.model import Batch
 from warehouse.store import Warehouse
-from warehouse.sync import sync_source
 
 F_CHANGED = "System.ChangedDate"
 FIXTURES = Path(__file__).parents[1] / "fixtures" / "azure_devops"

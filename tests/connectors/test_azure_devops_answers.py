@@ -18,6 +18,7 @@ import respx
 
 from connectors.azure_devops import AzureDevOpsConnector
 from connectors.http import MalformedAnswer
+from pipeline.sync import SyncError, sync_source
 from tests.connectors.test_azure_devops import (
     FakeAdo,
     client,
@@ -27,7 +28,6 @@ from tests.connectors.test_azure_devops import (
 )
 from warehouse.config import settings_from_dict
 from warehouse.store import Warehouse
-from warehouse.sync import SyncError, sync_source
 
 MAINTENANCE = {"errorMessages": ["maintenance"]}
 HTML = b"<!DOCTYPE html><html><body><h1>Down for maintenance</h1></body></html>"

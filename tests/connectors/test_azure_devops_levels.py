@@ -20,6 +20,7 @@ from connectors.azure_devops import (
     map_work_item,
 )
 from connectors.base import guess_category, make_client
+from pipeline.sync import sync_source
 from tests.connectors.test_azure_devops import (
     FakeAdo,
     client,
@@ -33,7 +34,6 @@ from tests.connectors.test_azure_devops import (
 )
 from warehouse.config import settings_from_dict
 from warehouse.store import Warehouse
-from warehouse.sync import sync_source
 
 CATEGORIES = load("workitemtypecategories.json")
 PROCESS = load("processconfiguration.json")
@@ -242,7 +242,7 @@ def test_microsofts_sample_shape_of_the_iteration_list_is_read_in_a_fetch():
 def test_the_simulator_serves_the_hierarchy_and_a_sync_reports_no_unknown_type(
     tmp_path, monkeypatch
 ):
-    from connectors.simulator import DEMO_TOKEN, TOKEN_ENV, Simulator, demo_settings
+    from simulator import DEMO_TOKEN, TOKEN_ENV, Simulator, demo_settings
 
     monkeypatch.setenv(TOKEN_ENV, DEMO_TOKEN)
     with Simulator(seed=7, size=600, tenants=("contoso",)) as sim:

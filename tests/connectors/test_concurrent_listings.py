@@ -11,7 +11,7 @@ import pytest
 from connectors.azure_devops import AzureDevOpsConnector
 from connectors.base import make_client
 from connectors.jira import JiraConnector
-from connectors.simulator import DEMO_TOKEN, TOKEN_ENV, Simulator, demo_settings
+from simulator import DEMO_TOKEN, TOKEN_ENV, Simulator, demo_settings
 from warehouse.config import settings_from_dict
 from warehouse.model import Batch
 

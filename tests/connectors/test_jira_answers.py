@@ -18,11 +18,11 @@ import respx
 
 from connectors.http import MalformedAnswer, TrackerClient
 from connectors.jira import JiraConnector
+from pipeline.sync import SyncError
 from tests.connectors.fake_jira import BASE, DC_BASE, FakeJira
 from tests.connectors.test_jira_sync import Sleeps, run, settings, snapshot
 from warehouse.config import settings_from_dict
 from warehouse.store import Warehouse
-from warehouse.sync import SyncError
 
 MAINTENANCE = {"errorMessages": ["maintenance"]}
 HTML = b"<!DOCTYPE html><html><body><h1>Down for maintenance</h1></body></html>"

@@ -11,10 +11,10 @@ import pytest
 import respx
 
 from connectors.http import TrackerClient
+from pipeline.sync import SyncError, sync_source
 from tests.connectors.fake_jira import BASE, DC_BASE, FakeJira, issue
 from warehouse.config import settings_from_dict
 from warehouse.store import Warehouse
-from warehouse.sync import SyncError, sync_source
 
 
 def settings(kind: str = "jira_cloud"):

@@ -12,8 +12,8 @@ import httpx
 import numpy as np
 import pytest
 
-from connectors.simulator import DEMO_TOKEN, Simulator, demo_settings, generate
-from connectors.simulator.portfolio import STATUSES
+from simulator import DEMO_TOKEN, Simulator, demo_settings, generate
+from simulator.portfolio import STATUSES
 from warehouse.config import settings_from_dict
 
 ANCHOR = datetime(2026, 6, 15, 12, tzinfo=UTC)

@@ -36,12 +36,12 @@ from pathlib import Path
 from typing import Any
 
 from connectors import base as connector_base
-from connectors.simulator import DEMO_TOKEN, TOKEN_ENV, Simulator, demo_settings
-from warehouse import sync as sync_module
+from pipeline import sync as sync_module
+from pipeline.sync import sync_all
+from simulator import DEMO_TOKEN, TOKEN_ENV, Simulator, demo_settings
 from warehouse.config import Settings, settings_from_dict
 from warehouse.model import SCHEMAS
 from warehouse.store import Warehouse
-from warehouse.sync import sync_all
 
 ANCHOR = datetime(2026, 6, 15, 12, tzinfo=UTC)
 INJECTED = ("429", "5xx", "malformed")

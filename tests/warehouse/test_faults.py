@@ -15,8 +15,10 @@ from typing import Any
 import httpx
 import pytest
 
-from connectors.simulator import DEMO_TOKEN, TOKEN_ENV, Simulator
-from connectors.simulator.server import Reply, SimApp
+from pipeline.sync import sync_all
+from simulator import DEMO_TOKEN, TOKEN_ENV, Simulator
+from simulator.protocol import Reply
+from simulator.server import SimApp
 from tests.warehouse.fault_campaign import (
     ANCHOR,
     patch_clients,
@@ -25,7 +27,6 @@ from tests.warehouse.fault_campaign import (
     settings_for,
 )
 from warehouse.store import Warehouse
-from warehouse.sync import sync_all
 
 
 def test_wrong_shaped_200s_are_deterministic_and_counted() -> None:

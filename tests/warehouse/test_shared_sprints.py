@@ -22,8 +22,9 @@ import warehouse.analyses  # noqa: F401  (registers the analyses)
 from connectors.azure_devops import merge_sprints
 from tests.factories import frame, work_items
 from warehouse import schema
+from warehouse.analyses import Inputs
 from warehouse.config import settings_from_dict
-from warehouse.results import Inputs, compute
+from warehouse.results import compute
 from warehouse.store import Staged, Warehouse
 
 AS_OF = datetime(2026, 2, 10, tzinfo=UTC)

@@ -19,11 +19,11 @@ from typing import Any
 import pytest
 
 from connectors.http import MalformedAnswer, TrackerClient
-from warehouse import sync as sync_module
+from pipeline import sync as sync_module
+from pipeline.sync import SyncError, sync_all, sync_source
 from warehouse.config import SourceConfig, settings_from_dict
 from warehouse.model import Batch
 from warehouse.store import Warehouse
-from warehouse.sync import SyncError, sync_all, sync_source
 
 T0 = datetime(2026, 11, 2, 9, tzinfo=UTC)
 

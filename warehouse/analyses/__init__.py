@@ -1,9 +1,9 @@
-"""Analyses per domain, registered with ``warehouse.results.analysis`` on import.
+"""Analyses per domain, registered on import (``warehouse.analyses.base``).
 
 One module per domain; add yours to the import below.
 """
 
-from warehouse.analyses import (  # noqa: F401
+from warehouse.analyses import (  # noqa: F401  (registers them)
     alignment,
     backlog,
     dependencies,
@@ -12,3 +12,6 @@ from warehouse.analyses import (  # noqa: F401
     kpis,
     portfolio,
 )
+from warehouse.analyses.base import ANALYSES, SNAPSHOTS, Inputs, analysis, snapshot
+
+__all__ = ["ANALYSES", "SNAPSHOTS", "Inputs", "analysis", "snapshot"]

@@ -7,7 +7,7 @@ from typing import Any
 
 import polars as pl
 
-from warehouse.results import Inputs, analysis, snapshot
+from warehouse.analyses.base import Inputs, analysis, snapshot
 from warehouse.transforms.alignment import (
     SEVERITIES,
     alignment_scores,

@@ -8,9 +8,9 @@ from typing import Any
 
 import polars as pl
 
+from warehouse.analyses.base import Inputs, analysis, snapshot
 from warehouse.analyses.dependencies import edges
 from warehouse.analyses.flow import flow_data
-from warehouse.results import Inputs, analysis, snapshot
 from warehouse.transforms.backlog import (
     BacklogParams,
     By,

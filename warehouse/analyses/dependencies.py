@@ -8,7 +8,7 @@ from typing import Any
 
 import polars as pl
 
-from warehouse.results import Inputs, analysis, snapshot
+from warehouse.analyses.base import Inputs, analysis, snapshot
 from warehouse.transforms.dependencies import (
     Condensed,
     DependencyParams,

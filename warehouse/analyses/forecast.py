@@ -9,9 +9,9 @@ from typing import Any
 
 import polars as pl
 
+from warehouse.analyses.base import Inputs, analysis, snapshot
 from warehouse.analyses.dependencies import edges
 from warehouse.analyses.flow import flow_data, flow_params
-from warehouse.results import Inputs, analysis, snapshot
 from warehouse.transforms.flow import NO_GROUP, as_of_date, cycle_times, daily_throughput
 from warehouse.transforms.forecast import (
     Forecast,

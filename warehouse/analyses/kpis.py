@@ -8,8 +8,8 @@ from typing import Any
 
 import polars as pl
 
+from warehouse.analyses.base import Inputs, analysis, snapshot
 from warehouse.analyses.flow import flow_data, flow_params
-from warehouse.results import Inputs, analysis, snapshot
 from warehouse.transforms.kpis import (
     TEAM_METRICS,
     KpiParams,

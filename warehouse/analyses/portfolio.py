@@ -6,7 +6,7 @@ from typing import Any
 
 import polars as pl
 
-from warehouse.results import Inputs, analysis, snapshot
+from warehouse.analyses.base import Inputs, analysis, snapshot
 from warehouse.transforms.portfolio import portfolio_by
 
 

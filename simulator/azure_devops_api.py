@@ -16,7 +16,7 @@ from urllib.parse import quote
 
 import numpy as np
 
-from connectors.simulator.portfolio import (
+from simulator.portfolio import (
     ADO_PROJECT,
     ADO_TYPES,
     DAY,
@@ -37,7 +37,7 @@ from connectors.simulator.portfolio import (
     ado_time,
     day_text,
 )
-from connectors.simulator.server import Call, HttpError, RawJson, Reply, _json_bytes
+from simulator.protocol import Call, HttpError, RawJson, Reply, json_bytes
 
 API_VERSION = "7.1"
 PROJECT_ID = "6ce954b1-ce1f-45d1-b94d-e6bf2464ba2c"
@@ -933,7 +933,7 @@ class AdoTenant:
         key = (i, call.tenant_base, expand, tuple(wanted) if wanted else None)
         data = self._rendered_items.get(key)
         if data is None:
-            data = self._rendered_items[key] = _json_bytes(self.work_item(i, call, expand, wanted))
+            data = self._rendered_items[key] = json_bytes(self.work_item(i, call, expand, wanted))
         return data
 
     def warm(self, base: str, fields: list[str] | None = None) -> int:
@@ -1117,7 +1117,7 @@ class AdoTenant:
         )
         if raw_fields:
             link += f"&fields={quote(str(raw_fields))}"
-        rest = _json_bytes(
+        rest = json_bytes(
             {"nextLink": link, "continuationToken": next_token, "isLastBatch": is_last}
         )
         return Reply(200, RawJson(b'{"values":[%s],%s' % (b",".join(values), rest[1:])))
@@ -1143,7 +1143,7 @@ class AdoTenant:
             "rev": r,
             "fields": {k: v for k, v in fields.items() if k.lower() in wanted_lower},
         }
-        data = self._rendered_feed[key] = _json_bytes(entry)
+        data = self._rendered_feed[key] = json_bytes(entry)
         return data
 
     def _after(

@@ -19,7 +19,7 @@ from zoneinfo import ZoneInfo
 
 import numpy as np
 
-from connectors.simulator.portfolio import (
+from simulator.portfolio import (
     BUG,
     EPIC,
     JIRA_LINK_TYPES,
@@ -33,7 +33,7 @@ from connectors.simulator.portfolio import (
     day_text,
     jira_time,
 )
-from connectors.simulator.server import Call, HttpError, Reply
+from simulator.protocol import Call, HttpError, Reply
 
 USER_TZ = "Europe/Amsterdam"
 FLAG_OPTION = {"value": "Impediment", "id": "10019"}

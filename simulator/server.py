@@ -21,65 +21,26 @@ import socket
 import threading
 import time
 from collections.abc import Callable, Iterable
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 from urllib.parse import parse_qsl
 
 import numpy as np
 
-from connectors.simulator.portfolio import (
+from simulator.azure_devops_api import AdoTenant
+from simulator.jira_api import JiraTenant
+from simulator.portfolio import (
     STATUSES,
     TENANT_ORDER,
     WORKFLOWS,
     Portfolio,
     generate,
 )
+from simulator.protocol import Call, HttpError, RawBody, RawJson, Reply, json_bytes
 
 DEMO_TOKEN = "demo-token"  # noqa: S105 - the public demo token, not a secret
 LOOPBACK = "127.0.0.1"
-
-
-@dataclass
-class Call:
-    """One request as a handler sees it (framework-free, so handlers are plain functions)."""
-
-    method: str
-    path: str  # after the tenant prefix
-    params: dict[str, str]
-    body: Any
-    base: str  # http://host:port
-    tenant_base: str  # http://host:port/<tenant>
-    headers: dict[str, str] = field(default_factory=dict)
-
-
-@dataclass
-class Reply:
-    status: int
-    body: Any  # JSON-able, or RawJson (already encoded)
-    headers: dict[str, str] = field(default_factory=dict)
-
-
-class RawJson:
-    """A body already encoded as JSON (a tenant's render cache): sent as it is."""
-
-    __slots__ = ("data",)
-
-    def __init__(self, data: bytes) -> None:
-        self.data = data
-
-    def json(self) -> Any:
-        return json.loads(self.data)
-
-
-class RawBody:
-    """A body that is not JSON (an HTML maintenance page), sent as it is with its content type."""
-
-    __slots__ = ("content_type", "data")
-
-    def __init__(self, data: bytes, content_type: str) -> None:
-        self.data = data
-        self.content_type = content_type
 
 
 MAINTENANCE_JSON = {"errorMessages": ["maintenance"]}
@@ -88,15 +49,6 @@ MAINTENANCE_HTML = (
     b"<body><h1>We'll be back soon</h1><p>This site is down for scheduled maintenance.</p>"
     b"</body></html>"
 )
-
-
-class HttpError(Exception):
-    """Raised by handlers: becomes a response with this status and JSON body."""
-
-    def __init__(self, status: int, body: Any) -> None:
-        super().__init__(f"HTTP {status}")
-        self.status = status
-        self.body = body
 
 
 # --------------------------------------------------------------------------- state
@@ -132,9 +84,6 @@ class SimState:
         tokens: Iterable[str] | None = (DEMO_TOKEN,),
         wiql_cap: int = 20_000,
     ) -> None:
-        from connectors.simulator.azure_devops_api import AdoTenant
-        from connectors.simulator.jira_api import JiraTenant
-
         self.portfolio = portfolio
         self.faults = faults or Faults()
         self.tokens = set(tokens or ())
@@ -325,10 +274,6 @@ def mutate(
 # --------------------------------------------------------------------------- the ASGI app
 
 
-def _json_bytes(body: Any) -> bytes:
-    return json.dumps(body, separators=(",", ":"), ensure_ascii=False).encode("utf-8")
-
-
 class SimApp:
     """Routes ``/<tenant>/...`` to the tenant's API and ``/_sim/...`` to the controls."""
 
@@ -359,7 +304,7 @@ class SimApp:
         elif isinstance(reply.body, RawBody):
             payload, content_type = reply.body.data, reply.body.content_type.encode()
         else:
-            payload = _json_bytes(reply.body) if reply.body is not None else b""
+            payload = json_bytes(reply.body) if reply.body is not None else b""
         headers = [
             (b"content-type", content_type),
             (b"content-length", str(len(payload)).encode()),
