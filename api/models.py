@@ -27,6 +27,12 @@ class Health(BaseModel):
     instance: str = Field(
         description="This server process's random id; the single-writer claim file names it."
     )
+    results_stale: bool = Field(
+        False, description="The last results refresh failed: analyses show an older sync."
+    )
+    results_error: str | None = Field(
+        None, description="Why the last refresh failed (viewers only; anonymous callers get null)."
+    )
 
 
 class Source(BaseModel):

@@ -59,8 +59,9 @@ def health(
         for s, o, f, e in last.iter_rows()
     ]
     failing = any(s.last_outcome == "failed" for s in sources)
+    stale = runtime.syncs.refresh_error
     return Health(
-        status="degraded" if failing else "ok",
+        status="degraded" if failing or stale else "ok",
         warehouse=reachable,
         schema_version=runtime.warehouse.schema_version,
         generation=generation,
@@ -68,3 +69,5 @@ def health(
         sources=sources,
         instance=runtime.instance,
     )
+        results_stale=stale is not None,
+        results_error=redact(stale) if stale is not None and show_errors else None,

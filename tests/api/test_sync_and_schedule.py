@@ -160,3 +160,33 @@ def test_scheduler_runs_are_recorded_and_failures_isolated(tmp_path):
             assert runs.rows() == [("broken", "failed", None), ("fk", "success", 2)]
 
     asyncio.run(scenario())
+
+
+def test_a_failed_results_refresh_is_kept_and_shown_not_lost(tmp_path, monkeypatch):
+    """The sync commits; the refresh after it fails: /health says degraded and why (to a viewer),
+    the next good refresh clears it."""
+    import pipeline.manager as manager
+
+    monkeypatch.setenv("TEST_OPERATOR_TOKEN", OPERATOR)
+    monkeypatch.setenv("TEST_VIEWER_TOKEN", VIEWER)
+    settings = jira_settings(tmp_path)
+    runtime = make_runtime(settings)
+    real_refresh = manager.refresh
+
+    def broken(warehouse, settings, as_of=None):
+        raise ValueError("analytics.flow: cannot compute\nsecond line")
+
+    monkeypatch.setattr(manager, "refresh", broken)
+    with TestClient(create_app(runtime)) as client:
+        asyncio.run(runtime.syncs.refresh())
+        assert runtime.syncs.refresh_error == "ValueError: analytics.flow: cannot compute"
+        anonymous = client.get("/health").json()
+        assert anonymous["status"] == "degraded" and anonymous["results_stale"] is True
+        assert anonymous["results_error"] is None
+        viewer = client.get("/health", headers=auth(VIEWER)).json()
+        assert viewer["results_error"] == "ValueError: analytics.flow: cannot compute"
+        monkeypatch.setattr(manager, "refresh", real_refresh)
+        asyncio.run(runtime.syncs.refresh())
+        healthy = client.get("/health").json()
+        assert healthy["results_stale"] is False and healthy["status"] == "ok"
+    runtime.warehouse.close()
