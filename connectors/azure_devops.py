@@ -108,6 +108,16 @@ from connectors.http import (
     TrackerError,
     mismatch,
 )
+from connectors.mapping import (
+    BLOCKED_BY_PHRASES,
+    BLOCKS_PHRASES,
+    COMMON_LEVELS,
+    link_row,
+    open_link,
+    parse_time,
+    phrases,
+)
+from connectors.mapping import number as _number
 from warehouse.config import SourceConfig
 from warehouse.model import Batch, LinkRow, SprintRow, StatusChangeRow, WorkItemRow, item_id
 
@@ -122,15 +132,11 @@ FEED_SLICES_PER_SLOT = 2  # revision feed slices per request the host allows in 
 FEED_SLICE_MIN = 100  # a first feed page shorter than this is read on as one chain
 
 #: Work item type (lower case) -> level: the name rules, after ``levels`` and the categories.
+#: The shared names plus the other processes' standard types (Scrum, CMMI, Basic's Issue).
 DEFAULT_LEVELS = {
-    "epic": "epic",
-    "feature": "feature",
-    "user story": "story",
+    **COMMON_LEVELS,
     "product backlog item": "story",
     "requirement": "story",
-    "bug": "bug",
-    "task": "task",
-    "impediment": "impediment",
     "issue": "impediment",
 }
 #: ADO state category -> canonical category (see the module docstring for Removed).
@@ -192,12 +198,10 @@ IGNORED_LINK_PREFIXES = (
 _TRACKER_ITEM_URL = re.compile(
     r"/browse/[A-Za-z][A-Za-z0-9_]*-\d+|/_workitems/edit/\d+|/_apis/wit/workitems/\d+", re.I
 )
-_BLOCKED_BY = re.compile(
-    r"blocked by|depends on|waits? (on|for)|predecessor|afhankelijk van|geblokkeerd door", re.I
-)
-_BLOCKS = re.compile(r"\bblocks\b|is depended on|successor|blokkeert", re.I)
+#: The shared phrases plus ADO's dependency link names, which hyperlink comments echo.
+_BLOCKED_BY = phrases(*BLOCKED_BY_PHRASES, "predecessor", "geblokkeerd door")
+_BLOCKS = phrases(*BLOCKS_PHRASES, "successor")
 _HTML_TAG = re.compile(r"<[^>]*>")
-_FRACTION = re.compile(r"(\.\d{6})\d+")
 
 
 # --------------------------------------------------------------------------- pure mapping
@@ -308,24 +312,6 @@ def team_from_area_path(area_path: str | None, team_map: Mapping[str, str]) -> s
     return path.rsplit("\\", 1)[-1]
 
 
-def parse_time(value: Any) -> datetime | None:
-    """ADO timestamps ('2026-03-02T09:15:22.47Z', up to 7 fraction digits) -> aware UTC."""
-    if value is None or value == "":
-        return None
-    if isinstance(value, datetime):
-        return value if value.tzinfo else value.replace(tzinfo=UTC)
-    if not isinstance(value, str):
-        raise TypeError(f"expected a date-time string, got {type(value).__name__}")
-    try:  # Python 3.11 reads 'Z' and 7 fraction digits itself: the common case, ~4x faster
-        parsed = datetime.fromisoformat(value)
-    except ValueError:
-        text = _FRACTION.sub(r"\1", value.strip().replace("Z", "+00:00"))
-        parsed = datetime.fromisoformat(text)
-    if parsed.tzinfo is None:
-        parsed = parsed.replace(tzinfo=UTC)
-    return parsed.astimezone(UTC)
-
-
 def parse_day(value: Any) -> date | None:
     """A date-only field (target date). ADO stores the user's local midnight in UTC, e.g.
     '2026-06-29T22:00:00Z' for 30 June in Amsterdam: rounding to the nearest UTC midnight gives
@@ -334,14 +320,6 @@ def parse_day(value: Any) -> date | None:
     if moment is None:
         return None
     return (moment + timedelta(hours=12)).date()
-
-
-def _number(value: Any) -> float | None:
-    if value is None or value == "":
-        return None
-    if isinstance(value, bool):
-        raise TypeError("a yes/no value is not a number")
-    return float(value)
 
 
 def _dict(value: Any) -> dict[str, Any]:
@@ -649,16 +627,8 @@ def _link(ctx: AdoContext, kind: str, source_end: str, target_end: str, rel: str
     joiner = "~" if kind == "relates" else ">"
     if rel.lower().endswith("-reverse"):
         rel = rel[: -len("-reverse")] + "-Forward"
-    return {
-        "source": ctx.source,
-        "link_id": f"{prefix}:{source_end}{joiner}{target_end}",
-        "from_item": source_end,
-        "to_item": target_end,
-        "target_url": None,
-        "kind": kind,
-        "raw_type": rel,
-        "resolved": None,
-    }
+    link_id = f"{prefix}:{source_end}{joiner}{target_end}"
+    return link_row(ctx.source, link_id, kind, source_end, target_end, rel)
 
 
 def _configured_link(
@@ -691,42 +661,18 @@ def _configured_link(
 def _cross_link(me: str, url: str, comment: str, rel: str, ctx: AdoContext) -> LinkRow:
     """A Hyperlink / ArtifactLink to another tracker's item: the far end stays open (null) for
     the warehouse to resolve; the comment says which way the dependency runs."""
-    if _BLOCKED_BY.search(comment):
-        kind, from_item, to_item = "blocks", None, me
-    elif _BLOCKS.search(comment):
-        kind, from_item, to_item = "blocks", me, None
-    else:
-        kind, from_item, to_item = "relates", me, None
-    return {
-        "source": ctx.source,
-        "link_id": f"url:{me}>{url}",
-        "from_item": from_item,
-        "to_item": to_item,
-        "target_url": url,
-        "kind": kind,
-        "raw_type": rel,
-        "resolved": None,
-    }
+    blocked_by, blocks = bool(_BLOCKED_BY.search(comment)), bool(_BLOCKS.search(comment))
+    return open_link(
+        ctx.source, f"url:{me}>{url}", me, url, rel, blocked_by=blocked_by, blocks=blocks
+    )
 
 
 def _remote_link(me: str, url: str, kind: str, rel: str, ctx: AdoContext) -> LinkRow:
     """Remote work item links (another ADO organisation): direction from Forward / Reverse."""
-    if kind == REL_REMOTE_SUCCESSOR:
-        link_kind, from_item, to_item = "blocks", me, None
-    elif kind == REL_REMOTE_PREDECESSOR:
-        link_kind, from_item, to_item = "blocks", None, me
-    else:
-        link_kind, from_item, to_item = "relates", me, None
-    return {
-        "source": ctx.source,
-        "link_id": f"url:{me}>{url}",
-        "from_item": from_item,
-        "to_item": to_item,
-        "target_url": url,
-        "kind": link_kind,
-        "raw_type": rel,
-        "resolved": None,
-    }
+    blocked_by, blocks = kind == REL_REMOTE_PREDECESSOR, kind == REL_REMOTE_SUCCESSOR
+    return open_link(
+        ctx.source, f"url:{me}>{url}", me, url, rel, blocked_by=blocked_by, blocks=blocks
+    )
 
 
 def updates_to_revisions(updates: Iterable[dict[str, Any]]) -> list[dict[str, Any]]:

@@ -69,26 +69,32 @@ from connectors.jira_shapes import (
     SprintPage,
     StatusList,
 )
+from connectors.mapping import (
+    BLOCKED_BY_PHRASES,
+    BLOCKS_PHRASES,
+    COMMON_LEVELS,
+    link_row,
+    open_link,
+    phrases,
+)
+from connectors.mapping import number as _number
+from connectors.mapping import parse_time as _parse_time
 from warehouse.config import SourceConfig
 from warehouse.model import Batch, LinkRow, SprintRow, StatusChangeRow, WorkItemRow, item_id
 
 #: Issue type name (lower case) -> level: the name rules, after the source's own ``levels``.
+#: The shared names plus Jira's own (its standard types and the localised names it ships).
 DEFAULT_LEVELS = {
+    **COMMON_LEVELS,
     "initiative": "initiative",
     "theme": "initiative",
-    "epic": "epic",
-    "feature": "feature",
     "story": "story",
-    "user story": "story",
     "improvement": "story",
     "spike": "story",
     "new feature": "story",
-    "task": "task",
     "sub-task": "task",
     "subtask": "task",
-    "bug": "bug",
     "defect": "bug",
-    "impediment": "impediment",
     # localised names Jira ships (only where the name cannot mean another level)
     "taak": "task",  # Dutch
     "subtaak": "task",
@@ -283,18 +289,7 @@ class JiraContext:
 
 def parse_time(value: Any) -> datetime | None:
     """Jira timestamps: '2026-05-04T09:12:33.000+0200' (and ISO variants) or epoch (s or ms)."""
-    if value is None or value == "":
-        return None
-    if isinstance(value, int | float):
-        seconds = value / 1000 if value > 1e11 else value
-        return datetime.fromtimestamp(seconds, UTC)
-    text = str(value)
-    if re.search(r"[+-]\d{4}$", text):
-        text = text[:-2] + ":" + text[-2:]
-    parsed = datetime.fromisoformat(text.replace("Z", "+00:00"))
-    if parsed.tzinfo is None:
-        parsed = parsed.replace(tzinfo=UTC)
-    return parsed.astimezone(UTC)
+    return _parse_time(value, epoch=True)
 
 
 def parse_date(value: Any) -> date | None:
@@ -343,14 +338,6 @@ def _name(value: Any) -> str | None:
         names = [n for n in (_name(v) for v in value) if n]
         return names[0] if names else None
     return str(value)
-
-
-def _number(value: Any) -> float | None:
-    if value is None or value == "":
-        return None
-    if isinstance(value, dict):
-        value = value.get("value")
-    return float(value)
 
 
 def _points(value: Any) -> float | None:
@@ -531,16 +518,8 @@ def _map_link(
         blocker, dependent = (me, them) if me_blocks else (them, me)
     else:
         blocker, dependent = (me, them) if outward else (them, me)
-    return {
-        "source": ctx.source,
-        "link_id": str(raw.get("id") or f"{blocker}>{dependent}:{type_name}"),
-        "from_item": blocker,
-        "to_item": dependent,
-        "target_url": None,
-        "kind": kind,
-        "raw_type": type_name,
-        "resolved": None,
-    }
+    link_id = str(raw.get("id") or f"{blocker}>{dependent}:{type_name}")
+    return link_row(ctx.source, link_id, kind, blocker, dependent, type_name)
 
 
 def _sprint_row(raw: dict[str, Any], ctx: JiraContext) -> SprintRow:
@@ -621,8 +600,8 @@ def map_histories(
     return rows
 
 
-_BLOCKED_BY = re.compile(r"blocked by|depends on|waits? (on|for)|afhankelijk van", re.I)
-_BLOCKS = re.compile(r"\bblocks\b|is depended on|blokkeert", re.I)
+_BLOCKED_BY = phrases(*BLOCKED_BY_PHRASES)
+_BLOCKS = phrases(*BLOCKS_PHRASES)
 
 
 def map_remote_links(
@@ -635,23 +614,16 @@ def map_remote_links(
         if not url:
             continue
         relationship = str(link.get("relationship") or "")
-        if _BLOCKED_BY.search(relationship):
-            kind, from_item, to_item = "blocks", None, me
-        elif _BLOCKS.search(relationship):
-            kind, from_item, to_item = "blocks", me, None
-        else:
-            kind, from_item, to_item = "relates", me, None
         rows.append(
-            {
-                "source": ctx.source,
-                "link_id": f"remote:{link.get('id') or url}",
-                "from_item": from_item,
-                "to_item": to_item,
-                "target_url": url,
-                "kind": kind,
-                "raw_type": f"remote: {relationship}".strip(),
-                "resolved": None,
-            }
+            open_link(
+                ctx.source,
+                f"remote:{link.get('id') or url}",
+                me,
+                url,
+                f"remote: {relationship}".strip(),
+                blocked_by=bool(_BLOCKED_BY.search(relationship)),
+                blocks=bool(_BLOCKS.search(relationship)),
+            )
         )
     return rows
 
