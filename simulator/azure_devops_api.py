@@ -38,6 +38,7 @@ from simulator.portfolio import (
     day_text,
 )
 from simulator.protocol import Call, HttpError, RawJson, Reply, json_bytes
+from simulator.query import QueryParser
 
 API_VERSION = "7.1"
 PROJECT_ID = "6ce954b1-ce1f-45d1-b94d-e6bf2464ba2c"
@@ -167,146 +168,66 @@ def _guid(*parts: int) -> str:
 # --------------------------------------------------------------------------- WIQL
 
 
-_WIQL_TOKEN = re.compile(
-    r"\s*(?:(?P<field>\[[^\]]+\])|(?P<str>'(?:[^']|'')*')|(?P<op>>=|<=|<>|=|>|<|\(|\)|,)"
-    r"|(?P<macro>@[A-Za-z]+)|(?P<word>[A-Za-z0-9_.\-:]+))"
-)
-
-
 def _wiql_error(message: str) -> HttpError:
     return ado_error(400, message, "WorkItemTrackingQuerySyntaxException", 3200)
 
 
-class Wiql:
+class Wiql(QueryParser):
     """SELECT ... FROM WorkItems [WHERE expr] [ORDER BY ...]: a boolean tree and the sort."""
 
+    TOKEN = re.compile(
+        r"\s*(?:(?P<field>\[[^\]]+\])|(?P<str>'(?:[^']|'')*')|(?P<op>>=|<=|<>|=|>|<|\(|\)|,)"
+        r"|(?P<macro>@[A-Za-z]+)|(?P<word>[A-Za-z0-9_.\-:]+))"
+    )
+    WORD_OPERATORS = frozenset({"in", "under"})
+    UNEXPECTED = "TF51006: The query statement is not valid near '{near}'."
+    EXPECTED = "TF51006: Expecting '{upper}' in the query statement."
+    CLOSE = "TF51006: Expecting ')'."
+    NO_OPERATOR = "TF51006: Expecting an operator."
+    BAD_OPERATOR = "TF51006: Expecting an operator after [{name}]."
+    VALUE = "TF51006: Expecting a value."
+    OPEN_LIST = "TF51006: Expecting '(' after IN."
+    TRAILING = "TF51006: The query statement is not valid near '{token}'."
+
     def __init__(self, text: str) -> None:
-        self.tokens: list[tuple[str, str]] = []
-        pos = 0
-        text = text.strip()
-        while pos < len(text):
-            match = _WIQL_TOKEN.match(text, pos)
-            if not match or match.end() == pos:
-                raise _wiql_error(
-                    f"TF51006: The query statement is not valid near '{text[pos : pos + 20]}'."
-                )
-            pos = match.end()
-            kind = match.lastgroup or "word"
-            value = match.group(kind)
-            if kind == "str":
-                value = value[1:-1].replace("''", "'")
-            elif kind == "field":
-                value = value[1:-1].strip()
-            self.tokens.append((kind, value))
-            while pos < len(text) and text[pos].isspace():
-                pos += 1
-        self.i = 0
+        super().__init__(text)
         self.columns: list[str] = []
-        self.order: list[tuple[str, bool]] = []
-        self.tree: Any = None
-        self._expect("select")
-        self.columns.append(self._field())
-        while self._peek() == ("op", ","):
+        self.expect("select")
+        self.columns.append(self.sort_field())
+        while self.peek() == ("op", ","):
             self.i += 1
-            self.columns.append(self._field())
-        self._expect("from")
-        source = self._peek()
+            self.columns.append(self.sort_field())
+        self.expect("from")
+        source = self.peek()
         if source is None or source[1].lower() not in ("workitems",):
             raise _wiql_error("TF51006: The query statement is missing a FROM WorkItems clause.")
         self.i += 1
-        if self._is("where"):
+        if self.is_word("where"):
             self.i += 1
-            self.tree = self._or()
-        if self._is("order"):
+            self.tree = self.disjunction()
+        if self.is_word("order"):
             self.i += 1
-            self._expect("by")
-            while True:
-                name = self._field()
-                ascending = True
-                if self._is("asc") or self._is("desc"):
-                    ascending = self._is("asc")
-                    self.i += 1
-                self.order.append((name, ascending))
-                if self._peek() != ("op", ","):
-                    break
-                self.i += 1
-        if self.i != len(self.tokens):
-            raise _wiql_error(
-                f"TF51006: The query statement is not valid near '{self.tokens[self.i][1]}'."
-            )
+            self.expect("by")
+            self.order = self.order_list()
+        self.finish()
 
-    def _peek(self) -> tuple[str, str] | None:
-        return self.tokens[self.i] if self.i < len(self.tokens) else None
+    def fail(self, message: str) -> HttpError:
+        return _wiql_error(message)
 
-    def _is(self, word: str) -> bool:
-        tok = self._peek()
-        return tok is not None and tok[0] == "word" and tok[1].lower() == word
+    def clean(self, kind: str, text: str) -> str:
+        if kind == "str":
+            return text[1:-1].replace("''", "'")
+        return text[1:-1].strip() if kind == "field" else text
 
-    def _expect(self, word: str) -> None:
-        if not self._is(word):
-            raise _wiql_error(f"TF51006: Expecting '{word.upper()}' in the query statement.")
-        self.i += 1
-
-    def _field(self) -> str:
-        tok = self._peek()
+    def sort_field(self) -> str:
+        """A field: ``[Reference.Name]`` or a bare word."""
+        tok = self.peek()
         if tok is None or tok[0] not in ("field", "word"):
             raise _wiql_error("TF51006: Expecting a field name.")
         self.i += 1
         return tok[1]
 
-    def _or(self) -> Any:
-        node = self._and()
-        while self._is("or"):
-            self.i += 1
-            node = ("or", node, self._and())
-        return node
-
-    def _and(self) -> Any:
-        node = self._term()
-        while self._is("and"):
-            self.i += 1
-            node = ("and", node, self._term())
-        return node
-
-    def _term(self) -> Any:
-        if self._peek() == ("op", "("):
-            self.i += 1
-            node = self._or()
-            if self._peek() != ("op", ")"):
-                raise _wiql_error("TF51006: Expecting ')'.")
-            self.i += 1
-            return node
-        name = self._field()
-        tok = self._peek()
-        if tok is None:
-            raise _wiql_error("TF51006: Expecting an operator.")
-        if tok[0] == "word" and tok[1].lower() in ("under", "in"):
-            self.i += 1
-            op = tok[1].lower()
-            if op == "in":
-                if self._peek() != ("op", "("):
-                    raise _wiql_error("TF51006: Expecting '(' after IN.")
-                self.i += 1
-                values = [self._value()]
-                while self._peek() == ("op", ","):
-                    self.i += 1
-                    values.append(self._value())
-                if self._peek() != ("op", ")"):
-                    raise _wiql_error("TF51006: Expecting ')'.")
-                self.i += 1
-                return ("clause", name, op, values)
-            return ("clause", name, op, [self._value()])
-        if tok[0] != "op" or tok[1] in "(),":
-            raise _wiql_error(f"TF51006: Expecting an operator after [{name}].")
-        self.i += 1
-        return ("clause", name, tok[1], [self._value()])
-
-    def _value(self) -> str:
-        tok = self._peek()
-        if tok is None or tok[0] in ("op", "field"):
-            raise _wiql_error("TF51006: Expecting a value.")
-        self.i += 1
-        return tok[1]
+    clause_field = sort_field
 
 
 def _wiql_time(value: str, precise: bool) -> int:

@@ -34,6 +34,7 @@ from simulator.portfolio import (
     jira_time,
 )
 from simulator.protocol import Call, HttpError, Reply
+from simulator.query import QueryParser
 
 USER_TZ = "Europe/Amsterdam"
 FLAG_OPTION = {"value": "Impediment", "id": "10019"}
@@ -60,149 +61,58 @@ def jira_error(status: int, *messages: str) -> HttpError:
 # --------------------------------------------------------------------------- JQL
 
 
-_TOKEN = re.compile(
-    r"\s*(?:(?P<str>\"(?:[^\"\\]|\\.)*\"|'(?:[^'\\]|\\.)*')|(?P<op>>=|<=|!=|=|>|<|\(|\)|,)"
-    r"|(?P<word>[A-Za-z0-9_.\-/:+]+))"
-)
-
-
-def _tokens(text: str) -> list[tuple[str, str]]:
-    out: list[tuple[str, str]] = []
-    pos = 0
-    text = text.strip()
-    while pos < len(text):
-        match = _TOKEN.match(text, pos)
-        if not match or match.end() == pos:
-            raise jira_error(400, f"Error in the JQL Query: unexpected character at {pos}.")
-        pos = match.end()
-        if match.group("str") is not None:
-            out.append(("str", match.group("str")[1:-1]))
-        elif match.group("op") is not None:
-            out.append(("op", match.group("op")))
-        else:
-            out.append(("word", match.group("word")))
-        while pos < len(text) and text[pos].isspace():
-            pos += 1
-    return out
-
-
-class Jql:
+class Jql(QueryParser):
     """A parsed query: a boolean tree of clauses plus the ORDER BY fields."""
 
     FIELDS = ("project", "updated", "created", "labels", "key", "issuetype", "id")
+    SORTABLE = ("created", "key", "id", "updated")
+    TOKEN = re.compile(
+        r"\s*(?:(?P<str>\"(?:[^\"\\]|\\.)*\"|'(?:[^'\\]|\\.)*')|(?P<op>>=|<=|!=|=|>|<|\(|\)|,)"
+        r"|(?P<word>[A-Za-z0-9_.\-/:+]+))"
+    )
+    UNEXPECTED = "Error in the JQL Query: unexpected character at {pos}."
+    EXPECTED = "Error in the JQL Query: expected '{word}'."
+    CLOSE = "Error in the JQL Query: expecting ')'."
+    NO_OPERATOR = BAD_OPERATOR = "Error in the JQL Query: expecting an operator after '{name}'."
+    VALUE = "Error in the JQL Query: expecting a value."
+    OPEN_LIST = "Error in the JQL Query: expecting '(' after 'in'."
+    TRAILING = "Error in the JQL Query: Expecting either 'OR' or 'AND' but got '{token}'."
 
     def __init__(self, text: str) -> None:
-        self.text = text
-        self.tokens = _tokens(text)
-        self.i = 0
-        self.tree: Any = None
-        self.order: list[tuple[str, bool]] = []
-        if self.tokens and not self._is_word("order"):
-            self.tree = self._or()
-        if self._is_word("order"):
+        super().__init__(text)
+        if self.tokens and not self.is_word("order"):
+            self.tree = self.disjunction()
+        if self.is_word("order"):
             self.i += 1
-            self._expect_word("by")
-            self.order = self._order_list()
-        if self.i != len(self.tokens):
-            raise jira_error(
-                400,
-                f"Error in the JQL Query: Expecting either 'OR' or 'AND' but got "
-                f"'{self.tokens[self.i][1]}'.",
-            )
+            self.expect("by")
+            self.order = self.order_list()
+        self.finish()
 
-    def _peek(self) -> tuple[str, str] | None:
-        return self.tokens[self.i] if self.i < len(self.tokens) else None
+    def fail(self, message: str) -> HttpError:
+        return jira_error(400, message)
 
-    def _is_word(self, word: str) -> bool:
-        tok = self._peek()
-        return tok is not None and tok[0] == "word" and tok[1].lower() == word
+    def clean(self, kind: str, text: str) -> str:
+        return text[1:-1] if kind == "str" else text
 
-    def _expect_word(self, word: str) -> None:
-        if not self._is_word(word):
-            raise jira_error(400, f"Error in the JQL Query: expected '{word}'.")
-        self.i += 1
-
-    def _or(self) -> Any:
-        node = self._and()
-        while self._is_word("or"):
-            self.i += 1
-            node = ("or", node, self._and())
-        return node
-
-    def _and(self) -> Any:
-        node = self._term()
-        while self._is_word("and"):
-            self.i += 1
-            node = ("and", node, self._term())
-        return node
-
-    def _term(self) -> Any:
-        tok = self._peek()
-        if tok == ("op", "("):
-            self.i += 1
-            node = self._or()
-            if self._peek() != ("op", ")"):
-                raise jira_error(400, "Error in the JQL Query: expecting ')'.")
-            self.i += 1
-            return node
+    def clause_field(self) -> str:
+        tok = self.peek()
         if tok is None or tok[0] != "word":
             raise jira_error(400, "Error in the JQL Query: expecting a field name.")
-        name = tok[1].lower()
-        if name not in self.FIELDS:
+        if tok[1].lower() not in self.FIELDS:
             raise jira_error(
                 400, f"Field '{tok[1]}' does not exist or you do not have permission to view it."
             )
         self.i += 1
-        op_tok = self._peek()
-        if op_tok is None:
-            raise jira_error(400, f"Error in the JQL Query: expecting an operator after '{name}'.")
-        if op_tok[0] == "word" and op_tok[1].lower() == "in":
-            self.i += 1
-            return ("clause", name, "in", self._list())
-        if op_tok[0] != "op" or op_tok[1] in "(),":
-            raise jira_error(400, f"Error in the JQL Query: expecting an operator after '{name}'.")
-        self.i += 1
-        value = self._value()
-        return ("clause", name, op_tok[1], [value])
+        return tok[1].lower()
 
-    def _value(self) -> str:
-        tok = self._peek()
-        if tok is None or tok[0] == "op":
-            raise jira_error(400, "Error in the JQL Query: expecting a value.")
+    def sort_field(self) -> str:
+        tok = self.peek()
+        if tok is None or tok[0] != "word":
+            raise jira_error(400, "Error in the JQL Query: expecting a field to order by.")
+        if tok[1].lower() not in self.SORTABLE:
+            raise jira_error(400, f"Field '{tok[1]}' does not support sorting in this API.")
         self.i += 1
-        return tok[1]
-
-    def _list(self) -> list[str]:
-        if self._peek() != ("op", "("):
-            raise jira_error(400, "Error in the JQL Query: expecting '(' after 'in'.")
-        self.i += 1
-        values = [self._value()]
-        while self._peek() == ("op", ","):
-            self.i += 1
-            values.append(self._value())
-        if self._peek() != ("op", ")"):
-            raise jira_error(400, "Error in the JQL Query: expecting ')'.")
-        self.i += 1
-        return values
-
-    def _order_list(self) -> list[tuple[str, bool]]:
-        order = []
-        while True:
-            tok = self._peek()
-            if tok is None or tok[0] != "word":
-                raise jira_error(400, "Error in the JQL Query: expecting a field to order by.")
-            name = tok[1].lower()
-            if name not in ("created", "key", "id", "updated"):
-                raise jira_error(400, f"Field '{tok[1]}' does not support sorting in this API.")
-            self.i += 1
-            ascending = True
-            if self._is_word("asc") or self._is_word("desc"):
-                ascending = self._is_word("asc")
-                self.i += 1
-            order.append((name, ascending))
-            if self._peek() != ("op", ","):
-                return order
-            self.i += 1
+        return tok[1].lower()
 
 
 def _jql_time(value: str, tz: ZoneInfo) -> int:
