@@ -360,20 +360,7 @@ def epic_progress(
     """
     p = params or BacklogParams()
     items = _items(work_items, p, data)
-    delivery = (
-        items.filter(pl.col("delivery") & pl.col("epic_id").is_not_null())
-        .group_by("epic_id")
-        .agg(
-            pl.len().cast(pl.Int64).alias("items_total"),
-            (pl.col("status_category") == "done").sum().cast(pl.Int64).alias("items_done"),
-            pl.col("estimate").fill_null(0.0).sum().alias("estimate_total"),
-            pl.col("estimate")
-            .fill_null(0.0)
-            .filter(pl.col("status_category") == "done")
-            .sum()
-            .alias("estimate_done"),
-        )
-    )
+    delivery = delivery_progress(items, "epic_id")
     return (
         items.filter(pl.col("level") == "epic")
         .select(
@@ -399,6 +386,27 @@ def epic_progress(
             _ratio("estimate_done", "estimate_total").alias("progress_estimate"),
         )
         .sort("organisation", "team", "rank", "key", nulls_last=True)
+    )
+
+
+def delivery_progress(items: pl.DataFrame, owner: str, *by: str) -> pl.DataFrame:
+    """The delivery items under each ``owner`` (``epic_id`` or ``initiative_id`` of
+    flow.item_frame's items), also per ``by`` columns: the one count behind epic progress here
+    and the portfolio's effort (kpis.portfolio_value, kpis.effort_by_team).
+
+    Columns: owner, *by, items_total, items_done, estimate_total, estimate_done (a missing
+    estimate counts as 0). Owners without delivery items have no row.
+    """
+    done = pl.col("status_category") == "done"
+    return (
+        items.filter(pl.col("delivery") & pl.col(owner).is_not_null())
+        .group_by(owner, *by)
+        .agg(
+            pl.len().cast(pl.Int64).alias("items_total"),
+            done.sum().cast(pl.Int64).alias("items_done"),
+            pl.col("estimate").fill_null(0.0).sum().alias("estimate_total"),
+            pl.col("estimate").fill_null(0.0).filter(done).sum().alias("estimate_done"),
+        )
     )
 
 

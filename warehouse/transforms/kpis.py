@@ -18,7 +18,7 @@ from typing import Any, Literal, Self
 import polars as pl
 
 from warehouse.config import ConfigError
-from warehouse.transforms.backlog import assign_to_sprint, sprint_windows
+from warehouse.transforms.backlog import assign_to_sprint, delivery_progress, sprint_windows
 from warehouse.transforms.flow import (
     NO_GROUP,
     FlowData,
@@ -325,14 +325,6 @@ def _wip_age_at(timeline: pl.DataFrame, sprints: pl.DataFrame) -> pl.DataFrame:
 # --------------------------------------------------------------------------- portfolio
 
 
-def _work_under(items: pl.DataFrame, owner: str) -> pl.DataFrame:
-    """Delivery items under an epic / initiative (``owner`` = epic_id or initiative_id) as
-    ``owner_id``; ``items`` is flow.prepare's / item_frame's items (hierarchy already walked)."""
-    return items.filter(pl.col("delivery") & pl.col(owner).is_not_null()).with_columns(
-        pl.col(owner).alias("owner_id")
-    )
-
-
 def portfolio_value(items: pl.DataFrame, params: KpiParams | None = None) -> pl.DataFrame:
     """Value, effort and WSJF per epic and initiative.
 
@@ -346,16 +338,11 @@ def portfolio_value(items: pl.DataFrame, params: KpiParams | None = None) -> pl.
     p = params or KpiParams()
     effort = pl.concat(
         [
-            _work_under(items, owner)
-            .group_by("owner_id")
-            .agg(
-                pl.len().cast(pl.Int64).alias("effort_items"),
-                pl.col("estimate").fill_null(0.0).sum().alias("effort_estimate"),
-                pl.col("estimate")
-                .fill_null(0.0)
-                .filter(pl.col("status_category") == "done")
-                .sum()
-                .alias("effort_done_estimate"),
+            delivery_progress(items, owner).select(
+                pl.col(owner).alias("owner_id"),
+                pl.col("items_total").alias("effort_items"),
+                pl.col("estimate_total").alias("effort_estimate"),
+                pl.col("estimate_done").alias("effort_done_estimate"),
             )
             for owner in ("epic_id", "initiative_id")
         ]
@@ -440,19 +427,8 @@ def effort_by_team(items: pl.DataFrame) -> pl.DataFrame:
         pl.col("team").alias("epic_team"),
     )
     return (
-        _work_under(items, "epic_id")
-        .with_columns(pl.col("team").fill_null(NO_GROUP))
-        .group_by("epic_id", "team")
-        .agg(
-            pl.len().cast(pl.Int64).alias("items"),
-            (pl.col("status_category") == "done").sum().cast(pl.Int64).alias("items_done"),
-            pl.col("estimate").fill_null(0.0).sum().alias("estimate"),
-            pl.col("estimate")
-            .fill_null(0.0)
-            .filter(pl.col("status_category") == "done")
-            .sum()
-            .alias("estimate_done"),
-        )
+        delivery_progress(items.with_columns(pl.col("team").fill_null(NO_GROUP)), "epic_id", "team")
+        .rename({"items_total": "items", "estimate_total": "estimate"})
         .with_columns(
             pl.when(pl.col("estimate").sum().over("epic_id") > 0)
             .then(pl.col("estimate") / pl.col("estimate").sum().over("epic_id"))
