@@ -16,14 +16,18 @@ from typing import Any, Literal
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
 from warehouse import secrets
+from warehouse.errors import ConfigError as ConfigError
 from warehouse.model import CATEGORIES, LEVELS
+from warehouse.settings_analytics import (
+    AnalyticsSettings,
+    CustomRule,
+    RulesSettings,
+    duplicate_ids,
+    explain,
+)
 
 SourceKind = Literal["jira_cloud", "jira_dc", "azure_devops"]
 DEFAULT_CONFIG = "pmolens.toml"
-
-
-class ConfigError(ValueError):
-    """A configuration problem, phrased as: where, what is wrong, how to fix it."""
 
 
 class Strict(BaseModel):
@@ -204,9 +208,10 @@ class Settings(Strict):
     organisations: list[OrganisationConfig] = []
     sources: list[SourceConfig] = []
     cross_links: list[CrossLinkPattern] = []
-    rules: dict[str, dict[str, Any]] = {}  # per-rule switches and thresholds
-    custom_rules: list[dict[str, Any]] = []  # organisation rules written as SQL
-    analytics: dict[str, Any] = {}  # transform knobs (windows, percentiles, ready states)
+    # per-rule switches and thresholds, typed (warehouse/settings_analytics.py)
+    rules: RulesSettings = RulesSettings()
+    custom_rules: list[CustomRule] = []  # organisation rules written as SQL
+    analytics: AnalyticsSettings = AnalyticsSettings()  # [analytics.<domain>] knobs, typed
     base_dir: Path = Path(".")  # directory of the config file; relative paths resolve here
 
     @model_validator(mode="after")
@@ -225,6 +230,11 @@ class Settings(Strict):
         for pattern in self.cross_links:
             if pattern.source not in names:
                 raise ValueError(f"cross_links pattern names unknown source {pattern.source!r}")
+        problem = duplicate_ids(self.custom_rules) or self.rules.unknown_ids(
+            rule.id for rule in self.custom_rules
+        )
+        if problem:
+            raise ValueError(problem)
         return self
 
     @property
@@ -259,56 +269,5 @@ def settings_from_dict(
     try:
         settings = Settings(**data, base_dir=base_dir or Path("."))
     except ValidationError as exc:
-        raise ConfigError(_explain(source_name, data, exc)) from None
-    _check_analytics(settings, source_name)
+        raise ConfigError(explain(data, exc, Settings, source=source_name)) from None
     return settings
-
-
-def _check_analytics(settings: Settings, source_name: str) -> None:
-    """Load-time checks owned by the transforms: alignment rules (``[rules.*]``, custom SQL
-    rules), the impediment escalation thresholds and the dependency knobs. Imported here, late,
-    to avoid a cycle."""
-    from warehouse.transforms.alignment import check_rules_config
-    from warehouse.transforms.dependencies import DependencyParams
-    from warehouse.transforms.impediments import ImpedimentParams
-
-    try:
-        check_rules_config(settings.rules, settings.custom_rules)
-        ImpedimentParams.from_mapping(settings.analytics.get("impediments"))
-        DependencyParams.from_mapping(settings.analytics.get("dependencies"))
-    except ConfigError as exc:
-        raise ConfigError(f"{source_name}: {exc}") from None
-
-
-def _explain(source_name: str, data: dict[str, Any], exc: ValidationError) -> str:
-    lines = [f"{source_name}: {exc.error_count()} problem(s)"]
-    for error in exc.errors():
-        key = _key_path(data, error["loc"])
-        kind = error["type"]
-        message = error["msg"].removeprefix("Value error, ")
-        if kind == "extra_forbidden":
-            message = "unknown key - check the spelling against `pmolens init` output"
-        elif kind == "missing":
-            message = "required key is missing - add it"
-        elif kind == "literal_error":
-            message = f"{message} (got {error.get('input')!r})"
-        lines.append(f"  {key}: {message}")
-    return "\n".join(lines)
-
-
-def _key_path(data: dict[str, Any], loc: tuple[int | str, ...]) -> str:
-    """Turn pydantic's ('sources', 0, 'kind') into sources[0] 'name'.kind for humans."""
-    parts: list[str] = []
-    node: Any = data
-    for part in loc:
-        if isinstance(part, int):
-            label = f"[{part}]"
-            if isinstance(node, list) and part < len(node) and isinstance(node[part], dict):
-                name = node[part].get("name")
-                label = f"[{part}]" + (f" ({name})" if name else "")
-            parts.append(label)
-            node = node[part] if isinstance(node, list) and part < len(node) else None
-        else:
-            parts.append(("." if parts else "") + str(part))
-            node = node.get(part) if isinstance(node, dict) else None
-    return "".join(parts) or "(top level)"

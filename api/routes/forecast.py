@@ -12,7 +12,7 @@ from fastapi import APIRouter, Depends, HTTPException, Query
 from pydantic import BaseModel
 
 from api.deps import Day, FormatDep, RuntimeDep, records, require_viewer, table
-from warehouse.transforms.forecast import ForecastParams, forecast_how_many
+from warehouse.transforms.forecast import forecast_how_many
 
 router = APIRouter(tags=["forecast"], dependencies=[Depends(require_viewer)])
 
@@ -127,7 +127,7 @@ def teams(
     team: TeamQuery = None,
 ):  # type: ignore[no-untyped-def]
     """How many items each team finishes by ``date`` (Monte Carlo over its daily throughput)."""
-    params = ForecastParams.from_mapping(runtime.settings.analytics.get("forecast"))
+    params = runtime.settings.analytics.forecast
     daily = runtime.results.get("forecast_daily_throughput")
     if organisation is not None:
         daily = daily.filter(pl.col("organisation") == organisation)

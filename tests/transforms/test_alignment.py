@@ -682,7 +682,7 @@ def test_evaluate_returns_the_contract_columns_most_severe_first():
     ("rules", "message"),
     [
         ({"orphan_wrk": {}}, "rules.orphan_wrk: unknown rule id - known rules: "),
-        ({"stale_work": {"stale_dayz": 3}}, "rules.stale_work.stale_dayz: unknown setting"),
+        ({"stale_work": {"stale_dayz": 3}}, "rules.stale_work.stale_dayz: unknown key (known: "),
         ({"stale_work": {"stale_days": "3"}}, "rules.stale_work.stale_days: must be a number"),
         ({"stale_work": {"enabled": "no"}}, "rules.stale_work.enabled: must be true or false"),
         (
@@ -745,7 +745,7 @@ def test_custom_sql_rule_runs_over_the_frames_and_obeys_switches():
     both = A.evaluate({"work_items": items}, None, AS_OF, None, [CUSTOM])
     assert {"no_description", "orphan_work"} <= set(both["rule"].to_list())
     settings = settings_from_dict({"custom_rules": [CUSTOM], "rules": off_b})
-    assert settings.custom_rules[0]["id"] == "no_description"
+    assert settings.custom_rules[0].id == "no_description"
 
 
 @pytest.mark.parametrize(

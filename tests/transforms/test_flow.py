@@ -231,5 +231,7 @@ def test_summary_per_team_and_total(data, cycles):
 
 
 def test_unknown_setting_is_refused():
-    with pytest.raises(ConfigError, match=r"analytics\.flow: unknown setting"):
+    with pytest.raises(
+        ConfigError, match=r"analytics\.flow\.window_dayz: unknown key \(known: window_days, "
+    ):
         F.FlowParams.from_mapping({"window_dayz": 30})

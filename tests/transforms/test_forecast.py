@@ -267,6 +267,6 @@ def test_crossings_few_targets_match_the_matrix_method():
 def test_params_name_the_bad_key():
     with pytest.raises(ConfigError, match=r"analytics\.forecast\.trials"):
         ForecastParams.from_mapping({"trials": 5})
-    with pytest.raises(ConfigError, match="unknown setting"):
+    with pytest.raises(ConfigError, match=r"analytics\.forecast\.trails: unknown key"):
         ForecastParams.from_mapping({"trails": 5000})
     assert ForecastParams.from_mapping({"how_many_weeks": [1, 2]}).how_many_weeks == (1, 2)

@@ -170,7 +170,7 @@ def test_escalation_levels_at_the_threshold_edges():
 @pytest.mark.parametrize(
     ("values", "message"),
     [
-        ({"sos_age": 3}, "analytics.impediments: unknown setting(s) ['sos_age']"),
+        ({"sos_age": 3}, "analytics.impediments.sos_age: unknown key (known: sos_age_days, "),
         ({"sos_weight": "10"}, "analytics.impediments.sos_weight: must be a number >= 0"),
         ({"sos_age_days": 20}, "must not exceed the Executive Action Team ones"),
     ],

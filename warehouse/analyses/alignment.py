@@ -16,7 +16,6 @@ from warehouse.transforms.alignment import (
     update_findings,
 )
 from warehouse.transforms.impediments import (
-    ImpedimentParams,
     impediment_backlog,
     impediment_snapshot,
 )
@@ -87,7 +86,7 @@ def impediments(inputs: Inputs) -> pl.DataFrame:
             dependency_edges(inputs),
             inputs.frames["status_changes"],
             inputs.as_of,
-            ImpedimentParams.from_mapping(settings.analytics.get("impediments")),
+            settings.analytics.impediments,
             {s.name: s.blocked_statuses for s in settings.sources},
         )
 

@@ -25,7 +25,7 @@ SCOPES: tuple[By, ...] = ("team", "organisation", "programme")
 
 
 def backlog_params(inputs: Inputs) -> BacklogParams:
-    return BacklogParams.from_mapping(inputs.settings.analytics.get("backlog"))
+    return inputs.settings.analytics.backlog
 
 
 def _health(inputs: Inputs) -> pl.DataFrame:

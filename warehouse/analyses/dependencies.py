@@ -36,7 +36,7 @@ def edges(inputs: Inputs) -> pl.DataFrame:
 
 
 def params(inputs: Inputs) -> DependencyParams:
-    return DependencyParams.from_mapping(inputs.settings.analytics.get("dependencies"))
+    return inputs.settings.analytics.dependencies
 
 
 def condensed(inputs: Inputs) -> Condensed:

@@ -28,7 +28,7 @@ from warehouse.transforms.flow import (
 
 
 def flow_params(inputs: Inputs) -> FlowParams:
-    return FlowParams.from_mapping(inputs.settings.analytics.get("flow"))
+    return inputs.settings.analytics.flow
 
 
 def flow_data(inputs: Inputs) -> FlowData:

@@ -23,7 +23,7 @@ from warehouse.transforms.kpis import snapshot_rows
 
 
 def forecast_params(inputs: Inputs) -> ForecastParams:
-    return ForecastParams.from_mapping(inputs.settings.analytics.get("forecast"))
+    return inputs.settings.analytics.forecast
 
 
 def daily(inputs: Inputs) -> pl.DataFrame:

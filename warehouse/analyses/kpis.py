@@ -23,7 +23,7 @@ from warehouse.transforms.kpis import (
 
 
 def kpi_params(inputs: Inputs) -> KpiParams:
-    return KpiParams.from_mapping(inputs.settings.analytics.get("kpis"))
+    return inputs.settings.analytics.kpis
 
 
 def sprints(inputs: Inputs) -> pl.DataFrame:

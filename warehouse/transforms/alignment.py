@@ -16,7 +16,6 @@ Definitions of every rule: docs/alignment.md.
 from __future__ import annotations
 
 import json
-import re
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, timedelta
@@ -27,16 +26,23 @@ import duckdb
 import numpy as np
 import polars as pl
 
-from warehouse.config import ConfigError
 from warehouse.model import SCHEMAS, UTC_TS
+from warehouse.settings_analytics import (
+    FINDINGS_COLUMNS,
+    OWNER_ROLES,
+    SEVERITIES,
+    CustomRule,
+    RuleSettings,
+    RulesSettings,
+    clean_sql,
+    custom_connection,
+)
 from warehouse.transforms.dependencies import EDGES_SCHEMA
 from warehouse.transforms.hierarchy import parent_rows
 
 # --------------------------------------------------------------------------- contract
 
-SEVERITIES = ("info", "warning", "critical")
 SEVERITY_WEIGHTS: dict[str, float] = {"info": 0.25, "warning": 0.5, "critical": 1.0}
-OWNER_ROLES = ("Team PO", "Chief PO", "SoS Master", "PMO", "Executive Action Team")
 
 FINDINGS_SCHEMA: dict[str, Any] = {
     "rule": pl.String,
@@ -50,7 +56,7 @@ FINDINGS_SCHEMA: dict[str, Any] = {
     "message": pl.String,
     "since": UTC_TS,
 }
-FINDINGS_COLUMNS = tuple(FINDINGS_SCHEMA)
+assert tuple(FINDINGS_SCHEMA) == FINDINGS_COLUMNS  # the settings check custom SQL against these
 MAX_DEPTH = 6  # parent walk depth (the contract's limit; deeper trees are cut)
 DAY_US = 86_400_000_000
 _ITEM = ("item_id", "key", "url", "team", "organisation")
@@ -62,7 +68,8 @@ RuleFn = Callable[["RuleContext", Mapping[str, Any]], pl.DataFrame]
 
 @dataclass(frozen=True)
 class Rule:
-    """One check. ``fn(ctx, thresholds)`` returns findings rows (engine fills rule/defaults)."""
+    """One check. ``fn(ctx, thresholds)`` returns findings rows (engine fills rule/defaults).
+    ``defaults``: the thresholds of ``[rules.<id>]`` (warehouse/settings_analytics.py)."""
 
     id: str
     title: str
@@ -77,12 +84,15 @@ RULES: dict[str, Rule] = {}
 
 
 def _rule(
-    id: str, title: str, rationale: str, severity: str, owner_role: str, **defaults: Any
+    id: str, title: str, rationale: str, severity: str, owner_role: str
 ) -> Callable[[RuleFn], RuleFn]:
+    """Register a rule; its thresholds and their defaults are the fields of its settings model
+    (``RulesSettings.<id>``), so they are typed and checked when the config loads."""
     assert severity in SEVERITIES and owner_role in OWNER_ROLES
+    defaults = RulesSettings().rule(id).thresholds()
 
     def register(fn: RuleFn) -> RuleFn:
-        RULES[id] = Rule(id, title, rationale, severity, owner_role, dict(defaults), fn)
+        RULES[id] = Rule(id, title, rationale, severity, owner_role, defaults, fn)
         return fn
 
     return register
@@ -314,8 +324,6 @@ def _empty_hits() -> pl.DataFrame:
     "hangs loose cannot be prioritised against the strategy.",
     "warning",
     "Team PO",
-    levels=["feature", "story"],
-    include_done=False,
 )
 def _orphan_work(ctx: RuleContext, t: Mapping[str, Any]) -> pl.DataFrame:
     items = ctx.items.filter(pl.col("level").is_in(list(t["levels"])))
@@ -340,7 +348,6 @@ def _orphan_work(ctx: RuleContext, t: Mapping[str, Any]) -> pl.DataFrame:
     "to one, or the portfolio cannot show what the strategy gets.",
     "warning",
     "Chief PO",
-    include_done=False,
 )
 def _epic_without_parent(ctx: RuleContext, t: Mapping[str, Any]) -> pl.DataFrame:
     uses = ctx.items.filter(pl.col("level") == "initiative").select("organisation").unique()
@@ -367,8 +374,6 @@ def _epic_without_parent(ctx: RuleContext, t: Mapping[str, Any]) -> pl.DataFrame
     "its scope and progress.",
     "warning",
     "Chief PO",
-    levels=["epic", "feature"],
-    include_done=False,
 )
 def _no_owner(ctx: RuleContext, t: Mapping[str, Any]) -> pl.DataFrame:
     items = ctx.items.filter(
@@ -406,8 +411,6 @@ def _delivery(ctx: RuleContext, levels: Sequence[str]) -> pl.DataFrame:
     "forecast and velocity of the team mean nothing.",
     "warning",
     "Team PO",
-    levels=["story", "bug", "task"],
-    sprint_states=["active", "future"],
 )
 def _unestimated_committed(ctx: RuleContext, t: Mapping[str, Any]) -> pl.DataFrame:
     states = [s.lower() for s in t["sprint_states"]]
@@ -466,8 +469,6 @@ def _priority_label(col: str) -> pl.Expr:
     "must be at least as important, or A waits (MetaScrum ordering).",
     "warning",
     "Chief PO",
-    max_rank=2,
-    unprioritised_is_low=True,
 )
 def _priority_inversion(ctx: RuleContext, t: Mapping[str, Any]) -> pl.DataFrame:
     lower = pl.col("blocker_priority_rank") > pl.col("dependent_priority_rank")
@@ -531,8 +532,6 @@ def _priority_inversion(ctx: RuleContext, t: Mapping[str, Any]) -> pl.DataFrame:
     "blocker is not planned at all) will slip; the Scrum of Scrums must re-plan one of them.",
     "warning",
     "SoS Master",
-    critical_slip_days=14,
-    unscheduled_blocker=True,
 )
 def _timing_conflict(ctx: RuleContext, t: Mapping[str, Any]) -> pl.DataFrame:
     timings = ["conflict", "unscheduled_blocker"] if t["unscheduled_blocker"] else ["conflict"]
@@ -654,8 +653,6 @@ _WEEKDAY = pl.col("_latest").dt.strftime("%a")
     "happen together; different sprint boundaries delay every cross-team hand-off.",
     "warning",
     "SoS Master",
-    window_weeks=12,
-    min_teams=2,
 )
 def _sprint_cadence(ctx: RuleContext, t: Mapping[str, Any]) -> pl.DataFrame:
     window_start = ctx.as_of - timedelta(weeks=t["window_weeks"])
@@ -781,11 +778,6 @@ def _sprint_cadence(ctx: RuleContext, t: Mapping[str, Any]) -> pl.DataFrame:
     "workflow to done; items that skip a required state (e.g. review) are not done by that DoD.",
     "warning",
     "SoS Master",
-    levels=["story"],
-    min_items=5,
-    window_days=90,
-    products={},
-    required_states=[],
 )
 def _dod_drift(ctx: RuleContext, t: Mapping[str, Any]) -> pl.DataFrame:
     window_start = _lit_ts(ctx.as_of - timedelta(days=t["window_days"]))
@@ -943,10 +935,6 @@ def _skipped_required(
     "stop; an epic whose items have not moved for weeks is stalled, not progressing.",
     "warning",
     "Team PO",
-    levels=["story", "bug", "task"],
-    stale_days=14,
-    epic_stale_days=30,
-    include_todo_epics=False,
 )
 def _stale_work(ctx: RuleContext, t: Mapping[str, Any]) -> pl.DataFrame:
     as_of = _lit_ts(ctx.as_of)
@@ -1083,7 +1071,6 @@ def _done_but_open(ctx: RuleContext, t: Mapping[str, Any]) -> pl.DataFrame:
     "coordination; slice it along team lines or give it one lead team.",
     "warning",
     "Chief PO",
-    max_teams=3,
 )
 def _epic_spread(ctx: RuleContext, t: Mapping[str, Any]) -> pl.DataFrame:
     teams = (
@@ -1124,11 +1111,6 @@ def _epic_spread(ctx: RuleContext, t: Mapping[str, Any]) -> pl.DataFrame:
     "everyone who depends on the team; stop starting, start finishing.",
     "warning",
     "Team PO",
-    levels=["story", "bug", "task"],
-    limits={},
-    percentile=0.85,
-    history_days=90,
-    min_history_days=28,
 )
 def _wip_overload(ctx: RuleContext, t: Mapping[str, Any]) -> pl.DataFrame:
     keys = ["organisation", "team"]
@@ -1452,11 +1434,6 @@ def similar_title_sets(
     "waste capacity; agree who does it and link the items.",
     "warning",
     "Chief PO",
-    levels=["epic", "feature", "story"],
-    min_jaccard=0.8,
-    min_tokens=3,
-    max_group=25,
-    max_block=5000,
 )
 def _duplicate_effort(ctx: RuleContext, t: Mapping[str, Any]) -> pl.DataFrame:
     scope = ctx.items.filter(pl.col("_open") & pl.col("level").is_in(list(t["levels"])))
@@ -1553,8 +1530,6 @@ def _duplicate_effort(ctx: RuleContext, t: Mapping[str, Any]) -> pl.DataFrame:
     "backlog whose items nobody picks up is not a plan.",
     "warning",
     "Team PO",
-    levels=["story", "bug", "task"],
-    categories=["todo", "in_progress"],
 )
 def _unassigned(ctx: RuleContext, t: Mapping[str, Any]) -> pl.DataFrame:
     active = (
@@ -1601,98 +1576,26 @@ class ResolvedRule:
     organisations: dict[str, RuleSetting] = field(default_factory=dict)
 
 
-def _type_ok(value: Any, default: Any) -> bool:
-    if isinstance(default, bool):
-        return isinstance(value, bool)
-    if isinstance(default, int | float):
-        return isinstance(value, int | float) and not isinstance(value, bool)
-    if isinstance(default, list):
-        return isinstance(value, list) and all(isinstance(v, str) for v in value)
-    if isinstance(default, dict):
-        return isinstance(value, dict) and all(isinstance(k, str) for k in value)
-    return isinstance(value, type(default))
+Rules = RulesSettings | Mapping[str, Any] | None
+CustomRules = Sequence[CustomRule | Mapping[str, Any]]
 
 
-def _type_name(default: Any) -> str:
-    if isinstance(default, bool):
-        return "true or false"
-    if isinstance(default, int | float):
-        return "a number"
-    if isinstance(default, list):
-        return "a list of strings"
-    if isinstance(default, dict):
-        return "a table (mapping)"
-    return type(default).__name__
-
-
-def _apply(
-    rule: Rule, base: RuleSetting, values: Mapping[str, Any], where: str, nested: bool
-) -> RuleSetting:
-    allowed = {"enabled", *rule.defaults, *(["organisations"] if nested else [])}
-    thresholds = dict(base.thresholds)
-    enabled = base.enabled
-    for name, value in values.items():
-        if name not in allowed:
-            raise ConfigError(
-                f"{where}.{name}: unknown setting for rule {rule.id!r} - known: {sorted(allowed)}"
-            )
-        if name == "organisations":
-            continue
-        if name == "enabled":
-            if not isinstance(value, bool):
-                raise ConfigError(f"{where}.enabled: must be true or false (got {value!r})")
-            enabled = value
-            continue
-        default = rule.defaults[name]
-        if not _type_ok(value, default):
-            raise ConfigError(
-                f"{where}.{name}: must be {_type_name(default)} (got {value!r}; default "
-                f"{default!r})"
-            )
-        if name == "limits" and not all(
-            isinstance(v, int | float) and not isinstance(v, bool) for v in value.values()
-        ):
-            raise ConfigError(f'{where}.limits: values must be numbers, e.g. {{ "Team A" = 8 }}')
-        thresholds[name] = value
-    return RuleSetting(enabled, thresholds)
-
-
-def resolve_rules(
-    config: Mapping[str, Any] | None, custom_ids: Iterable[str] = ()
-) -> dict[str, ResolvedRule]:
-    """Validate ``Settings.rules`` and resolve the settings in force, per rule and organisation.
-
-    Unknown rule ids, unknown threshold names and wrongly typed values raise ``ConfigError``
-    naming the key and what is known. Custom rule ids may appear with ``enabled`` only.
-    """
-    config = dict(config or {})
-    customs = set(custom_ids)
-    for rule_id, values in config.items():
-        if rule_id not in RULES and rule_id not in customs:
-            raise ConfigError(
-                f"rules.{rule_id}: unknown rule id - known rules: {', '.join(sorted(RULES))}"
-                + (f"; custom rules: {', '.join(sorted(customs))}" if customs else "")
-            )
-        if not isinstance(values, Mapping):
-            raise ConfigError(f"rules.{rule_id}: must be a table, e.g. [rules.{rule_id}]")
+def resolve_rules(config: Rules, custom_ids: Iterable[str] = ()) -> dict[str, ResolvedRule]:
+    """The settings in force, per rule and organisation, from the typed ``Settings.rules``
+    (checked when the config loads). A plain mapping (tests, benchmarks) is parsed first, with
+    the same ``ConfigError`` the config load gives. Custom rule ids take ``enabled`` only."""
+    customs = sorted(set(custom_ids))
+    rules = (
+        config if isinstance(config, RulesSettings) else RulesSettings.from_mapping(config, customs)
+    )
     resolved: dict[str, ResolvedRule] = {}
-    for rule in [*RULES.values(), *(_custom_stub(i) for i in sorted(customs))]:
-        values = config.get(rule.id, {})
-        where = f"rules.{rule.id}"
-        base = _apply(rule, RuleSetting(True, dict(rule.defaults)), values, where, nested=True)
-        orgs = values.get("organisations", {})
-        if not isinstance(orgs, Mapping):
-            raise ConfigError(
-                f"{where}.organisations: must be a table of organisation names, e.g. "
-                f'[rules.{rule.id}.organisations."Org A"]'
-            )
-        per_org = {}
-        for org, org_values in orgs.items():
-            if not isinstance(org_values, Mapping):
-                raise ConfigError(f"{where}.organisations.{org}: must be a table")
-            per_org[str(org)] = _apply(
-                rule, base, org_values, f"{where}.organisations.{org}", nested=False
-            )
+    for rule in [*RULES.values(), *(_custom_stub(i) for i in customs)]:
+        settings: RuleSettings = rules.rule(rule.id)
+        base = RuleSetting(settings.enabled, settings.thresholds())
+        per_org = {
+            str(org): RuleSetting(*settings.overridden(override))
+            for org, override in settings.organisations.items()
+        }
         resolved[rule.id] = ResolvedRule(rule, base, per_org)
     return resolved
 
@@ -1716,11 +1619,9 @@ CATALOGUE_SCHEMA: dict[str, Any] = {
 }
 
 
-def rule_catalogue(
-    config: Mapping[str, Any] | None = None, custom_rules: Sequence[Mapping[str, Any]] = ()
-) -> pl.DataFrame:
+def rule_catalogue(config: Rules = None, custom_rules: CustomRules = ()) -> pl.DataFrame:
     """The rules (built-in, then custom) with the settings in force (``CATALOGUE_SCHEMA``)."""
-    customs = {str(c["id"]): c for c in custom_rules}
+    customs = {c.id: c for c in CustomRule.list_from(custom_rules)}
     rows = []
     for rule_id, r in resolve_rules(config, customs).items():
         custom = customs.get(rule_id)
@@ -1734,15 +1635,15 @@ def rule_catalogue(
         rows.append(
             {
                 "id": rule_id,
-                "title": str(custom["title"]) if custom else r.rule.title,
-                "rationale": str(custom["rationale"]) if custom else r.rule.rationale,
-                "severity": str(custom["severity"]) if custom else r.rule.severity,
-                "owner_role": str(custom["owner_role"]) if custom else r.rule.owner_role,
+                "title": custom.title if custom else r.rule.title,
+                "rationale": custom.rationale if custom else r.rule.rationale,
+                "severity": custom.severity if custom else r.rule.severity,
+                "owner_role": custom.owner_role if custom else r.rule.owner_role,
                 "custom": custom is not None,
                 "enabled": r.base.enabled,
                 "thresholds": json.dumps(r.base.thresholds, sort_keys=True),
                 "organisations": json.dumps(orgs, sort_keys=True),
-                "sql": str(custom["sql"]) if custom else None,
+                "sql": custom.sql if custom else None,
             }
         )
     return pl.DataFrame(rows, schema=CATALOGUE_SCHEMA)
@@ -1839,8 +1740,8 @@ def evaluate(
     frames: Mapping[str, pl.DataFrame],
     edges: pl.DataFrame | None,
     as_of: datetime,
-    config: Mapping[str, Any] | None = None,
-    custom_rules: Sequence[Mapping[str, Any]] = (),
+    config: Rules = None,
+    custom_rules: CustomRules = (),
 ) -> pl.DataFrame:
     """Run every enabled rule, built-in and custom; findings (``FINDINGS_SCHEMA``), most severe
     first.
@@ -1849,140 +1750,22 @@ def evaluate(
     ``edges``: the dependency_edges frame; ``config``: ``Settings.rules``; ``custom_rules``:
     ``Settings.custom_rules``.
     """
-    resolved = resolve_rules(config, [str(r.get("id")) for r in custom_rules])
+    customs = CustomRule.list_from(custom_rules)
+    resolved = resolve_rules(config, [r.id for r in customs])
     ctx = RuleContext(frames, edges, as_of)
     parts = [run_rule(r, ctx) for r in resolved.values() if r.rule.id in RULES]
-    if custom_rules:
-        parts.append(run_custom_rules(custom_rules, frames, config))
+    if customs:
+        parts.append(_run_custom_rules(customs, frames, resolved))
     return order_findings(pl.concat(parts))
 
 
 # --------------------------------------------------------------------------- custom SQL rules
 
-CUSTOM_KEYS = ("id", "title", "rationale", "severity", "owner_role", "sql")
-
-
-def custom_connection(frames: Mapping[str, pl.DataFrame]) -> duckdb.DuckDBPyConnection:
-    """An in-memory DuckDB in which every canonical table (work_items, links, sprints,
-    status_changes, teams, organisations, sources) is a view of the given frame (empty when
-    absent). Custom rules run here, never on the warehouse: they see exactly the snapshot the
-    built-in rules see (live items only), and cannot change anything."""
-    con = duckdb.connect(":memory:")
-    con.execute("SET TimeZone = 'UTC'")
-    for name, schema in SCHEMAS.items():
-        got = frames.get(name)
-        con.register(name, (got if got is not None else pl.DataFrame(schema=schema)).to_arrow())
-    return con
-
-
-def validate_custom_rules(custom_rules: Sequence[Mapping[str, Any]]) -> None:
-    """Check organisation rules written as SQL; ``ConfigError`` naming the rule and the fix.
-
-    Each must be a table with exactly ``CUSTOM_KEYS``, a new id, a known severity and owner role,
-    and one SELECT (or WITH ... SELECT) statement over the canonical tables whose result columns
-    are exactly the findings columns, ``since`` a timestamp or date. The query is bound against
-    empty canonical tables, so this needs no warehouse and computes nothing.
-    """
-    if not custom_rules:
-        return
-    seen: set[str] = set()
-    with custom_connection({}) as con:
-        for index, rule in enumerate(custom_rules):
-            where = f"custom_rules[{index}]"
-            if not isinstance(rule, Mapping):
-                raise ConfigError(f"{where}: must be a table with keys {', '.join(CUSTOM_KEYS)}")
-            rule_id = rule.get("id")
-            if rule_id:
-                where += f" ({rule_id})"
-            missing = [k for k in CUSTOM_KEYS if k not in rule]
-            extra = sorted(set(rule) - set(CUSTOM_KEYS))
-            if missing or extra:
-                problems = [f"missing keys {missing} - add them"] if missing else []
-                problems += [f"unknown keys {extra} - remove them"] if extra else []
-                raise ConfigError(
-                    f"{where}: {'; '.join(problems)} (a custom rule has exactly: "
-                    f"{', '.join(CUSTOM_KEYS)})"
-                )
-            if not isinstance(rule_id, str) or not re.fullmatch(r"[a-z][a-z0-9_]*", rule_id):
-                raise ConfigError(
-                    f"{where}.id: {rule_id!r} must be lowercase letters, digits and _ "
-                    "(e.g. 'missing_component')"
-                )
-            if rule_id in RULES:
-                raise ConfigError(f"{where}.id: {rule_id!r} is a built-in rule - choose another id")
-            if rule_id in seen:
-                raise ConfigError(f"{where}.id: {rule_id!r} is used twice - ids must be unique")
-            seen.add(rule_id)
-            if rule["severity"] not in SEVERITIES:
-                raise ConfigError(
-                    f"{where}.severity: {rule['severity']!r} - must be one of {list(SEVERITIES)}"
-                )
-            if rule["owner_role"] not in OWNER_ROLES:
-                raise ConfigError(
-                    f"{where}.owner_role: {rule['owner_role']!r} - must be one of "
-                    f"{list(OWNER_ROLES)}"
-                )
-            _check_sql(con, _clean_sql(rule["sql"], where), where)
-
-
-def _check_sql(con: duckdb.DuckDBPyConnection, sql: str, where: str) -> None:
-    try:
-        statements = con.extract_statements(sql)
-    except duckdb.Error as exc:
-        raise ConfigError(f"{where}.sql: does not parse: {exc}") from None
-    if len(statements) != 1 or statements[0].type != duckdb.StatementType.SELECT:
-        raise ConfigError(
-            f"{where}.sql: must be exactly one SELECT (or WITH ... SELECT) statement, got "
-            f"{[s.type.name for s in statements]} - custom rules only read"
-        )
-    try:
-        schema = con.sql(f"SELECT * FROM (\n{sql}\n) AS custom_rule LIMIT 0").pl().schema
-    except duckdb.Error as exc:
-        raise ConfigError(
-            f"{where}.sql: does not run against the canonical tables ({', '.join(SCHEMAS)}): {exc}"
-        ) from None
-    columns = list(schema)
-    got, want = set(columns), set(FINDINGS_COLUMNS)
-    problems = []
-    if want - got:
-        problems.append(f"missing columns {sorted(want - got)}")
-    if got - want:
-        problems.append(f"unexpected columns {sorted(got - want)}")
-    dupes = sorted({c for c in columns if columns.count(c) > 1})
-    if dupes:
-        problems.append(f"repeated columns {dupes}")
-    if problems:
-        raise ConfigError(
-            f"{where}.sql: {'; '.join(problems)} - the query must return exactly the findings "
-            f"columns {', '.join(FINDINGS_COLUMNS)} (rename with AS; use NULL AS url for what "
-            "you do not have)"
-        )
-    since = schema["since"]
-    if not isinstance(since, pl.Datetime | pl.Date | pl.Null):
-        raise ConfigError(
-            f"{where}.sql: column since is {since}, must be a timestamp or date "
-            "(e.g. created AS since, or NULL AS since)"
-        )
-
-
-def _clean_sql(sql: Any, where: str) -> str:
-    if not isinstance(sql, str) or not sql.strip():
-        raise ConfigError(f"{where}.sql: must be a non-empty SQL SELECT statement")
-    return sql.strip().rstrip(";").strip()
-
-
-def check_rules_config(
-    rules: Mapping[str, Any] | None, custom_rules: Sequence[Mapping[str, Any]]
-) -> None:
-    """The load-time check of ``[rules.*]`` and ``[[custom_rules]]`` (called by the config)."""
-    validate_custom_rules(custom_rules)
-    resolve_rules(rules, [str(r["id"]) for r in custom_rules])
-
 
 def run_custom_rules(
-    custom_rules: Sequence[Mapping[str, Any]],
+    custom_rules: CustomRules,
     frames: Mapping[str, pl.DataFrame],
-    config: Mapping[str, Any] | None = None,
+    config: Rules = None,
 ) -> pl.DataFrame:
     """Validate, then run the SQL rules over ``frames``; findings like ``evaluate``'s.
 
@@ -1992,18 +1775,25 @@ def run_custom_rules(
     error in the data) yields one critical PMO finding saying so, instead of stopping the sync's
     analyses.
     """
-    validate_custom_rules(custom_rules)
-    resolved = resolve_rules(config, [str(r["id"]) for r in custom_rules])
+    customs = CustomRule.list_from(custom_rules)
+    return _run_custom_rules(customs, frames, resolve_rules(config, [r.id for r in customs]))
+
+
+def _run_custom_rules(
+    customs: Sequence[CustomRule],
+    frames: Mapping[str, pl.DataFrame],
+    resolved: Mapping[str, ResolvedRule],
+) -> pl.DataFrame:
     parts = [pl.DataFrame(schema=FINDINGS_SCHEMA)]
     with custom_connection(frames) as con:
-        for rule in custom_rules:
-            rule_id = str(rule["id"])
+        for rule in customs:
+            rule_id = rule.id
             setting = resolved[rule_id]
             off = sorted(o for o, s in setting.organisations.items() if not s.enabled)
             on = sorted(o for o, s in setting.organisations.items() if s.enabled)
             if not setting.base.enabled and not on:
                 continue
-            sql = _clean_sql(rule["sql"], rule_id)
+            sql = clean_sql(rule.sql)
             cols = ", ".join(f'"{c}"' for c in FINDINGS_COLUMNS)
             try:
                 hits = con.sql(f"SELECT {cols} FROM (\n{sql}\n) AS custom_rule").pl()
@@ -2015,7 +1805,7 @@ def run_custom_rules(
                 if isinstance(hits["since"].dtype, pl.Datetime) and hits["since"].dtype.time_zone:
                     since = hits["since"].dt.convert_time_zone("UTC").dt.replace_time_zone(None)
                 hits = hits.with_columns(since.dt.replace_time_zone("UTC").alias("since"))
-            found = _finalise(rule_id, str(rule["severity"]), str(rule["owner_role"]), hits)
+            found = _finalise(rule_id, rule.severity, rule.owner_role, hits)
             include = None if setting.base.enabled else on
             parts.append(_by_organisation(found, include, off if setting.base.enabled else []))
     return order_findings(pl.concat(parts))

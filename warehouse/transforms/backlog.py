@@ -15,19 +15,17 @@ thresholds were missed, so a grade can be argued with. Definitions: docs/backlog
 
 from __future__ import annotations
 
-from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import datetime, timedelta
-from typing import Any, Literal, Self
+from typing import Literal
 
 import polars as pl
 
+from warehouse.settings_analytics import BacklogParams
 from warehouse.transforms.flow import (
     NO_GROUP,
     QUANTILE,
-    WORK_LEVELS,
     FlowData,
-    checked_params,
     days_between,
     item_frame,
     prepare,
@@ -35,40 +33,6 @@ from warehouse.transforms.flow import (
 
 By = Literal["team", "organisation", "programme"]
 PROGRAMME = "programme"
-
-
-@dataclass(frozen=True)
-class BacklogParams:
-    """Thresholds and knobs; ``from_mapping`` reads ``[analytics.backlog]``."""
-
-    work_levels: tuple[str, ...] = WORK_LEVELS  # delivery items (sub-tasks excluded)
-    programme_levels: tuple[str, ...] = ("epic", "feature")  # the Chief PO's backlog
-    stale_days: int = 90  # not updated for this long = stale
-    velocity_sprints: int = 3  # closed sprints averaged for velocity and net flow
-    top_n: int = 10  # "top of the backlog" size, per source
-    #: Raw status names (case-insensitive) meaning "ready". A workflow *has* a ready state when any
-    #: item of the same source and type currently sits in one; only then is it required.
-    ready_statuses: tuple[str, ...] = (
-        "ready",
-        "ready for development",
-        "ready for dev",
-        "ready for sprint",
-        "approved",
-    )
-    min_estimated: float = 0.8
-    min_ranked: float = 0.95
-    min_top_ready: float = 0.8
-    ready_depth_min: float = 2.0  # sprints; below = starving
-    ready_depth_max: float = 4.0  # sprints; above = refined too far ahead (waste risk)
-    max_stale_share: float = 0.2
-    max_age_p85_days: float = 180.0
-    max_intake_ratio: float = 1.2  # intake / throughput per sprint above this = backlog grows
-    min_epics_with_stories: float = 0.8
-    min_initiatives_with_epics: float = 0.8
-
-    @classmethod
-    def from_mapping(cls, values: Mapping[str, Any] | None) -> Self:
-        return cls(**checked_params(cls, values, "backlog"))
 
 
 # --------------------------------------------------------------------------- helpers

@@ -19,14 +19,14 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
-from typing import Any, Self
+from typing import Any
 
 import numpy as np
 import polars as pl
 
-from warehouse.config import ConfigError
 from warehouse.model import SCHEMAS, UTC_TS
-from warehouse.transforms.flow import checked_params, days_between, live
+from warehouse.settings_analytics import DependencyParams
+from warehouse.transforms.flow import days_between, live
 from warehouse.transforms.hierarchy import first_ancestor_where, parent_rows
 
 # --------------------------------------------------------------------------- contract
@@ -76,40 +76,6 @@ TIMINGS = ("conflict", "at_risk", "unscheduled_blocker", "on_track", "unplanned"
 RED_LINES = ("conflict", "unscheduled_blocker", "at_risk")
 DAY_US = 86_400_000_000
 NO_TEAM = "(no team)"
-
-
-@dataclass(frozen=True)
-class DependencyParams:
-    """Knobs read from ``[analytics.dependencies]``.
-
-    ``sketch_size``: k of the bottom-k reachability sketches; transitive counts are exact while
-    the waiting set has at most k items, estimated above. Bottleneck weight =
-    item_weight * dependents + estimate_weight * their estimate + value_weight * their value
-    (the impediment backlog's weighting).
-    """
-
-    sketch_size: int = 32
-    item_weight: float = 1.0
-    estimate_weight: float = 1.0
-    value_weight: float = 0.1
-    seed: int = 20260101  # rank permutation of the sketches: fixed, so results are reproducible
-
-    @classmethod
-    def from_mapping(cls, values: Mapping[str, Any] | None) -> Self:
-        """Parse ``[analytics.dependencies]``; ``ConfigError`` naming the key and the fix
-        (checked when the config loads, see warehouse/config.py ``_check_analytics``)."""
-        where = "analytics.dependencies"
-        values = checked_params(cls, values, "dependencies")
-        for name, value in values.items():
-            whole = name in ("sketch_size", "seed")
-            ok = isinstance(value, int) if whole else isinstance(value, int | float)
-            if isinstance(value, bool) or not ok or value < 0:
-                kind = "a whole number" if whole else "a number"
-                raise ConfigError(f"{where}.{name}: must be {kind} >= 0 (got {value!r})")
-        params = cls(**values)
-        if params.sketch_size < 2:
-            raise ConfigError(f"{where}.sketch_size: must be >= 2 (got {params.sketch_size})")
-        return params
 
 
 def _utc(as_of: datetime) -> datetime:

@@ -12,84 +12,23 @@ Definitions, formulas and who acts on them: docs/flow.md.
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, fields
+from collections.abc import Sequence
+from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
-from typing import Any, Final, Self
+from typing import Any, Final
 
 import numpy as np
 import polars as pl
 
-from warehouse.config import ConfigError
+from warehouse.settings_analytics import WORK_LEVELS, FlowParams
 from warehouse.transforms.hierarchy import first_ancestor_where, parent_rows
 
 DAY_US = 86_400_000_000
-WORK_LEVELS = ("story", "bug", "task")
 CATEGORIES = ("todo", "in_progress", "done")
 #: Percentile method: the smallest value with at least p % of observations at or below it
 #: ("85 % of items finished within N days"); numpy's "inverted_cdf" is the same rule.
 QUANTILE: Final = "equiprobable"
 NO_GROUP = "(none)"
-
-
-@dataclass(frozen=True)
-class FlowParams:
-    """Knobs for the flow metrics; ``from_mapping`` reads them from ``[analytics.flow]``."""
-
-    window_days: int = 90  # look-back for percentiles, throughput, efficiency, distribution
-    percentiles: tuple[int, ...] = (50, 70, 85, 95)
-    work_levels: tuple[str, ...] = WORK_LEVELS
-    #: Raw status names (case-insensitive) that count as active work. Empty = every in-progress
-    #: status that is not a waiting status.
-    active_statuses: tuple[str, ...] = ()
-    #: Raw status names (case-insensitive) that count as waiting even in the in-progress category.
-    waiting_statuses: tuple[str, ...] = (
-        "blocked",
-        "impeded",
-        "on hold",
-        "waiting",
-        "waiting for review",
-        "ready for review",
-        "ready for test",
-        "ready for testing",
-        "ready for release",
-        "ready for deployment",
-        "awaiting approval",
-    )
-    defect_types: tuple[str, ...] = ("bug", "defect", "incident", "production bug")
-    risk_types: tuple[str, ...] = ("risk",)
-    risk_labels: tuple[str, ...] = ("risk", "security", "compliance")
-    debt_types: tuple[str, ...] = ("technical debt", "tech debt")
-    debt_labels: tuple[str, ...] = (
-        "tech-debt",
-        "techdebt",
-        "technical-debt",
-        "debt",
-        "refactoring",
-    )
-    littles_tolerance: float = 0.25  # |avg WIP / (throughput x cycle time) - 1| within this = ok
-
-    @classmethod
-    def from_mapping(cls, values: Mapping[str, Any] | None) -> Self:
-        return cls(**checked_params(cls, values, "flow"))
-
-
-def checked_params(cls: Any, values: Mapping[str, Any] | None, section: str) -> dict[str, Any]:
-    """Keyword arguments for a params dataclass from ``[analytics.<section>]``.
-
-    Unknown keys raise (a typo must not silently fall back to a default); TOML arrays become
-    tuples so the params stay hashable.
-    """
-    if values is not None and not isinstance(values, Mapping):
-        raise ConfigError(f"analytics.{section}: must be a table, e.g. [analytics.{section}]")
-    values = dict(values or {})
-    known = {f.name for f in fields(cls)}
-    unknown = sorted(set(values) - known)
-    if unknown:
-        raise ConfigError(
-            f"analytics.{section}: unknown setting(s) {unknown} - known: {sorted(known)}"
-        )
-    return {k: tuple(v) if isinstance(v, list) else v for k, v in values.items()}
 
 
 # --------------------------------------------------------------------------- shared helpers

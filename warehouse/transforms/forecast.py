@@ -26,16 +26,16 @@ from __future__ import annotations
 
 import heapq
 import zlib
-from collections.abc import Mapping, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta
-from typing import Any, Self
+from typing import Any
 
 import numpy as np
 import polars as pl
 
-from warehouse.config import ConfigError
-from warehouse.transforms.flow import NO_GROUP, FlowData, as_of_date, checked_params
+from warehouse.settings_analytics import ForecastParams
+from warehouse.transforms.flow import NO_GROUP, FlowData, as_of_date
 
 #: Sentinel "finish day" for trials that do not finish within the horizon.
 NEVER = 100_000_000
@@ -568,47 +568,6 @@ EPIC_SCHEMA: dict[str, Any] = {
     "cycle_broken": pl.Boolean,
     "note": pl.String,
 }
-
-
-@dataclass(frozen=True)
-class ForecastParams:
-    """Knobs; ``from_mapping`` reads ``[analytics.forecast]``."""
-
-    trials: int = 10_000
-    seed: int = 0  # fixed: the same snapshot always gives the same dates
-    window_days: int = 90  # history of daily throughput sampled
-    max_horizon_days: int = 3650  # trials not done by then count as "not within the horizon"
-    how_many_weeks: tuple[int, ...] = (2, 4, 6, 8, 12)  # horizons of the stored how-many table
-    default_weeks: int = 6  # /forecast/teams without a date: this many weeks ahead
-    max_epics: int = 100  # open epics forecast, first in backlog order (rank, due date, key)
-    #: Cap on simulated nodes (the epics plus their blockers, nearest first): bounds time and
-    #: memory on dense dependency graphs; blockers beyond it count as unforecast_blockers.
-    max_nodes: int = 200
-
-    @classmethod
-    def from_mapping(cls, values: Mapping[str, Any] | None) -> Self:
-        params = cls(**checked_params(cls, values, "forecast"))
-        small = {
-            "trials": (params.trials, 100),
-            "window_days": (params.window_days, 1),
-            "max_horizon_days": (params.max_horizon_days, 1),
-            "default_weeks": (params.default_weeks, 1),
-            "max_epics": (params.max_epics, 1),
-            "max_nodes": (params.max_nodes, 1),
-        }
-        for key, (value, least) in small.items():
-            if not isinstance(value, int) or isinstance(value, bool) or value < least:
-                raise ConfigError(
-                    f"analytics.forecast.{key}: must be a whole number >= {least}, got {value!r}"
-                )
-        if not params.how_many_weeks or any(
-            not isinstance(w, int) or w < 1 for w in params.how_many_weeks
-        ):
-            raise ConfigError(
-                "analytics.forecast.how_many_weeks: must be a list of whole weeks >= 1, "
-                "e.g. [2, 4, 6, 8, 12]"
-            )
-        return params
 
 
 @dataclass(frozen=True)

@@ -9,15 +9,13 @@ Executive Action Team ("eat"). The backlog is ordered by weight. Definitions: do
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
 import polars as pl
 
-from warehouse.config import ConfigError
 from warehouse.model import SCHEMAS, UTC_TS
-from warehouse.transforms.flow import checked_params
+from warehouse.settings_analytics import ImpedimentParams
 
 LEVELS = ("team", "sos", "eat")
 #: Blocked statuses of a source that has none configured (``sources.blocked_statuses``' default).
@@ -65,42 +63,6 @@ SNAPSHOT_SCHEMA: dict[str, Any] = {
     "open": pl.Int64,
     "mean_age_days": pl.Float64,
 }
-
-
-@dataclass(frozen=True)
-class ImpedimentParams:
-    """Escalation thresholds and weights; ``from_mapping`` reads ``[analytics.impediments]``.
-    (Blocked statuses are per source: ``[[sources]] blocked_statuses``.)
-
-    An impediment goes to the Scrum of Scrums when its age reaches ``sos_age_days`` or its weight
-    reaches ``sos_weight``, to the Executive Action Team at ``eat_age_days`` / ``eat_weight``.
-    weight = item_weight * held_up_items + estimate_weight * held_up_estimate
-             + value_weight * held_up_value.
-    """
-
-    sos_age_days: float = 5.0
-    eat_age_days: float = 15.0
-    sos_weight: float = 10.0
-    eat_weight: float = 40.0
-    item_weight: float = 1.0
-    estimate_weight: float = 1.0
-    value_weight: float = 0.1
-
-    @classmethod
-    def from_mapping(cls, values: Mapping[str, Any] | None) -> ImpedimentParams:
-        values = checked_params(cls, values, "impediments")
-        for name, value in values.items():
-            if isinstance(value, bool) or not isinstance(value, int | float) or value < 0:
-                raise ConfigError(
-                    f"analytics.impediments.{name}: must be a number >= 0 (got {value!r})"
-                )
-        params = cls(**{k: float(v) for k, v in values.items()})
-        if params.sos_age_days > params.eat_age_days or params.sos_weight > params.eat_weight:
-            raise ConfigError(
-                "analytics.impediments: the Scrum of Scrums thresholds (sos_age_days, sos_weight) "
-                "must not exceed the Executive Action Team ones (eat_age_days, eat_weight)"
-            )
-        return params
 
 
 def _params(thresholds: ImpedimentParams | Mapping[str, Any] | None) -> ImpedimentParams:

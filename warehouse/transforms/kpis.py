@@ -11,41 +11,19 @@ The model keeps each item's *current* sprint only (no sprint membership history)
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
-from typing import Any, Literal, Self
+from collections.abc import Sequence
+from typing import Any
 
 import polars as pl
 
-from warehouse.config import ConfigError
+from warehouse.settings_analytics import KpiParams
 from warehouse.transforms.backlog import assign_to_sprint, delivery_progress, sprint_windows
 from warehouse.transforms.flow import (
     NO_GROUP,
     FlowData,
     FlowParams,
-    checked_params,
     work_type_expr,
 )
-
-
-@dataclass(frozen=True)
-class KpiParams:
-    """Knobs; ``from_mapping`` reads ``[analytics.kpis]``."""
-
-    #: A defect is *escaped* (found after release) when its raw type or a label says so.
-    escaped_types: tuple[str, ...] = ("incident", "production bug", "escaped defect", "live defect")
-    escaped_labels: tuple[str, ...] = ("escaped", "production", "prod-bug", "escaped-defect")
-    #: WSJF job size: "estimate" (estimate sum of the work below, else own estimate, else cost)
-    #: or "cost" (cost, else the estimate sum).
-    job_size: Literal["estimate", "cost"] = "estimate"
-    trend_sprints: int = 3  # closed sprints averaged for snapshot KPIs
-
-    @classmethod
-    def from_mapping(cls, values: Mapping[str, Any] | None) -> Self:
-        params = cls(**checked_params(cls, values, "kpis"))
-        if params.job_size not in ("estimate", "cost"):
-            raise ConfigError("analytics.kpis.job_size: must be 'estimate' or 'cost'")
-        return params
 
 
 def _escaped_expr(p: KpiParams) -> pl.Expr:
