@@ -9,7 +9,7 @@ from pathlib import Path
 from typing import Annotated
 
 import typer
-from rich.progress import Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
+from rich.progress import Progress, SpinnerColumn, TaskID, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
 from api.console import console, err, print_outcomes, print_status
@@ -125,7 +125,7 @@ def _sync_here(
             SpinnerColumn(), TextColumn("{task.description}"), TimeElapsedColumn(), console=console
         ) as bar,
     ):
-        tasks: dict[str, int] = {}
+        tasks: dict[str, TaskID] = {}
 
         def progress(name: str, items: int) -> None:
             if name not in tasks:
@@ -232,11 +232,14 @@ def report(
     """Write the HTML steering report (self-contained, print-friendly)."""
     from datetime import UTC, date, datetime, time
 
-    from reports.steering import build_report
+    from reports.i18n import Lang
+    from reports.steering import PlotlyMode, build_report
     from warehouse.store import Warehouse
 
+    langs: dict[str, Lang] = {"nl": "nl", "en": "en"}
+    modes: dict[str, PlotlyMode] = {"inline": "inline", "cdn": "cdn"}
     settings = _settings(config)
-    if lang not in ("nl", "en") or plotly not in ("inline", "cdn"):
+    if lang not in langs or plotly not in modes:
         err.print("--lang must be nl or en; --plotly must be inline or cdn")
         raise typer.Exit(2)
     moment = None
@@ -254,10 +257,10 @@ def report(
             page = build_report(
                 warehouse,
                 settings,
-                lang=lang,
+                lang=langs[lang],
                 organisation=organisation,
                 as_of=moment,
-                plotly=plotly,  # type: ignore[arg-type]
+                plotly=modes[plotly],
             )
         except ValueError as exc:
             err.print(f"[red]{exc}[/red]")

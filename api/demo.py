@@ -112,7 +112,7 @@ def run_demo(directory: Path, *, size: int, seed: int, console: Console) -> int:
     return 0
 
 
-def _print_findings(warehouse, settings, console: Console) -> None:  # type: ignore[no-untyped-def]
+def _print_findings(warehouse, settings, console: Console) -> None:
     """What the chain's data reveals: findings per alignment rule and the dependency headlines."""
     from rich.table import Table
 

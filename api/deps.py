@@ -469,7 +469,7 @@ def document_responses(app: FastAPI, routes: list[BaseRoute]) -> None:
         app.openapi_schema = schema
         return schema
 
-    app.openapi = openapi  # type: ignore[method-assign]
+    app.openapi = openapi  # type: ignore[method-assign]  # FastAPI's documented override hook
 
 
 # ------------------------------------------------------------------- per-generation cache

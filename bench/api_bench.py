@@ -141,7 +141,8 @@ def start_server(config: Path, url: str) -> subprocess.Popen[bytes]:
     deadline = time.time() + 300
     while time.time() < deadline:
         if proc.poll() is not None:
-            raise RuntimeError(f"pmolens serve exited: {proc.stderr.read().decode()[-2000:]}")  # type: ignore[union-attr]
+            assert proc.stderr is not None  # stderr=subprocess.PIPE
+            raise RuntimeError(f"pmolens serve exited: {proc.stderr.read().decode()[-2000:]}")
         try:
             if httpx.get(f"{url}/health", timeout=5).status_code == 200:
                 return proc
@@ -163,7 +164,12 @@ async def drive(url: str, route: str, clients: int, seconds: float, total: int) 
     latencies: list[float] = []
     errors = 0
     rng = random.Random(7)
-    filters = [{}, {"level": "story"}, {"status_category": "in_progress"}, {}]
+    filters: list[dict[str, str | int]] = [
+        {},
+        {"level": "story"},
+        {"status_category": "in_progress"},
+        {},
+    ]
     parsed = httpx.URL(url)
     host, port = parsed.host, parsed.port or 80
 

@@ -50,7 +50,7 @@ def main() -> None:
     with Warehouse(settings.warehouse_path) as warehouse:
         for lang in ("en", "nl"):
             started = time.perf_counter()
-            page = build_report(warehouse, settings, lang=lang, plotly="inline")  # type: ignore[arg-type]
+            page = build_report(warehouse, settings, lang=lang, plotly="inline")
             seconds = time.perf_counter() - started
             size_mb = len(page.encode("utf-8")) / 1e6
             (tmp / f"steering-{lang}.html").write_text(page, encoding="utf-8")
@@ -73,7 +73,7 @@ def _time_sections() -> dict[str, tuple[float, int]]:
     for module in SECTIONS():
         key = module.__name__.rsplit(".", 1)[-1]
 
-        def build(ctx, _build=module.build, _key=key):  # type: ignore[no-untyped-def]
+        def build(ctx, _build=module.build, _key=key):
             started = time.perf_counter()
             section = _build(ctx)
             size = sum(len(figure.spec()) for figure in section.figures)

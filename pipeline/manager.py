@@ -10,6 +10,7 @@ import asyncio
 import logging
 from collections.abc import Callable
 
+from connectors.http import TrackerClient
 from pipeline.refresh import refresh
 from pipeline.sync import SyncError, begin, sync_source
 from warehouse.config import ConfigError, Settings, SourceConfig
@@ -33,7 +34,7 @@ class SyncManager:
         warehouse: Warehouse,
         settings: Settings,
         *,
-        client_factory: Callable[[SourceConfig], object] | None = None,
+        client_factory: Callable[[SourceConfig], TrackerClient] | None = None,
     ) -> None:
         self.warehouse = warehouse
         self.settings = settings
@@ -79,7 +80,7 @@ class SyncManager:
                 full=full,
                 run_id=run_id,
                 allow_mass_delete=allow_mass_delete,
-                client=client,  # type: ignore[arg-type]
+                client=client,
             )
         except SyncError as exc:
             log.warning("sync failed: %s", exc)

@@ -107,9 +107,10 @@ def build_report(
         kept = warehouse.query(
             "SELECT name, as_of FROM results WHERE generation = ?", [warehouse.generation()]
         )
-        if kept.height and kept["as_of"].max() is not None:
+        last = kept["as_of"].max() if kept.height else None
+        if isinstance(last, datetime):
             stored = frozenset(kept["name"].to_list()) & frozenset(ANALYSES)
-            as_of = kept["as_of"].max()
+            as_of = last
     inputs = Inputs(warehouse.frames(), settings, as_of or utcnow(), warehouse)
     if organisation and organisation not in inputs.work_items["organisation"].unique().to_list():
         known = sorted(inputs.frames["organisations"]["organisation"].to_list())

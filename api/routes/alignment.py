@@ -107,7 +107,7 @@ class Impediment(BaseModel):
 
 
 @router.get("/alignment/rules", response_model=list[AlignmentRule])
-def rules(runtime: RuntimeDep, fmt: FormatDep):  # type: ignore[no-untyped-def]
+def rules(runtime: RuntimeDep, fmt: FormatDep):
     """Every rule with the thresholds in force (and per-organisation differences)."""
     catalogue = runtime.results.get("alignment_rules")
     exported = table(catalogue, fmt, "alignment-rules")
@@ -137,7 +137,7 @@ def findings(
     ] = None,
     limit: Limit = 100,
     offset: Offset = 0,
-):  # type: ignore[no-untyped-def]
+):
     frame = where_equal(
         runtime.results.get("findings"),
         rule=rule,
@@ -161,7 +161,7 @@ def scores(
     organisation: Annotated[str | None, Query()] = None,
     team: Annotated[str | None, Query(description="only with by=team")] = None,
     days: Annotated[int, Query(ge=1, le=730, description="trend window in days")] = 90,
-):  # type: ignore[no-untyped-def]
+):
     """Alignment score (100 = no findings) per team or organisation, with its daily trend."""
     name = "alignment_scores_team" if by == "team" else "alignment_scores_org"
     frame = where_equal(runtime.results.get(name), organisation=organisation)
@@ -199,7 +199,7 @@ def impediments(
     ] = None,
     limit: Limit = 100,
     offset: Offset = 0,
-):  # type: ignore[no-untyped-def]
+):
     """The impediment backlog, heaviest first."""
     frame = where_equal(
         runtime.results.get("impediments"), team=team, organisation=organisation, level=level

@@ -122,7 +122,7 @@ def backlog_health(
     team: TeamQuery = None,
     programme: ProgrammeQuery = None,
     grade: Annotated[Grade | None, Query()] = None,
-):  # type: ignore[no-untyped-def]
+):
     """One row per backlog with every signal, the grade and, in words, why it is not an A.
     ``team`` / ``programme`` select that one team / programme backlog."""
     frame = runtime.results.get("backlog_health")
@@ -146,7 +146,7 @@ def net_flow(
     organisation: OrgQuery = None,
     team: TeamQuery = None,
     closed: Annotated[bool | None, Query(description="only closed (or only open) sprints")] = None,
-):  # type: ignore[no-untyped-def]
+):
     """Intake vs throughput of delivery items per team sprint (net flow > 0: backlog grows)."""
     frame = runtime.results.get("backlog_net_flow")
     frame = where_equal(frame, organisation=organisation, team=team, closed=closed)
@@ -163,7 +163,7 @@ def scope_change(
     min_share: Annotated[
         float | None, Query(ge=0, le=1, description="only epics with at least this share added")
     ] = None,
-):  # type: ignore[no-untyped-def]
+):
     """Per epic: delivery items created after the epic started (scope added mid-flight)."""
     frame = where_equal(
         runtime.results.get("backlog_scope_change"),
@@ -184,7 +184,7 @@ def epics(
     team: TeamQuery = None,
     programme: ProgrammeQuery = None,
     status: Annotated[Literal["todo", "in_progress", "done"] | None, Query()] = None,
-):  # type: ignore[no-untyped-def]
+):
     """Epic progress by count and by estimate of the delivery items under each epic."""
     frame = where_equal(
         runtime.results.get("backlog_epic_progress"),

@@ -275,7 +275,7 @@ def dependencies(
     ] = None,
     limit: Limit = 100,
     offset: Offset = 0,
-):  # type: ignore[no-untyped-def]
+):
     """Every blocks link as blocker -> dependent, with both ends described and flagged."""
     frame = _either(runtime.results.get("dependency_edges"), "org", organisation)
     frame = _either(frame, "team", team)
@@ -301,7 +301,7 @@ def matrix(
     fmt: FormatDep,
     by: Annotated[Literal["team", "organisation"], Query()] = "team",
     organisation: OrgQuery = None,
-):  # type: ignore[no-untyped-def]
+):
     """Open cross-team dependencies per (blocker, dependent) team or organisation pair;
     ``link_ids`` drills down to the edges (GET /dependencies)."""
     name = "dependency_matrix_team" if by == "team" else "dependency_matrix_org"
@@ -319,7 +319,7 @@ def conflicts(
     organisation: OrgQuery = None,
     team: TeamQuery = None,
     timing: Annotated[Literal["conflict", "at_risk", "unscheduled_blocker"] | None, Query()] = None,
-):  # type: ignore[no-untyped-def]
+):
     """The red lines, worst first: conflicts by slip, unscheduled blockers, then at-risk pairs."""
     frame = _either(runtime.results.get("dependency_conflicts"), "org", organisation)
     frame = _either(frame, "team", team)
@@ -334,7 +334,7 @@ def cycles(
     fmt: FormatDep,
     level: Annotated[Literal["item", "team"] | None, Query()] = None,
     organisation: Annotated[str | None, Query(description="cycles touching it")] = None,
-):  # type: ignore[no-untyped-def]
+):
     """Strongly connected components of the waiting graph (item and team level)."""
     frame = runtime.results.get("dependency_cycles")
     if level is not None:
@@ -351,7 +351,7 @@ def chains(
     scope: Annotated[Literal["all", "epic"] | None, Query()] = None,
     epic: Annotated[str | None, Query(description="epic item id or key")] = None,
     min_items: Annotated[int, Query(ge=2)] = 2,
-):  # type: ignore[no-untyped-def]
+):
     """The longest waiting chain overall and per epic (critical path), with its head item."""
     frame = runtime.results.get("dependency_chains").filter(pl.col("chain_items") >= min_items)
     if scope is not None:
@@ -369,7 +369,7 @@ def bottlenecks(
     organisation: Annotated[str | None, Query()] = None,
     team: Annotated[str | None, Query()] = None,
     limit: Annotated[int, Query(ge=1, le=10_000)] = 50,
-):  # type: ignore[no-untyped-def]
+):
     """Items or teams that most waiting work depends on (transitively), heaviest first."""
     name = "dependency_bottlenecks" if by == "item" else "dependency_bottlenecks_team"
     frame = runtime.results.get(name)
@@ -395,7 +395,7 @@ def scrum_of_scrums(
     organisation: Annotated[
         str | None, Query(description="needed when two organisations have a team of this name")
     ] = None,
-):  # type: ignore[no-untyped-def]
+):
     """The three Scrum of Scrums questions for one team: does it hinder others, what impedes
     it, how interdependent is it."""
     sos = runtime.results.get("dependency_sos").filter(pl.col("team") == team)
@@ -427,7 +427,7 @@ def trend(
     organisation: Annotated[
         str | None, Query(description="edges touching this organisation (default: all)")
     ] = None,
-):  # type: ignore[no-untyped-def]
+):
     """Dependency counts, red lines, cycles and the cross-organisation share per sync."""
     scope = f"organisation:{organisation}" if organisation else "all"
     long = runtime.warehouse.query(

@@ -170,7 +170,7 @@ def _nest(rows: list[dict[str, Any]], prefix: str, into: str) -> list[dict[str, 
 @router.get("/flow", response_model=list[FlowSummary])
 def summary(
     runtime: RuntimeDep, fmt: FormatDep, organisation: OrgQuery = None, team: TeamQuery = None
-):  # type: ignore[no-untyped-def]
+):
     """Per team: cycle and lead time percentiles, throughput per week, WIP now and on average,
     items aging past the team's P85, flow efficiency and the Little's Law check."""
     frame = where_equal(runtime.results.get("flow_summary"), organisation=organisation, team=team)
@@ -191,7 +191,7 @@ def cycle_time(
     end: ToQuery = None,
     limit: Limit = 100,
     offset: Offset = 0,
-):  # type: ignore[no-untyped-def]
+):
     """Every finished delivery item with its cycle time (first in progress -> done) and lead
     time (created -> done), by finish date; ``from``/``to`` filter on the finish date."""
     frame = where_equal(
@@ -212,7 +212,7 @@ def throughput(
     team: TeamQuery = None,
     start: FromQuery = None,
     end: ToQuery = None,
-):  # type: ignore[no-untyped-def]
+):
     """Items and estimate finished per ISO week (Monday) per team, empty weeks as zero."""
     frame = where_equal(
         runtime.results.get("flow_throughput"), organisation=organisation, team=team
@@ -229,7 +229,7 @@ def wip(
     team: TeamQuery = None,
     start: FromQuery = None,
     end: ToQuery = None,
-):  # type: ignore[no-untyped-def]
+):
     """Delivery items in an in-progress status at the end of each day, per team."""
     frame = _between(
         where_equal(runtime.results.get("flow_wip"), organisation=organisation, team=team),
@@ -248,7 +248,7 @@ def cfd(
     team: TeamQuery = None,
     start: FromQuery = None,
     end: ToQuery = None,
-):  # type: ignore[no-untyped-def]
+):
     """Cumulative flow: delivery items per status category at the end of each day, per team."""
     frame = _between(
         where_equal(runtime.results.get("flow_cfd"), organisation=organisation, team=team),
@@ -269,7 +269,7 @@ def aging(
         bool | None, Query(description="only items older than their team's P85 cycle time")
     ] = None,
     limit: Annotated[int, Query(ge=1, le=10_000)] = 500,
-):  # type: ignore[no-untyped-def]
+):
     """Open in-progress items, oldest first, with their team's cycle-time percentiles."""
     frame = where_equal(
         runtime.results.get("flow_aging"), organisation=organisation, team=team, over_p85=over_p85
@@ -283,7 +283,7 @@ def aging(
 @router.get("/flow/efficiency", response_model=list[Efficiency])
 def efficiency(
     runtime: RuntimeDep, fmt: FormatDep, organisation: OrgQuery = None, team: TeamQuery = None
-):  # type: ignore[no-untyped-def]
+):
     """Active time / cycle time of items finished in the window (blocked counts as waiting)."""
     frame = where_equal(
         runtime.results.get("flow_efficiency"), organisation=organisation, team=team
@@ -298,7 +298,7 @@ def distribution(
     organisation: OrgQuery = None,
     team: TeamQuery = None,
     work_type: Annotated[WorkType | None, Query()] = None,
-):  # type: ignore[no-untyped-def]
+):
     """Share of finished items per work type (feature / defect / risk / debt) in the window."""
     frame = where_equal(
         runtime.results.get("flow_distribution"),
@@ -312,7 +312,7 @@ def distribution(
 @router.get("/flow/littles-law", response_model=list[LittlesLaw])
 def littles_law(
     runtime: RuntimeDep, fmt: FormatDep, organisation: OrgQuery = None, team: TeamQuery = None
-):  # type: ignore[no-untyped-def]
+):
     """Average WIP against throughput x average cycle time over the window (a sanity check)."""
     frame = where_equal(
         runtime.results.get("flow_littles_law"), organisation=organisation, team=team

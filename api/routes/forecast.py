@@ -88,7 +88,7 @@ def epics(
     ] = None,
     epic: Annotated[str | None, Query(description="one epic, by item id or key")] = None,
     limit: Annotated[int, Query(ge=1, le=10_000)] = 1000,
-):  # type: ignore[no-untyped-def]
+):
     """When each forecast open epic lands, latest P85 last; ``driven_by`` names the blocker that
     set the date most often."""
     frame = runtime.results.get("forecast_epics")
@@ -103,7 +103,7 @@ def epics(
 
 
 @router.get("/forecast/initiatives", response_model=list[InitiativeForecast])
-def initiatives(runtime: RuntimeDep, fmt: FormatDep, organisation: OrgQuery = None):  # type: ignore[no-untyped-def]
+def initiatives(runtime: RuntimeDep, fmt: FormatDep, organisation: OrgQuery = None):
     """When each initiative (release) lands: per trial the latest of its forecast epics."""
     frame = runtime.results.get("forecast_initiatives")
     if organisation is not None:
@@ -125,7 +125,7 @@ def teams(
     ] = None,
     organisation: OrgQuery = None,
     team: TeamQuery = None,
-):  # type: ignore[no-untyped-def]
+):
     """How many items each team finishes by ``date`` (Monte Carlo over its daily throughput)."""
     params = runtime.settings.analytics.forecast
     daily = runtime.results.get("forecast_daily_throughput")
@@ -135,7 +135,9 @@ def teams(
         daily = daily.filter(pl.col("team") == team)
     if daily.height == 0:
         return table(daily.clear(), fmt, "forecast-teams") or []
-    day0: date = daily["date"].max() + timedelta(days=1)  # type: ignore[operator]
+    last = daily["date"].max()
+    assert isinstance(last, date), last  # a Date column with rows
+    day0 = last + timedelta(days=1)
     target = date_ or day0 + timedelta(weeks=params.default_weeks)
     if target < day0 or target > day0 + timedelta(days=params.max_horizon_days):
         raise HTTPException(

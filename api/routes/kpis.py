@@ -137,7 +137,7 @@ def kpis(
     since: Annotated[
         Day | None, Query(description="sprints that ended on or after this day")
     ] = None,
-):  # type: ignore[no-untyped-def]
+):
     """Productivity, value, quality, predictability and sustainability per team sprint."""
     frame = where_equal(runtime.results.get("kpi_sprints"), organisation=organisation, team=team)
     if sprint is not None:
@@ -152,7 +152,7 @@ def kpis(
 @router.get("/kpis/teams", response_model=list[TeamKpi])
 def kpi_teams(
     runtime: RuntimeDep, fmt: FormatDep, organisation: OrgQuery = None, team: TeamQuery = None
-):  # type: ignore[no-untyped-def]
+):
     """Per team the KPIs over its last ``trend_sprints`` closed sprints (the headline)."""
     frame = where_equal(runtime.results.get("kpi_teams"), organisation=organisation, team=team)
     return table(frame, fmt, "kpi-teams") or records(frame)
@@ -164,7 +164,7 @@ def trend(
     fmt: FormatDep,
     organisation: OrgQuery = None,
     team: TeamQuery = None,
-):  # type: ignore[no-untyped-def]
+):
     """The headline KPIs per sync (metric_snapshots), for a team, an organisation or all."""
     scope = f"team:{team}" if team else f"organisation:{organisation}" if organisation else "all"
     long = runtime.warehouse.query(
@@ -195,7 +195,7 @@ def value(
     level: Annotated[Literal["epic", "initiative"] | None, Query()] = None,
     open_only: Annotated[bool, Query(alias="open", description="only items not done")] = False,
     limit: Annotated[int, Query(ge=1, le=100_000)] = 1000,
-):  # type: ignore[no-untyped-def]
+):
     """Value, cost, effort and WSJF per epic and initiative, best WSJF first per level."""
     frame = where_equal(
         runtime.results.get("portfolio_value"), organisation=organisation, team=team
@@ -214,7 +214,7 @@ def effort(
     organisation: Annotated[str | None, Query(description="teams of this organisation")] = None,
     team: TeamQuery = None,
     epic: Annotated[str | None, Query(description="one epic, by item id or key")] = None,
-):  # type: ignore[no-untyped-def]
+):
     """Resource view: each epic's work per team (items, estimate, share of the epic)."""
     frame = where_equal(
         runtime.results.get("portfolio_effort"), organisation=organisation, team=team
@@ -225,7 +225,7 @@ def effort(
 
 
 @router.get("/portfolio/investment", response_model=list[InvestmentRow])
-def investment(runtime: RuntimeDep, fmt: FormatDep, organisation: OrgQuery = None):  # type: ignore[no-untyped-def]
+def investment(runtime: RuntimeDep, fmt: FormatDep, organisation: OrgQuery = None):
     """Where the effort goes: delivery work per initiative (theme); theme_id null = work with
     no initiative above it. With ``organisation``: that organisation's work and shares."""
     if organisation is None:

@@ -49,7 +49,7 @@ async def portfolio(
     ] = None,
     limit: Limit = DEFAULT_LIMIT,
     offset: Offset = 0,
-):  # type: ignore[no-untyped-def]
+):
     generation = runtime.warehouse.generation()
     cache = generation_cache(runtime)
     levels = (level,) if level else ("initiative", "epic", "feature")

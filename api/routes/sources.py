@@ -13,7 +13,7 @@ router = APIRouter(tags=["chain"], dependencies=[Depends(require_viewer)])
 
 
 @router.get("/sources", response_model=list[Source])
-def sources(runtime: RuntimeDep, fmt: FormatDep):  # type: ignore[no-untyped-def]
+def sources(runtime: RuntimeDep, fmt: FormatDep):
     frame = runtime.warehouse.query(
         """
         SELECT s.source, s.kind, s.organisation, s.base_url,
@@ -30,7 +30,7 @@ def sources(runtime: RuntimeDep, fmt: FormatDep):  # type: ignore[no-untyped-def
 
 
 @router.get("/organisations", response_model=list[Organisation])
-def organisations(runtime: RuntimeDep, fmt: FormatDep):  # type: ignore[no-untyped-def]
+def organisations(runtime: RuntimeDep, fmt: FormatDep):
     frame = runtime.warehouse.query(
         """
         SELECT o.organisation, o.description,
@@ -49,7 +49,7 @@ def teams(
     runtime: RuntimeDep,
     fmt: FormatDep,
     organisation: Annotated[str | None, Query(description="Only this organisation.")] = None,
-):  # type: ignore[no-untyped-def]
+):
     frame = runtime.warehouse.query(
         """
         SELECT t.team, t.organisation, t.source,

@@ -61,7 +61,7 @@ def sync_runs(
         Moment | None, Query(description="Runs started at or after this time.")
     ] = None,
     limit: Annotated[int, Query(ge=1, le=1000)] = 100,
-):  # type: ignore[no-untyped-def]
+):
     frame = runtime.warehouse.query(
         f"""
         {_RUNS}

@@ -47,7 +47,7 @@ async def work_items(
     updated_since: Annotated[Moment | None, Query()] = None,
     limit: Limit = 100,
     offset: Offset = 0,
-):  # type: ignore[no-untyped-def]
+):
     generation = runtime.warehouse.generation()
     cache = generation_cache(runtime)
     if updated_since is not None and updated_since.tzinfo is None:

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import timedelta
+from datetime import datetime, timedelta
 
 import plotly.graph_objects as go
 import polars as pl
@@ -176,11 +176,11 @@ def _trend(ctx: ReportContext) -> pl.DataFrame:
 
 
 def _score_bars(
-    ctx: ReportContext, teams: pl.DataFrame, trend: pl.DataFrame, window: object
+    ctx: ReportContext, teams: pl.DataFrame, trend: pl.DataFrame, window: datetime
 ) -> go.Figure:
     t = ctx.t
     earlier = (
-        trend.filter(pl.col("day") <= window.date())  # type: ignore[attr-defined]
+        trend.filter(pl.col("day") <= window.date())
         .sort("day")
         .group_by("scope")
         .agg(pl.col("value").last().alias("_before"))

@@ -234,7 +234,8 @@ def _network(matrix: pl.DataFrame, ctx: ReportContext) -> go.Figure:
         node: (math.cos(2 * math.pi * i / len(nodes)), math.sin(2 * math.pi * i / len(nodes)))
         for i, node in enumerate(nodes)
     }
-    top = max(1, int(pairs["open"].cast(pl.Int64).max() or 1))  # type: ignore[arg-type]
+    most = pairs["open"].cast(pl.Int64).max()
+    top = max(1, most if isinstance(most, int) else 1)
     bands: dict[tuple[int, bool], tuple[list[float | None], list[float | None]]] = {}
     for bo, bt, do, dt, n, conflicts in pairs.select(
         "blocker_org", "blocker_team", "dependent_org", "dependent_team", "open", "conflicts"

@@ -99,16 +99,16 @@ def build(ctx: ReportContext) -> Section:
     else:
         investment = ctx.result("portfolio_investment")
     closed = sprints.filter(pl.col("closed"))
-    committed = closed["committed_items"].sum()
-    done = closed["throughput_items"].sum()
+    committed = int(closed["committed_items"].sum())
+    done = int(closed["throughput_items"].sum())
     open_epics = value.filter((pl.col("level") == "epic") & (pl.col("status_category") != "done"))
     headline = [
         (t("teams"), f"{teams.height:,}"),
         (
             t("kpi_predictability"),
-            _pct(closed["committed_done_items"].sum() / committed) if committed else "–",
+            _pct(int(closed["committed_done_items"].sum()) / committed) if committed else "–",
         ),
-        (t("kpi_defect_share"), _pct(closed["defects_done"].sum() / done) if done else "–"),
+        (t("kpi_defect_share"), _pct(int(closed["defects_done"].sum()) / done) if done else "–"),
         (t("kpi_wsjf_epics"), f"{open_epics.filter(pl.col('wsjf').is_not_null()).height:,}"),
     ]
     figures = []
