@@ -68,6 +68,6 @@ def health(
         syncing=sorted(runtime.syncs.running),
         sources=sources,
         instance=runtime.instance,
-    )
         results_stale=stale is not None,
         results_error=redact(stale) if stale is not None and show_errors else None,
+    )
