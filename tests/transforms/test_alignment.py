@@ -918,7 +918,7 @@ def test_similar_title_sets_count_a_repeated_token_once():
             "title": ["Login login portal page", "Portal: login page", "Portal login page export"],
         }
     )
-    tokens = A._token_rows(titles)
+    tokens = A.token_rows(titles)
     assert tokens.filter(item_id="1").height == 4  # before de-duplication
     item_sets, pairs = A.similar_title_sets(tokens, min_jaccard=0.75, min_tokens=3, max_block=10)
     sets = dict(item_sets.iter_rows())
