@@ -1,6 +1,6 @@
 """Dependency analytics: edges (shared with alignment, impediments and forecast), team and
 organisation matrices, red lines, cycles, chains, bottlenecks, the Scrum of Scrums view, and the
-per-sync trend snapshot. Transforms: warehouse/transforms/dependencies.py."""
+per-sync trend snapshot. Transforms: warehouse/transforms/dependencies/."""
 
 from __future__ import annotations
 

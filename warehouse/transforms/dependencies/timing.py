@@ -1,0 +1,62 @@
+"""Timing of a dependency: the verdict per edge (conflict, at risk, unscheduled blocker, on
+track, unplanned, done) and the "red lines" (open edges whose timing is a problem), worst first.
+One place for the vocabulary the edges, the matrices, the Scrum of Scrums view and the API use
+(docs/dependencies.md, "Timing"); the slip days of a conflict are set with the verdict in
+``edges``.
+"""
+
+from __future__ import annotations
+
+import polars as pl
+
+from warehouse.transforms.dependencies.contract import _with_extras
+
+TIMINGS = ("conflict", "at_risk", "unscheduled_blocker", "on_track", "unplanned", "done")
+#: The "red lines", worst first.
+RED_LINES = ("conflict", "unscheduled_blocker", "at_risk")
+
+
+def _timing(dp: pl.Expr, bp: pl.Expr) -> pl.Expr:
+    """The timing verdict of one edge (docs/dependencies.md, "Timing")."""
+    dep_done = (pl.col("dependent_category") == "done").fill_null(False)
+    blk_done = (pl.col("blocker_category") == "done").fill_null(False)
+    same_sprint = (pl.col("blocker_sprint") == pl.col("dependent_sprint")).fill_null(False)
+    return (
+        pl.when(dep_done)
+        .then(pl.lit("done"))
+        .when(blk_done)
+        .then(pl.lit("on_track"))
+        .when(dp.is_null() & bp.is_null())
+        .then(pl.lit("unplanned"))
+        .when(bp.is_null())
+        .then(pl.lit("unscheduled_blocker"))
+        .when(dp.is_null())
+        .then(pl.lit("on_track"))
+        .when(dp < bp)
+        .then(pl.lit("conflict"))
+        .when(same_sprint | (dp == bp))
+        .then(pl.lit("at_risk"))
+        .otherwise(pl.lit("on_track"))
+    )
+
+
+def dependency_conflicts(edges: pl.DataFrame) -> pl.DataFrame:
+    """The red lines: open edges whose timing is conflict, unscheduled_blocker or at_risk.
+
+    Ordered by kind (conflict, unscheduled blocker, at risk), then slip days (largest first),
+    then the dependent's planned end and keys.
+    """
+    order = pl.col("timing").replace_strict(
+        {t: i for i, t in enumerate(RED_LINES)}, default=None, return_dtype=pl.Int8
+    )
+    return (
+        _with_extras(edges)
+        .filter(pl.col("open").fill_null(False) & pl.col("timing").is_in(list(RED_LINES)))
+        .with_columns(order.alias("_order"))
+        .sort(
+            ["_order", "slip_days", "dependent_planned_end", "dependent_key", "blocker_key"],
+            descending=[False, True, False, False, False],
+            nulls_last=True,
+        )
+        .drop("_order")
+    )
