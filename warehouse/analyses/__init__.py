@@ -1,17 +1,16 @@
 """Analyses per domain, registered on import (``warehouse.analyses.base``).
 
-One module per domain; add yours to the import below.
+One module per domain; add yours to the import below. The import order is the registration
+order, so the order in which the analyses and snapshots run and are kept (an analysis pays for the
+shared intermediates it is the first to need).
 """
 
-from warehouse.analyses import (  # noqa: F401  (registers them)
-    alignment,
-    backlog,
-    dependencies,
-    flow,
-    forecast,
-    kpis,
-    portfolio,
-)
 from warehouse.analyses.base import ANALYSES, SNAPSHOTS, Inputs, analysis, snapshot
+
+# isort: off
+from warehouse.analyses import alignment, dependencies, flow, backlog  # noqa: F401  (registers)
+from warehouse.analyses import forecast, kpis, portfolio  # noqa: F401  (registers)
+
+# isort: on
 
 __all__ = ["ANALYSES", "SNAPSHOTS", "Inputs", "analysis", "snapshot"]

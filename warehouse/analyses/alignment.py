@@ -7,7 +7,7 @@ from typing import Any
 
 import polars as pl
 
-from warehouse.analyses.base import Inputs, analysis, snapshot
+from warehouse.analyses.base import Inputs, analysis, once, snapshot
 from warehouse.transforms.alignment import (
     SEVERITIES,
     alignment_scores,
@@ -24,34 +24,18 @@ from warehouse.transforms.impediments import (
 KEEP_RESOLVED_DAYS = 90.0
 
 
-def dependency_edges(inputs: Inputs) -> pl.DataFrame:
-    """The dependency edges, computed once per generation for every analysis that needs them."""
-    from warehouse.transforms.dependencies import dependency_edges as edges
-
-    frame: pl.DataFrame = inputs.shared(
-        "dependency_edges", lambda: edges(inputs.frames, inputs.as_of)
-    )
-    return frame
-
-
+@once
 def findings_state(inputs: Inputs) -> pl.DataFrame:
     """This evaluation's findings merged with the stored ones (first_seen / resolved_at kept)."""
-
-    def compute() -> pl.DataFrame:
-        settings = inputs.settings
-        current = evaluate(
-            inputs.frames,
-            dependency_edges(inputs),
-            inputs.as_of,
-            settings.rules,
-            settings.custom_rules,
-        )
-        return update_findings(
-            inputs.previous("findings"), current, inputs.as_of, KEEP_RESOLVED_DAYS
-        )
-
-    state: pl.DataFrame = inputs.shared("alignment_findings", compute)
-    return state
+    settings = inputs.settings
+    current = evaluate(
+        inputs.frames,
+        inputs.dependency_edges,
+        inputs.as_of,
+        settings.rules,
+        settings.custom_rules,
+    )
+    return update_findings(inputs.previous("findings"), current, inputs.as_of, KEEP_RESOLVED_DAYS)
 
 
 def _open(inputs: Inputs) -> pl.DataFrame:
@@ -78,20 +62,17 @@ def _rules(inputs: Inputs) -> pl.DataFrame:
     return rule_catalogue(inputs.settings.rules, inputs.settings.custom_rules)
 
 
+@once
 def impediments(inputs: Inputs) -> pl.DataFrame:
-    def compute() -> pl.DataFrame:
-        settings = inputs.settings
-        return impediment_backlog(
-            inputs.work_items,
-            dependency_edges(inputs),
-            inputs.frames["status_changes"],
-            inputs.as_of,
-            settings.analytics.impediments,
-            {s.name: s.blocked_statuses for s in settings.sources},
-        )
-
-    backlog: pl.DataFrame = inputs.shared("impediments", compute)
-    return backlog
+    settings = inputs.settings
+    return impediment_backlog(
+        inputs.work_items,
+        inputs.dependency_edges,
+        inputs.frames["status_changes"],
+        inputs.as_of,
+        settings.analytics.impediments,
+        {s.name: s.blocked_statuses for s in settings.sources},
+    )
 
 
 @analysis("impediments")

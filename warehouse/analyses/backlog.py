@@ -8,9 +8,7 @@ from typing import Any
 
 import polars as pl
 
-from warehouse.analyses.base import Inputs, analysis, snapshot
-from warehouse.analyses.dependencies import edges
-from warehouse.analyses.flow import flow_data
+from warehouse.analyses.base import Inputs, analysis, once, snapshot
 from warehouse.transforms.backlog import (
     BacklogParams,
     By,
@@ -28,21 +26,18 @@ def backlog_params(inputs: Inputs) -> BacklogParams:
     return inputs.settings.analytics.backlog
 
 
+@once
 def _health(inputs: Inputs) -> pl.DataFrame:
-    frame: pl.DataFrame = inputs.shared(
-        "backlog_health",
-        lambda: backlog_health_all(
-            inputs.work_items,
-            inputs.frames["sprints"],
-            inputs.frames["status_changes"],
-            edges(inputs),
-            inputs.as_of,
-            backlog_params(inputs),
-            data=flow_data(inputs),
-            bys=SCOPES,
-        ),
+    return backlog_health_all(
+        inputs.work_items,
+        inputs.frames["sprints"],
+        inputs.frames["status_changes"],
+        inputs.dependency_edges,
+        inputs.as_of,
+        backlog_params(inputs),
+        data=inputs.flow_data,
+        bys=SCOPES,
     )
-    return frame
 
 
 @analysis("backlog_health")
@@ -57,26 +52,28 @@ def _net_flow(inputs: Inputs) -> pl.DataFrame:
         inputs.frames["sprints"],
         inputs.as_of,
         backlog_params(inputs),
-        data=flow_data(inputs),
+        data=inputs.flow_data,
     )
     return inputs.with_team_organisation(frame)
 
 
+@once
+def _epic_programmes(inputs: Inputs) -> pl.DataFrame:
+    """(epic_id, programme): each epic's initiative key, else its organisation."""
+    return (
+        with_programme(
+            inputs.flow_data.items.select(
+                "item_id", "level", "key", "title", "organisation", "initiative_id"
+            )
+        )
+        .filter(pl.col("level") == "epic")
+        .select(pl.col("item_id").alias("epic_id"), "programme")
+    )
+
+
 def _with_programme(inputs: Inputs, frame: pl.DataFrame) -> pl.DataFrame:
     """Adds ``programme`` (initiative key, else organisation) of each epic for filtering."""
-    programmes: pl.DataFrame = inputs.shared(
-        "backlog_epic_programmes",
-        lambda: (
-            with_programme(
-                flow_data(inputs).items.select(
-                    "item_id", "level", "key", "title", "organisation", "initiative_id"
-                )
-            )
-            .filter(pl.col("level") == "epic")
-            .select(pl.col("item_id").alias("epic_id"), "programme")
-        ),
-    )
-    return frame.join(programmes, on="epic_id", how="left")
+    return frame.join(_epic_programmes(inputs), on="epic_id", how="left")
 
 
 @analysis("backlog_scope_change")
@@ -88,7 +85,7 @@ def _scope_change(inputs: Inputs) -> pl.DataFrame:
             inputs.frames["status_changes"],
             inputs.as_of,
             backlog_params(inputs),
-            data=flow_data(inputs),
+            data=inputs.flow_data,
         ),
     )
 
@@ -96,7 +93,7 @@ def _scope_change(inputs: Inputs) -> pl.DataFrame:
 @analysis("backlog_epic_progress")
 def _epic_progress(inputs: Inputs) -> pl.DataFrame:
     return _with_programme(
-        inputs, epic_progress(inputs.work_items, backlog_params(inputs), data=flow_data(inputs))
+        inputs, epic_progress(inputs.work_items, backlog_params(inputs), data=inputs.flow_data)
     )
 
 

@@ -5,6 +5,12 @@ headline figures kept per sync for trends.
 Adding an analysis = one ``@analysis("name")`` function in a module of ``warehouse/analyses/``
 (one module per domain, listed in the package ``__init__``). The transforms themselves stay pure
 in ``warehouse/transforms/``; the analyses only pick their inputs and parameters.
+
+Intermediates are computed at most once per ``Inputs`` and reached by name, never by a string
+key (two keys that happened to clash would silently hand one analysis another's frame): the ones
+several domains read are properties of ``Inputs`` (``inputs.dependency_edges``,
+``inputs.flow_data``); the ones a single domain's analyses share are functions of that domain's
+module marked ``@once``.
 """
 
 from __future__ import annotations
@@ -12,13 +18,15 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime
-from functools import cached_property
-from typing import Any
+from functools import cached_property, wraps
+from typing import Any, TypeVar, cast
 
 import polars as pl
 
 from warehouse.config import Settings
 from warehouse.store import Warehouse
+from warehouse.transforms.dependencies import dependency_edges
+from warehouse.transforms.flow import FlowData, prepare
 
 Analysis = Callable[["Inputs"], pl.DataFrame]
 ANALYSES: dict[str, Analysis] = {}
@@ -40,17 +48,30 @@ class Inputs:
     settings: Settings
     as_of: datetime
     warehouse: Warehouse | None = None
-    extra: dict[str, Any] = field(default_factory=dict)
+    #: results of the ``@once`` functions, keyed by the function itself
+    _once: dict[Callable[..., Any], Any] = field(
+        default_factory=dict, init=False, repr=False, compare=False
+    )
 
     @property
     def work_items(self) -> pl.DataFrame:
         return self.frames["work_items"]
 
-    def shared(self, name: str, compute: Callable[[], Any]) -> Any:
-        """An intermediate several analyses use (dependency edges, flow data), computed once."""
-        if name not in self.extra:
-            self.extra[name] = compute()
-        return self.extra[name]
+    @cached_property
+    def dependency_edges(self) -> pl.DataFrame:
+        """Every ``blocks`` link as blocker -> dependent (dependencies, alignment, impediments,
+        backlog and forecast all read it)."""
+        return dependency_edges(self.frames, self.as_of)
+
+    @cached_property
+    def flow_data(self) -> FlowData:
+        """Items joined to their status history (flow, backlog, forecast and KPIs read it)."""
+        return prepare(
+            self.work_items,
+            self.frames["status_changes"],
+            self.as_of,
+            self.settings.analytics.flow.work_levels,
+        )
 
     def previous(self, name: str) -> pl.DataFrame | None:
         """The stored result of the previous generation (for lifecycles such as findings)."""
@@ -78,6 +99,22 @@ class Inputs:
         from warehouse.transforms.portfolio import portfolio_tree
 
         return portfolio_tree(self.work_items)
+
+
+T = TypeVar("T")
+
+
+def once(compute: Callable[[Inputs], T]) -> Callable[[Inputs], T]:
+    """``compute(inputs)`` at most once per ``Inputs``: an intermediate several analyses of one
+    domain read. Kept under the function itself, so no two intermediates can share a slot."""
+
+    @wraps(compute)
+    def get(inputs: Inputs) -> T:
+        if compute not in inputs._once:
+            inputs._once[compute] = compute(inputs)
+        return cast(T, inputs._once[compute])
+
+    return get
 
 
 Snapshot = Callable[[Inputs], list[dict[str, Any]]]

@@ -1,6 +1,7 @@
-"""Dependency analytics: edges (shared with alignment, impediments and forecast), team and
-organisation matrices, red lines, cycles, chains, bottlenecks, the Scrum of Scrums view, and the
-per-sync trend snapshot. Transforms: warehouse/transforms/dependencies/."""
+"""Dependency analytics: the edges (``Inputs.dependency_edges``, shared with alignment,
+impediments, backlog and forecast) with blocked time, team and organisation matrices, red lines,
+cycles, chains, bottlenecks, the Scrum of Scrums view, and the per-sync trend snapshot.
+Transforms: warehouse/transforms/dependencies/."""
 
 from __future__ import annotations
 
@@ -8,7 +9,7 @@ from typing import Any
 
 import polars as pl
 
-from warehouse.analyses.base import Inputs, analysis, snapshot
+from warehouse.analyses.base import Inputs, analysis, once, snapshot
 from warehouse.transforms.dependencies import (
     Condensed,
     DependencyParams,
@@ -18,7 +19,6 @@ from warehouse.transforms.dependencies import (
     dependency_chains,
     dependency_conflicts,
     dependency_cycles,
-    dependency_edges,
     dependency_matrix,
     scrum_of_scrums,
     trend_snapshot,
@@ -27,44 +27,30 @@ from warehouse.transforms.dependencies import (
 )
 
 
-def edges(inputs: Inputs) -> pl.DataFrame:
-    """The dependency edges, computed once per generation (same key as the other domains use)."""
-    frame: pl.DataFrame = inputs.shared(
-        "dependency_edges", lambda: dependency_edges(inputs.frames, inputs.as_of)
-    )
-    return frame
-
-
 def params(inputs: Inputs) -> DependencyParams:
     return inputs.settings.analytics.dependencies
 
 
+@once
 def condensed(inputs: Inputs) -> Condensed:
-    value: Condensed = inputs.shared(
-        "dependency_condensed", lambda: condense(waiting_graph(edges(inputs)))
-    )
-    return value
+    """The waiting graph, condensed: cycles, chains and bottlenecks share it."""
+    return condense(waiting_graph(inputs.dependency_edges))
 
 
+@once
 def cycles(inputs: Inputs) -> pl.DataFrame:
-    frame: pl.DataFrame = inputs.shared(
-        "dependency_cycles", lambda: dependency_cycles(edges(inputs), condensed(inputs))
-    )
-    return frame
+    return dependency_cycles(inputs.dependency_edges, condensed(inputs))
 
 
+@once
 def bottlenecks(inputs: Inputs) -> tuple[pl.DataFrame, pl.DataFrame]:
-    pair: tuple[pl.DataFrame, pl.DataFrame] = inputs.shared(
-        "dependency_bottlenecks",
-        lambda: dependency_bottlenecks(edges(inputs), params(inputs), condensed(inputs)),
-    )
-    return pair
+    return dependency_bottlenecks(inputs.dependency_edges, params(inputs), condensed(inputs))
 
 
 @analysis("dependency_edges")
 def _edges(inputs: Inputs) -> pl.DataFrame:
     """The edges plus the dependent's blocked time from its status history."""
-    e = edges(inputs)
+    e = inputs.dependency_edges
     blocked = blocked_time(
         inputs.work_items,
         inputs.frames["status_changes"],
@@ -77,17 +63,17 @@ def _edges(inputs: Inputs) -> pl.DataFrame:
 
 @analysis("dependency_matrix_team")
 def _matrix_team(inputs: Inputs) -> pl.DataFrame:
-    return dependency_matrix(edges(inputs), "team")
+    return dependency_matrix(inputs.dependency_edges, "team")
 
 
 @analysis("dependency_matrix_org")
 def _matrix_org(inputs: Inputs) -> pl.DataFrame:
-    return dependency_matrix(edges(inputs), "organisation")
+    return dependency_matrix(inputs.dependency_edges, "organisation")
 
 
 @analysis("dependency_conflicts")
 def _conflicts(inputs: Inputs) -> pl.DataFrame:
-    return dependency_conflicts(edges(inputs))
+    return dependency_conflicts(inputs.dependency_edges)
 
 
 @analysis("dependency_cycles")
@@ -97,7 +83,7 @@ def _cycles(inputs: Inputs) -> pl.DataFrame:
 
 @analysis("dependency_chains")
 def _chains(inputs: Inputs) -> pl.DataFrame:
-    return dependency_chains(edges(inputs), inputs.as_of, condensed(inputs))
+    return dependency_chains(inputs.dependency_edges, inputs.as_of, condensed(inputs))
 
 
 @analysis("dependency_bottlenecks")
@@ -112,13 +98,13 @@ def _bottlenecks_team(inputs: Inputs) -> pl.DataFrame:
 
 @analysis("dependency_sos")
 def _sos(inputs: Inputs) -> pl.DataFrame:
-    return scrum_of_scrums(inputs.work_items, edges(inputs))
+    return scrum_of_scrums(inputs.work_items, inputs.dependency_edges)
 
 
 @snapshot
 def _dependency_snapshot(inputs: Inputs) -> list[dict[str, Any]]:
     """family "dependencies": open / cross-team / cross-org counts, red lines, cycles per sync."""
-    rows = trend_snapshot(edges(inputs), cycles(inputs))
+    rows = trend_snapshot(inputs.dependency_edges, cycles(inputs))
     return [
         {"family": "dependencies", "metric": m, "scope": s, "value": v}
         for m, s, v in rows.iter_rows()

@@ -8,10 +8,9 @@ from typing import Any
 
 import polars as pl
 
-from warehouse.analyses.base import Inputs, analysis, snapshot
+from warehouse.analyses.base import Inputs, analysis, once, snapshot
 from warehouse.transforms.flow import (
     NO_GROUP,
-    FlowData,
     FlowParams,
     aging_wip,
     cumulative_flow,
@@ -21,7 +20,6 @@ from warehouse.transforms.flow import (
     flow_efficiency,
     flow_summary,
     littles_law,
-    prepare,
     throughput,
     wip_daily,
 )
@@ -31,47 +29,26 @@ def flow_params(inputs: Inputs) -> FlowParams:
     return inputs.settings.analytics.flow
 
 
-def flow_data(inputs: Inputs) -> FlowData:
-    """Items joined to their status history once per generation; shared by flow, backlog,
-    forecast and KPI analyses."""
-    data: FlowData = inputs.shared(
-        "flow_data",
-        lambda: prepare(
-            inputs.work_items,
-            inputs.frames["status_changes"],
-            inputs.as_of,
-            flow_params(inputs).work_levels,
-        ),
-    )
-    return data
-
-
+@once
 def _cycles(inputs: Inputs) -> pl.DataFrame:
-    frame: pl.DataFrame = inputs.shared(
-        "flow_cycles",
-        lambda: cycle_times(
-            inputs.work_items,
-            inputs.frames["status_changes"],
-            inputs.as_of,
-            flow_params(inputs),
-            data=flow_data(inputs),
-        ),
+    return cycle_times(
+        inputs.work_items,
+        inputs.frames["status_changes"],
+        inputs.as_of,
+        flow_params(inputs),
+        data=inputs.flow_data,
     )
-    return frame
 
 
+@once
 def _cfd(inputs: Inputs) -> pl.DataFrame:
-    frame: pl.DataFrame = inputs.shared(
-        "flow_cfd",
-        lambda: cumulative_flow(
-            inputs.work_items,
-            inputs.frames["status_changes"],
-            inputs.as_of,
-            params=flow_params(inputs),
-            data=flow_data(inputs),
-        ),
+    return cumulative_flow(
+        inputs.work_items,
+        inputs.frames["status_changes"],
+        inputs.as_of,
+        params=flow_params(inputs),
+        data=inputs.flow_data,
     )
-    return frame
 
 
 @analysis("flow_cycle_times")
@@ -103,19 +80,16 @@ def _wip(inputs: Inputs) -> pl.DataFrame:
     return inputs.with_team_organisation(wip_daily(_cfd(inputs)))
 
 
+@once
 def _aging_frame(inputs: Inputs) -> pl.DataFrame:
-    frame: pl.DataFrame = inputs.shared(
-        "flow_aging",
-        lambda: aging_wip(
-            inputs.work_items,
-            inputs.frames["status_changes"],
-            _cycles(inputs),
-            inputs.as_of,
-            flow_params(inputs),
-            data=flow_data(inputs),
-        ),
+    return aging_wip(
+        inputs.work_items,
+        inputs.frames["status_changes"],
+        _cycles(inputs),
+        inputs.as_of,
+        flow_params(inputs),
+        data=inputs.flow_data,
     )
-    return frame
 
 
 @analysis("flow_aging")
@@ -123,19 +97,16 @@ def _aging(inputs: Inputs) -> pl.DataFrame:
     return _aging_frame(inputs)
 
 
+@once
 def _efficiency_frame(inputs: Inputs) -> pl.DataFrame:
-    frame: pl.DataFrame = inputs.shared(
-        "flow_efficiency",
-        lambda: flow_efficiency(
-            inputs.work_items,
-            inputs.frames["status_changes"],
-            _cycles(inputs),
-            inputs.as_of,
-            flow_params(inputs),
-            data=flow_data(inputs),
-        ),
+    return flow_efficiency(
+        inputs.work_items,
+        inputs.frames["status_changes"],
+        _cycles(inputs),
+        inputs.as_of,
+        flow_params(inputs),
+        data=inputs.flow_data,
     )
-    return frame
 
 
 @analysis("flow_efficiency")
@@ -150,14 +121,9 @@ def _distribution(inputs: Inputs) -> pl.DataFrame:
     )
 
 
+@once
 def _littles_frame(inputs: Inputs) -> pl.DataFrame:
-    frame: pl.DataFrame = inputs.shared(
-        "flow_littles_law",
-        lambda: littles_law(
-            wip_daily(_cfd(inputs)), _cycles(inputs), inputs.as_of, flow_params(inputs)
-        ),
-    )
-    return frame
+    return littles_law(wip_daily(_cfd(inputs)), _cycles(inputs), inputs.as_of, flow_params(inputs))
 
 
 @analysis("flow_littles_law")
@@ -165,22 +131,19 @@ def _littles(inputs: Inputs) -> pl.DataFrame:
     return inputs.with_team_organisation(_littles_frame(inputs))
 
 
+@once
 def _summary_frame(inputs: Inputs) -> pl.DataFrame:
-    frame: pl.DataFrame = inputs.shared(
-        "flow_summary",
-        lambda: inputs.with_team_organisation(
-            flow_summary(
-                _cycles(inputs),
-                wip_daily(_cfd(inputs)),
-                _aging_frame(inputs),
-                _efficiency_frame(inputs),
-                _littles_frame(inputs),
-                inputs.as_of,
-                flow_params(inputs),
-            ),
+    return inputs.with_team_organisation(
+        flow_summary(
+            _cycles(inputs),
+            wip_daily(_cfd(inputs)),
+            _aging_frame(inputs),
+            _efficiency_frame(inputs),
+            _littles_frame(inputs),
+            inputs.as_of,
+            flow_params(inputs),
         ),
     )
-    return frame
 
 
 @analysis("flow_summary")

@@ -9,9 +9,8 @@ from typing import Any
 
 import polars as pl
 
-from warehouse.analyses.base import Inputs, analysis, snapshot
-from warehouse.analyses.dependencies import edges
-from warehouse.analyses.flow import flow_data, flow_params
+from warehouse.analyses.base import Inputs, analysis, once, snapshot
+from warehouse.analyses.flow import flow_params
 from warehouse.transforms.flow import NO_GROUP, as_of_date, cycle_times, daily_throughput
 from warehouse.transforms.forecast import (
     Forecast,
@@ -26,51 +25,43 @@ def forecast_params(inputs: Inputs) -> ForecastParams:
     return inputs.settings.analytics.forecast
 
 
+@once
 def daily(inputs: Inputs) -> pl.DataFrame:
     """Items done per team per day over the forecast window, zero days included; every team
     with open delivery work has rows (all zero when it finished nothing)."""
-
-    def compute() -> pl.DataFrame:
-        data = flow_data(inputs)
-        cycles = cycle_times(
-            inputs.work_items,
-            inputs.frames["status_changes"],
-            inputs.as_of,
-            flow_params(inputs),
-            data=data,
-        )
-        teams = (
-            data.items.filter(pl.col("delivery") & (pl.col("status_category") != "done"))
-            .select(pl.col("team").fill_null(NO_GROUP))
-            .unique()["team"]
-            .to_list()
-        )
-        frame = daily_throughput(
-            cycles, inputs.as_of, forecast_params(inputs).window_days, "team", teams
-        )
-        return frame.join(inputs.team_organisation, on="team", how="left")
-
-    frame: pl.DataFrame = inputs.shared("forecast_daily", compute)
-    return frame
-
-
-def result(inputs: Inputs) -> Forecast:
-    value: Forecast = inputs.shared(
-        "forecast",
-        lambda: forecast(flow_data(inputs), edges(inputs), daily(inputs), forecast_params(inputs)),
+    data = inputs.flow_data
+    cycles = cycle_times(
+        inputs.work_items,
+        inputs.frames["status_changes"],
+        inputs.as_of,
+        flow_params(inputs),
+        data=data,
     )
-    return value
+    teams = (
+        data.items.filter(pl.col("delivery") & (pl.col("status_category") != "done"))
+        .select(pl.col("team").fill_null(NO_GROUP))
+        .unique()["team"]
+        .to_list()
+    )
+    frame = daily_throughput(
+        cycles, inputs.as_of, forecast_params(inputs).window_days, "team", teams
+    )
+    return frame.join(inputs.team_organisation, on="team", how="left")
 
 
+@once
+def result(inputs: Inputs) -> Forecast:
+    return forecast(
+        inputs.flow_data, inputs.dependency_edges, daily(inputs), forecast_params(inputs)
+    )
+
+
+@once
 def how_many(inputs: Inputs) -> pl.DataFrame:
-    def compute() -> pl.DataFrame:
-        p = forecast_params(inputs)
-        day0 = as_of_date(inputs.as_of)
-        dates = [day0 + timedelta(weeks=w) for w in sorted({*p.how_many_weeks, p.default_weeks})]
-        return forecast_how_many(daily(inputs), inputs.as_of, dates, p.trials, p.seed)
-
-    frame: pl.DataFrame = inputs.shared("forecast_how_many", compute)
-    return frame
+    p = forecast_params(inputs)
+    day0 = as_of_date(inputs.as_of)
+    dates = [day0 + timedelta(weeks=w) for w in sorted({*p.how_many_weeks, p.default_weeks})]
+    return forecast_how_many(daily(inputs), inputs.as_of, dates, p.trials, p.seed)
 
 
 @analysis("forecast_epics")

@@ -8,8 +8,8 @@ from typing import Any
 
 import polars as pl
 
-from warehouse.analyses.base import Inputs, analysis, snapshot
-from warehouse.analyses.flow import flow_data, flow_params
+from warehouse.analyses.base import Inputs, analysis, once, snapshot
+from warehouse.analyses.flow import flow_params
 from warehouse.transforms.kpis import (
     TEAM_METRICS,
     KpiParams,
@@ -26,26 +26,20 @@ def kpi_params(inputs: Inputs) -> KpiParams:
     return inputs.settings.analytics.kpis
 
 
+@once
 def sprints(inputs: Inputs) -> pl.DataFrame:
     """KPIs per team sprint with the team's organisation, once per generation."""
-
-    def compute() -> pl.DataFrame:
-        frame = sprint_kpis(
-            flow_data(inputs), inputs.frames["sprints"], kpi_params(inputs), flow_params(inputs)
-        )
-        return frame.join(inputs.team_organisation, on="team", how="left").select(
-            "organisation", *[c for c in frame.columns]
-        )
-
-    frame: pl.DataFrame = inputs.shared("kpi_sprints", compute)
-    return frame
-
-
-def value(inputs: Inputs) -> pl.DataFrame:
-    frame: pl.DataFrame = inputs.shared(
-        "portfolio_value", lambda: portfolio_value(flow_data(inputs).items, kpi_params(inputs))
+    frame = sprint_kpis(
+        inputs.flow_data, inputs.frames["sprints"], kpi_params(inputs), flow_params(inputs)
     )
-    return frame
+    return frame.join(inputs.team_organisation, on="team", how="left").select(
+        "organisation", *[c for c in frame.columns]
+    )
+
+
+@once
+def value(inputs: Inputs) -> pl.DataFrame:
+    return portfolio_value(inputs.flow_data.items, kpi_params(inputs))
 
 
 @analysis("kpi_sprints")
@@ -69,7 +63,7 @@ def _value(inputs: Inputs) -> pl.DataFrame:
 
 @analysis("portfolio_effort")
 def _effort(inputs: Inputs) -> pl.DataFrame:
-    frame = effort_by_team(flow_data(inputs).items)
+    frame = effort_by_team(inputs.flow_data.items)
     return frame.join(inputs.team_organisation, on="team", how="left").select(
         *frame.columns, "organisation"
     )
@@ -77,12 +71,12 @@ def _effort(inputs: Inputs) -> pl.DataFrame:
 
 @analysis("portfolio_investment")
 def _investment(inputs: Inputs) -> pl.DataFrame:
-    return investment_by_theme(flow_data(inputs).items)
+    return investment_by_theme(inputs.flow_data.items)
 
 
 @analysis("portfolio_investment_org")
 def _investment_org(inputs: Inputs) -> pl.DataFrame:
-    return investment_by_theme(flow_data(inputs).items, "organisation")
+    return investment_by_theme(inputs.flow_data.items, "organisation")
 
 
 @snapshot
