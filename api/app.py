@@ -13,15 +13,15 @@ from collections.abc import AsyncIterator
 from fastapi import Depends, FastAPI
 from fastapi.exceptions import RequestValidationError
 
-from api.deps import (
+from pmolens.api.deps import (
     BodyGuard,
     document_responses,
     route_roles,
     strict_query,
     validation_error,
 )
-from api.handoff import release_claim, write_claim
-from api.routes import (
+from pmolens.api.handoff import release_claim, write_claim
+from pmolens.api.routes import (
     alignment,
     backlog,
     dependencies,
@@ -35,9 +35,9 @@ from api.routes import (
     sync,
     work_items,
 )
-from api.runtime import Runtime, make_runtime
-from pipeline.schedule import SyncScheduler, validate_schedules
-from warehouse.config import Settings
+from pmolens.api.runtime import Runtime, make_runtime
+from pmolens.pipeline.schedule import SyncScheduler, validate_schedules
+from pmolens.warehouse.config import Settings
 
 log = logging.getLogger("pmolens.serve")
 

@@ -12,8 +12,8 @@ import typer
 from rich.progress import Progress, SpinnerColumn, TaskID, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
-from api.console import console, err, print_outcomes, print_status
-from warehouse.config import DEFAULT_CONFIG, ConfigError, Settings, load_settings
+from pmolens.api.console import console, err, print_outcomes, print_status
+from pmolens.warehouse.config import DEFAULT_CONFIG, ConfigError, Settings, load_settings
 
 app = typer.Typer(
     help="pmolens: steering analytics across teams, organisations and trackers.",
@@ -40,7 +40,7 @@ def _settings(config: Path | None) -> Settings:
 
 def _owner(settings: Settings) -> dict | None:
     """The running `pmolens serve` that owns the warehouse (its claim checked), else None."""
-    from api.handoff import HandoffError, running_server
+    from pmolens.api.handoff import HandoffError, running_server
 
     try:
         return running_server(settings)
@@ -57,7 +57,7 @@ def init(
     force: Annotated[bool, typer.Option(help="Overwrite an existing file.")] = False,
 ) -> None:
     """Write a commented example pmolens.toml (Jira Cloud, Jira Data Center, Azure DevOps)."""
-    from api.example_config import EXAMPLE
+    from pmolens.api.example_config import EXAMPLE
 
     if path.exists() and not force:
         err.print(f"{path} exists; use --force to overwrite")
@@ -103,8 +103,8 @@ def _sync_here(
 ) -> bool:
     import duckdb
 
-    from pipeline.sync import sync_all
-    from warehouse.store import Warehouse
+    from pmolens.pipeline.sync import sync_all
+    from pmolens.warehouse.store import Warehouse
 
     try:
         chosen = [settings.source(n).name for n in sources] if sources else None
@@ -143,7 +143,7 @@ def _sync_here(
             )
         )
         if any(o.ok for o in outcomes):
-            from pipeline.refresh import refresh
+            from pmolens.pipeline.refresh import refresh
 
             refresh(warehouse, settings)  # analytics computed once per sync, read many times
     print_outcomes(outcomes)
@@ -158,7 +158,7 @@ def _sync_via_server(
     allow_mass_delete: bool = False,
 ) -> None:
     """Another process (pmolens serve) owns the warehouse: ask it to run the sync."""
-    from api.handoff import trigger_remote_sync
+    from pmolens.api.handoff import trigger_remote_sync
 
     console.print(f"pmolens serve is running at {server['url']}: handing the sync to it")
     try:
@@ -188,7 +188,7 @@ def status(config: ConfigOption = None) -> None:
     if not settings.warehouse_path.exists():
         err.print(f"no warehouse at {settings.warehouse_path} yet: run `pmolens sync`")
         raise typer.Exit(1)
-    from warehouse.store import Warehouse
+    from pmolens.warehouse.store import Warehouse
 
     with Warehouse(settings.warehouse_path) as warehouse:
         print_status(warehouse)
@@ -202,7 +202,7 @@ def serve(
 ) -> None:
     """Serve the API and run the scheduled syncs; this process then owns the warehouse."""
     settings = _settings(config)
-    from api.app import serve as run_server
+    from pmolens.api.app import serve as run_server
 
     if _owner(settings) is not None:
         err.print("another pmolens serve already owns this warehouse")
@@ -232,9 +232,9 @@ def report(
     """Write the HTML steering report (self-contained, print-friendly)."""
     from datetime import UTC, date, datetime, time
 
-    from reports.i18n import Lang
-    from reports.steering import PlotlyMode, build_report
-    from warehouse.store import Warehouse
+    from pmolens.reports.i18n import Lang
+    from pmolens.reports.steering import PlotlyMode, build_report
+    from pmolens.warehouse.store import Warehouse
 
     langs: dict[str, Lang] = {"nl": "nl", "en": "en"}
     modes: dict[str, PlotlyMode] = {"inline": "inline", "cdn": "cdn"}
@@ -278,7 +278,7 @@ def demo(
     seed: Annotated[int, typer.Option(help="Simulator seed (same seed, same portfolio).")] = 7,
 ) -> None:
     """Start the tracker simulator, sync the demo chain into a fresh warehouse, show what landed."""
-    from api.demo import run_demo
+    from pmolens.api.demo import run_demo
 
     sys.exit(run_demo(directory, size=size, seed=seed, console=console))
 
@@ -292,7 +292,7 @@ def simulator(
     latency_ms: Annotated[float, typer.Option(help="Added to every response.")] = 0.0,
 ) -> None:
     """Run the tracker simulator (Jira Cloud, Jira DC, Azure DevOps) in the foreground."""
-    from simulator.server import serve_forever
+    from pmolens.simulator.server import serve_forever
 
     serve_forever(host=host, port=port, size=size, seed=seed, latency_ms=latency_ms)
 

@@ -7,8 +7,8 @@ import sys
 from rich.console import Console
 from rich.table import Table
 
-from pipeline.sync import SyncOutcome
-from warehouse.store import Warehouse
+from pmolens.pipeline.sync import SyncOutcome
+from pmolens.warehouse.store import Warehouse
 
 console = Console(width=None if sys.stdout.isatty() else 132)
 err = Console(stderr=True, width=None if sys.stderr.isatty() else 132)

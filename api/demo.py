@@ -10,7 +10,7 @@ from pathlib import Path
 
 from rich.console import Console
 
-from warehouse.config import settings_from_dict
+from pmolens.warehouse.config import settings_from_dict
 
 
 def _toml(value: object) -> str:
@@ -62,12 +62,12 @@ def json_key(key: str) -> str:
 
 
 def run_demo(directory: Path, *, size: int, seed: int, console: Console) -> int:
-    from api.console import print_status
-    from pipeline.refresh import refresh
-    from pipeline.sync import sync_all
-    from reports.steering import build_report
-    from simulator import DEMO_TOKEN, Simulator, demo_settings
-    from warehouse.store import Warehouse
+    from pmolens.api.console import print_status
+    from pmolens.pipeline.refresh import refresh
+    from pmolens.pipeline.sync import sync_all
+    from pmolens.reports.steering import build_report
+    from pmolens.simulator import DEMO_TOKEN, Simulator, demo_settings
+    from pmolens.warehouse.store import Warehouse
 
     directory.mkdir(parents=True, exist_ok=True)
     warehouse_path = directory / "pmolens.duckdb"
@@ -88,7 +88,7 @@ def run_demo(directory: Path, *, size: int, seed: int, console: Console) -> int:
         console.print(f"simulator at {sim.url}; config written to {config_path}")
         with Warehouse(settings.warehouse_path) as warehouse:
             outcomes = asyncio.run(sync_all(warehouse, settings, full=True))
-            from api.console import print_outcomes
+            from pmolens.api.console import print_outcomes
 
             print_outcomes(outcomes)
             if not all(o.ok for o in outcomes):

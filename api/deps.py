@@ -36,8 +36,8 @@ from starlette.datastructures import Headers
 from starlette.routing import BaseRoute, Match
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from api.runtime import Runtime
-from warehouse.store import Warehouse
+from pmolens.api.runtime import Runtime
+from pmolens.warehouse.store import Warehouse
 
 
 async def get_runtime(request: Request) -> Runtime:
@@ -428,7 +428,7 @@ def document_responses(app: FastAPI, routes: list[BaseRoute]) -> None:
     routes), 404 (routes with a path parameter), 413 (bodies), 422 (every route: unknown query
     parameters are refused; a semantic refusal is one sentence), the CSV / Parquet media types of
     table routes, and a token that is optional on public routes."""
-    from api.models import Problem, ValidationProblem
+    from pmolens.api.models import Problem, ValidationProblem
 
     generate = app.openapi
 

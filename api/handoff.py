@@ -24,7 +24,7 @@ from typing import Any
 
 import httpx
 
-from warehouse.config import Settings
+from pmolens.warehouse.config import Settings
 
 log = logging.getLogger("pmolens.handoff")
 

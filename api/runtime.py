@@ -9,10 +9,10 @@ import logging
 import secrets
 from dataclasses import dataclass, field
 
-from pipeline.manager import SyncManager
-from warehouse.config import Settings
-from warehouse.results import ResultCache
-from warehouse.store import Warehouse
+from pmolens.pipeline.manager import SyncManager
+from pmolens.warehouse.config import Settings
+from pmolens.warehouse.results import ResultCache
+from pmolens.warehouse.store import Warehouse
 
 log = logging.getLogger("pmolens.serve")
 

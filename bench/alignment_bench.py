@@ -15,8 +15,8 @@ from datetime import datetime
 
 import polars as pl
 
-from warehouse.store import utcnow
-from warehouse.transforms.alignment import (
+from pmolens.warehouse.store import utcnow
+from pmolens.warehouse.transforms.alignment import (
     RuleContext,
     alignment_scores,
     order_findings,
@@ -24,7 +24,7 @@ from warehouse.transforms.alignment import (
     run_rule,
     update_findings,
 )
-from warehouse.transforms.impediments import impediment_backlog
+from pmolens.warehouse.transforms.impediments import impediment_backlog
 
 
 def run(
@@ -65,7 +65,7 @@ def run(
 
 def main() -> None:
     from bench.synthetic import generate
-    from warehouse.transforms.dependencies import dependency_edges
+    from pmolens.warehouse.transforms.dependencies import dependency_edges
 
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--items", type=int, default=100_000)

@@ -100,8 +100,8 @@ def print_steps(times: dict[str, float], skip: tuple[str, ...] = ()) -> None:
 
 def all_analyses(frames: dict[str, pl.DataFrame], as_of: Any) -> dict[str, float]:
     """Seconds per registered analysis (as ``results.compute`` runs them), then snapshots."""
-    from warehouse.analyses import ANALYSES, SNAPSHOTS, Inputs
-    from warehouse.config import Settings
+    from pmolens.warehouse.analyses import ANALYSES, SNAPSHOTS, Inputs
+    from pmolens.warehouse.config import Settings
 
     inputs = Inputs(frames, Settings(), as_of)
     times: dict[str, float] = {}

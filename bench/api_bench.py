@@ -86,9 +86,9 @@ def build_warehouse(path: Path, items: int, port: int = 8765) -> tuple[dict[str,
     import polars as pl
 
     from bench.synthetic import generate
-    from pipeline.refresh import refresh
-    from warehouse.config import settings_from_dict
-    from warehouse.store import Staged, Warehouse
+    from pmolens.pipeline.refresh import refresh
+    from pmolens.warehouse.config import settings_from_dict
+    from pmolens.warehouse.store import Staged, Warehouse
 
     os.environ.setdefault(TOKEN_ENV, "unused")
     started = time.perf_counter()

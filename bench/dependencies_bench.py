@@ -20,7 +20,7 @@ from typing import Any
 
 import polars as pl
 
-from warehouse.transforms import dependencies as D
+from pmolens.warehouse.transforms import dependencies as D
 
 
 def run(

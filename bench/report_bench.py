@@ -36,9 +36,9 @@ def main() -> None:
     items = args.items or (10_000 if args.quick else 100_000)
     bench("load_average_1min_at_start", os.getloadavg()[0], "")
 
-    from reports.steering import build_report
-    from warehouse.config import settings_from_dict
-    from warehouse.store import Warehouse
+    from pmolens.reports.steering import build_report
+    from pmolens.warehouse.config import settings_from_dict
+    from pmolens.warehouse.store import Warehouse
 
     tmp = Path(tempfile.mkdtemp(prefix="pmolens-report-bench-"))
     data, took = build_warehouse(tmp / "report.duckdb", items)
@@ -67,7 +67,7 @@ def main() -> None:
 
 def _time_sections() -> dict[str, tuple[float, int]]:
     """Wrap every section's ``build`` to record its time and the size of its figures."""
-    from reports.steering import SECTIONS
+    from pmolens.reports.steering import SECTIONS
 
     timings: dict[str, tuple[float, int]] = {}
     for module in SECTIONS():

@@ -35,11 +35,11 @@ import httpx
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from connectors.http import TrackerClient, basic_auth  # noqa: E402
-from pipeline.sync import sync_source  # noqa: E402
-from simulator import DEMO_TOKEN, demo_settings  # noqa: E402
-from warehouse.config import settings_from_dict  # noqa: E402
-from warehouse.store import Warehouse  # noqa: E402
+from pmolens.connectors.http import TrackerClient, basic_auth  # noqa: E402
+from pmolens.pipeline.sync import sync_source  # noqa: E402
+from pmolens.simulator import DEMO_TOKEN, demo_settings  # noqa: E402
+from pmolens.warehouse.config import settings_from_dict  # noqa: E402
+from pmolens.warehouse.store import Warehouse  # noqa: E402
 
 
 def bench(name: str, value: float, unit: str) -> None:
@@ -58,7 +58,7 @@ def start_simulator(size: int, latency_ms: float, tenant: str) -> tuple[subproce
         [
             sys.executable,
             "-m",
-            "simulator",
+            "pmolens.simulator",
             "--host",
             "127.0.0.1",
             "--port",

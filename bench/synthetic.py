@@ -18,7 +18,7 @@ from datetime import UTC, datetime
 import numpy as np
 import polars as pl
 
-from warehouse.model import SCHEMAS
+from pmolens.warehouse.model import SCHEMAS
 
 AS_OF = datetime(2026, 6, 1, tzinfo=UTC)
 US_PER_DAY = 86_400_000_000

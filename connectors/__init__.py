@@ -2,19 +2,19 @@
 
 from __future__ import annotations
 
-from connectors.base import Connector, ConnectorFactory
+from pmolens.connectors.base import Connector, ConnectorFactory
 
 
 def registry() -> dict[str, ConnectorFactory]:
     """Source kind -> connector factory (imported lazily so a CLI start stays fast)."""
-    from connectors.jira import JiraConnector
+    from pmolens.connectors.jira import JiraConnector
 
     factories: dict[str, ConnectorFactory] = {
         "jira_cloud": JiraConnector,
         "jira_dc": JiraConnector,
     }
     try:
-        from connectors.azure_devops import AzureDevOpsConnector
+        from pmolens.connectors.azure_devops import AzureDevOpsConnector
 
         factories["azure_devops"] = AzureDevOpsConnector
     except ImportError:  # pragma: no cover - until the Azure DevOps connector lands

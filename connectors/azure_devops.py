@@ -88,7 +88,7 @@ from urllib.parse import quote
 
 from pydantic import ValidationError
 
-from connectors.azure_devops_shapes import (
+from pmolens.connectors.azure_devops_shapes import (
     WORK_ITEM,
     CategoryList,
     ProcessConfiguration,
@@ -100,15 +100,15 @@ from connectors.azure_devops_shapes import (
     WiqlResult,
     WorkItemsBatch,
 )
-from connectors.base import guess_category
-from connectors.http import (
+from pmolens.connectors.base import guess_category
+from pmolens.connectors.http import (
     MALFORMED_ATTEMPTS,
     MalformedAnswer,
     TrackerClient,
     TrackerError,
     mismatch,
 )
-from connectors.mapping import (
+from pmolens.connectors.mapping import (
     BLOCKED_BY_PHRASES,
     BLOCKS_PHRASES,
     COMMON_LEVELS,
@@ -117,9 +117,9 @@ from connectors.mapping import (
     parse_time,
     phrases,
 )
-from connectors.mapping import number as _number
-from warehouse.config import SourceConfig
-from warehouse.model import Batch, LinkRow, SprintRow, StatusChangeRow, WorkItemRow, item_id
+from pmolens.connectors.mapping import number as _number
+from pmolens.warehouse.config import SourceConfig
+from pmolens.warehouse.model import Batch, LinkRow, SprintRow, StatusChangeRow, WorkItemRow, item_id
 
 API_VERSION = "7.1"
 WIQL_CAP = 20_000  # the largest result WIQL returns without VS402337

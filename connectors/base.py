@@ -10,9 +10,9 @@ from collections.abc import AsyncIterator
 from datetime import datetime
 from typing import Protocol
 
-from connectors.http import TrackerClient
-from warehouse.config import SourceConfig
-from warehouse.model import Batch
+from pmolens.connectors.http import TrackerClient
+from pmolens.warehouse.config import SourceConfig
+from pmolens.warehouse.model import Batch
 
 
 class Connector(Protocol):
@@ -37,7 +37,7 @@ class ConnectorFactory(Protocol):
 
 def make_client(config: SourceConfig, **overrides: object) -> TrackerClient:
     """The HTTP client a source's connector talks through, with the source's auth and limits."""
-    from connectors.http import BearerAuth, basic_auth
+    from pmolens.connectors.http import BearerAuth, basic_auth
 
     token = config.token()
     auth = {

@@ -32,7 +32,7 @@ from typing import Any, TypeVar
 import httpx
 from pydantic import TypeAdapter, ValidationError
 
-from warehouse import secrets
+from pmolens.warehouse import secrets
 
 log = logging.getLogger("pmolens.http")
 

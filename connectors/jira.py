@@ -54,9 +54,9 @@ from datetime import UTC, date, datetime, timedelta
 from typing import Any
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-from connectors.base import guess_category
-from connectors.http import TrackerClient, TrackerError
-from connectors.jira_shapes import (
+from pmolens.connectors.base import guess_category
+from pmolens.connectors.http import TrackerClient, TrackerError
+from pmolens.connectors.jira_shapes import (
     ChangelogPage,
     DcIdsPage,
     DcSearchPage,
@@ -69,7 +69,7 @@ from connectors.jira_shapes import (
     SprintPage,
     StatusList,
 )
-from connectors.mapping import (
+from pmolens.connectors.mapping import (
     BLOCKED_BY_PHRASES,
     BLOCKS_PHRASES,
     COMMON_LEVELS,
@@ -77,10 +77,10 @@ from connectors.mapping import (
     open_link,
     phrases,
 )
-from connectors.mapping import number as _number
-from connectors.mapping import parse_time as _parse_time
-from warehouse.config import SourceConfig
-from warehouse.model import Batch, LinkRow, SprintRow, StatusChangeRow, WorkItemRow, item_id
+from pmolens.connectors.mapping import number as _number
+from pmolens.connectors.mapping import parse_time as _parse_time
+from pmolens.warehouse.config import SourceConfig
+from pmolens.warehouse.model import Batch, LinkRow, SprintRow, StatusChangeRow, WorkItemRow, item_id
 
 #: Issue type name (lower case) -> level: the name rules, after the source's own ``levels``.
 #: The shared names plus Jira's own (its standard types and the localised names it ships).

@@ -12,7 +12,7 @@ import re
 from datetime import UTC, datetime
 from typing import Any
 
-from warehouse.model import LinkRow
+from pmolens.warehouse.model import LinkRow
 
 #: Work item type name (lower case) -> level: the names both trackers ship with the same meaning.
 #: Each connector's ``DEFAULT_LEVELS`` is this table plus its tracker's own names (Jira's

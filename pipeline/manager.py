@@ -10,12 +10,12 @@ import asyncio
 import logging
 from collections.abc import Callable
 
-from connectors.http import TrackerClient
-from pipeline.refresh import refresh
-from pipeline.sync import SyncError, begin, sync_source
-from warehouse.config import ConfigError, Settings, SourceConfig
-from warehouse.secrets import redact
-from warehouse.store import Warehouse
+from pmolens.connectors.http import TrackerClient
+from pmolens.pipeline.refresh import refresh
+from pmolens.pipeline.sync import SyncError, begin, sync_source
+from pmolens.warehouse.config import ConfigError, Settings, SourceConfig
+from pmolens.warehouse.secrets import redact
+from pmolens.warehouse.store import Warehouse
 
 log = logging.getLogger("pmolens.serve")
 

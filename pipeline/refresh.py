@@ -7,10 +7,10 @@ from typing import Any
 
 import polars as pl
 
-from warehouse.analyses import SNAPSHOTS, Inputs
-from warehouse.config import Settings
-from warehouse.results import compute
-from warehouse.store import Warehouse, utcnow
+from pmolens.warehouse.analyses import SNAPSHOTS, Inputs
+from pmolens.warehouse.config import Settings
+from pmolens.warehouse.results import compute
+from pmolens.warehouse.store import Warehouse, utcnow
 
 
 def refresh(warehouse: Warehouse, settings: Settings, as_of: datetime | None = None) -> int:

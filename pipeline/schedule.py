@@ -12,8 +12,8 @@ from datetime import UTC, datetime
 
 from apscheduler.triggers.cron import CronTrigger
 
-from pipeline.manager import AlreadySyncing, SyncManager
-from warehouse.config import ConfigError, Settings
+from pmolens.pipeline.manager import AlreadySyncing, SyncManager
+from pmolens.warehouse.config import ConfigError, Settings
 
 
 class SyncScheduler:

@@ -15,13 +15,13 @@ from datetime import datetime
 
 import polars as pl
 
-from connectors import registry
-from connectors.base import Connector, make_client
-from connectors.http import TrackerClient, TrackerError
-from warehouse.config import ConfigError, Settings, SourceConfig
-from warehouse.model import frame
-from warehouse.secrets import redact
-from warehouse.store import CommitResult, Staged, Warehouse
+from pmolens.connectors import registry
+from pmolens.connectors.base import Connector, make_client
+from pmolens.connectors.http import TrackerClient, TrackerError
+from pmolens.warehouse.config import ConfigError, Settings, SourceConfig
+from pmolens.warehouse.model import frame
+from pmolens.warehouse.secrets import redact
+from pmolens.warehouse.store import CommitResult, Staged, Warehouse
 
 log = logging.getLogger("pmolens.sync")
 

@@ -15,8 +15,8 @@ from typing import Any
 import plotly.graph_objects as go
 import polars as pl
 
-from reports.i18n import Lang, translator
-from warehouse.analyses import ANALYSES, Inputs
+from pmolens.reports.i18n import Lang, translator
+from pmolens.warehouse.analyses import ANALYSES, Inputs
 
 
 def esc(value: object) -> str:

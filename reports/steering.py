@@ -17,9 +17,9 @@ from typing import Any, Literal
 
 import jinja2
 
-from reports.blocks import ReportContext
-from reports.i18n import Lang
-from reports.sections import (
+from pmolens.reports.blocks import ReportContext
+from pmolens.reports.i18n import Lang
+from pmolens.reports.sections import (
     alignment,
     backlog,
     cover,
@@ -30,9 +30,9 @@ from reports.sections import (
     kpis,
     portfolio,
 )
-from warehouse.analyses import ANALYSES, Inputs
-from warehouse.config import Settings
-from warehouse.store import Warehouse, utcnow
+from pmolens.warehouse.analyses import ANALYSES, Inputs
+from pmolens.warehouse.config import Settings
+from pmolens.warehouse.store import Warehouse, utcnow
 
 PlotlyMode = Literal["inline", "cdn"]
 
@@ -48,7 +48,7 @@ SECTIONS = _sections
 @cache
 def _template() -> jinja2.Template:
     env = jinja2.Environment(
-        loader=jinja2.PackageLoader("reports", "templates"),
+        loader=jinja2.PackageLoader("pmolens.reports", "templates"),
         autoescape=True,
         undefined=jinja2.StrictUndefined,
     )

@@ -12,8 +12,8 @@ from __future__ import annotations
 
 from typing import Any
 
-from simulator.portfolio import TENANTS, Portfolio, generate
-from simulator.server import DEMO_TOKEN, Simulator, serve_forever
+from pmolens.simulator.portfolio import TENANTS, Portfolio, generate
+from pmolens.simulator.server import DEMO_TOKEN, Simulator, serve_forever
 
 TOKEN_ENV = "PMOLENS_DEMO_TOKEN"  # noqa: S105 - a variable name
 JIRA_FIELDS = {

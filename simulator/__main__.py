@@ -1,17 +1,17 @@
-"""``python -m simulator --port 8901 --size 50000 --latency-ms 20 --seed 7``."""
+"""``python -m pmolens.simulator --port 8901 --size 50000 --latency-ms 20 --seed 7``."""
 
 from __future__ import annotations
 
 import argparse
 from datetime import datetime
 
-from simulator.portfolio import TENANT_ORDER
-from simulator.server import DEMO_TOKEN, LOOPBACK, serve_forever
+from pmolens.simulator.portfolio import TENANT_ORDER
+from pmolens.simulator.server import DEMO_TOKEN, LOOPBACK, serve_forever
 
 
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(
-        prog="python -m simulator",
+        prog="python -m pmolens.simulator",
         description="Loopback Jira Cloud / Jira DC / Azure DevOps over a synthetic portfolio.",
     )
     parser.add_argument("--host", default=LOOPBACK)

@@ -16,7 +16,7 @@ from urllib.parse import quote
 
 import numpy as np
 
-from simulator.portfolio import (
+from pmolens.simulator.portfolio import (
     ADO_PROJECT,
     ADO_TYPES,
     DAY,
@@ -37,8 +37,8 @@ from simulator.portfolio import (
     ado_time,
     day_text,
 )
-from simulator.protocol import Call, HttpError, RawJson, Reply, json_bytes
-from simulator.query import QueryParser
+from pmolens.simulator.protocol import Call, HttpError, RawJson, Reply, json_bytes
+from pmolens.simulator.query import QueryParser
 
 API_VERSION = "7.1"
 PROJECT_ID = "6ce954b1-ce1f-45d1-b94d-e6bf2464ba2c"

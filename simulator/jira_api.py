@@ -19,7 +19,7 @@ from zoneinfo import ZoneInfo
 
 import numpy as np
 
-from simulator.portfolio import (
+from pmolens.simulator.portfolio import (
     BUG,
     EPIC,
     JIRA_LINK_TYPES,
@@ -33,8 +33,8 @@ from simulator.portfolio import (
     day_text,
     jira_time,
 )
-from simulator.protocol import Call, HttpError, Reply
-from simulator.query import QueryParser
+from pmolens.simulator.protocol import Call, HttpError, Reply
+from pmolens.simulator.query import QueryParser
 
 USER_TZ = "Europe/Amsterdam"
 FLAG_OPTION = {"value": "Impediment", "id": "10019"}

@@ -15,7 +15,7 @@ import re
 from collections.abc import Callable
 from typing import Any, ClassVar
 
-from simulator.protocol import HttpError
+from pmolens.simulator.protocol import HttpError
 
 
 class QueryParser:

@@ -28,16 +28,16 @@ from urllib.parse import parse_qsl
 
 import numpy as np
 
-from simulator.azure_devops_api import AdoTenant
-from simulator.jira_api import JiraTenant
-from simulator.portfolio import (
+from pmolens.simulator.azure_devops_api import AdoTenant
+from pmolens.simulator.jira_api import JiraTenant
+from pmolens.simulator.portfolio import (
     STATUSES,
     TENANT_ORDER,
     WORKFLOWS,
     Portfolio,
     generate,
 )
-from simulator.protocol import Call, HttpError, RawBody, RawJson, Reply, json_bytes
+from pmolens.simulator.protocol import Call, HttpError, RawBody, RawJson, Reply, json_bytes
 
 DEMO_TOKEN = "demo-token"  # noqa: S105 - the public demo token, not a secret
 LOOPBACK = "127.0.0.1"

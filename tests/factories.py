@@ -7,7 +7,7 @@ from typing import Any
 
 import polars as pl
 
-from warehouse.model import SCHEMAS
+from pmolens.warehouse.model import SCHEMAS
 
 T0 = datetime(2026, 1, 1, tzinfo=UTC)
 

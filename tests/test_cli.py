@@ -2,7 +2,7 @@ from __future__ import annotations
 
 from typer.testing import CliRunner
 
-from api.cli import app
+from pmolens.api.cli import app
 
 runner = CliRunner()
 

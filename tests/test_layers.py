@@ -10,7 +10,8 @@ Layers, bottom to top (docs/architecture.md draws them):
 3. ``api`` and ``reports`` (reports never import api).
 
 Imports are read from the source (``ast``), including imports inside functions, so a late import
-that hides a circle at run time is still an edge here.
+that hides a circle at run time is still an edge here. Modules are named by their folder
+(``pipeline.sync``); the code imports them by their installed name (``pmolens.pipeline.sync``).
 """
 
 from __future__ import annotations
@@ -65,6 +66,7 @@ def imports(path: Path, name: str, known: dict[str, Path]) -> Iterator[str]:
             # ``from a.b import c``: the module a.b.c when there is one, else a.b itself
             targets = [f"{base}.{alias.name}" for alias in node.names]
         for target in targets:
+            target = target.removeprefix("pmolens.")  # the installed name of a card folder
             parts = target.split(".")
             while parts and ".".join(parts) not in known:
                 parts.pop()

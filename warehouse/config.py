@@ -15,10 +15,10 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
-from warehouse import secrets
-from warehouse.errors import ConfigError as ConfigError
-from warehouse.model import CATEGORIES, LEVELS
-from warehouse.settings_analytics import (
+from pmolens.warehouse import secrets
+from pmolens.warehouse.errors import ConfigError as ConfigError
+from pmolens.warehouse.model import CATEGORIES, LEVELS
+from pmolens.warehouse.settings_analytics import (
     AnalyticsSettings,
     CustomRule,
     RulesSettings,

@@ -12,9 +12,9 @@ import threading
 
 import polars as pl
 
-from warehouse.analyses import ANALYSES, Inputs
-from warehouse.config import Settings
-from warehouse.store import Warehouse, utcnow
+from pmolens.warehouse.analyses import ANALYSES, Inputs
+from pmolens.warehouse.config import Settings
+from pmolens.warehouse.store import Warehouse, utcnow
 
 
 def compute(inputs: Inputs, names: list[str] | None = None) -> dict[str, pl.DataFrame]:

@@ -28,8 +28,8 @@ from pydantic import (
     model_validator,
 )
 
-from warehouse.errors import ConfigError
-from warehouse.model import SCHEMAS
+from pmolens.warehouse.errors import ConfigError
+from pmolens.warehouse.model import SCHEMAS
 
 # --------------------------------------------------------------------------- value types
 

@@ -23,9 +23,9 @@ from typing import Any
 import duckdb
 import polars as pl
 
-from warehouse.config import CrossLinkPattern, Settings
-from warehouse.model import SCHEMAS
-from warehouse.schema import migrate
+from pmolens.warehouse.config import CrossLinkPattern, Settings
+from pmolens.warehouse.model import SCHEMAS
+from pmolens.warehouse.schema import migrate
 
 _MAX_PROBLEM_TEXT = 4000
 

@@ -12,7 +12,7 @@ import polars as pl
 from fastapi import APIRouter, Depends, Query
 from pydantic import BaseModel
 
-from api.deps import (
+from pmolens.api.deps import (
     FormatDep,
     Limit,
     Offset,
@@ -24,8 +24,8 @@ from api.deps import (
     table,
     where_equal,
 )
-from warehouse.store import utcnow
-from warehouse.transforms.alignment import daily_trend, score_scope
+from pmolens.warehouse.store import utcnow
+from pmolens.warehouse.transforms.alignment import daily_trend, score_scope
 
 router = APIRouter(tags=["alignment"], dependencies=[Depends(require_viewer)])
 

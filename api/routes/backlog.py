@@ -11,7 +11,7 @@ import polars as pl
 from fastapi import APIRouter, Depends, Query
 from pydantic import BaseModel
 
-from api.deps import FormatDep, RuntimeDep, records, require_viewer, table, where_equal
+from pmolens.api.deps import FormatDep, RuntimeDep, records, require_viewer, table, where_equal
 
 router = APIRouter(tags=["backlog"], dependencies=[Depends(require_viewer)])
 

@@ -10,7 +10,7 @@ import polars as pl
 from fastapi import APIRouter, Depends, HTTPException, Path, Query
 from pydantic import BaseModel
 
-from api.deps import (
+from pmolens.api.deps import (
     FormatDep,
     Limit,
     Offset,
@@ -22,7 +22,7 @@ from api.deps import (
     short,
     table,
 )
-from warehouse.transforms.dependencies import (
+from pmolens.warehouse.transforms.dependencies import (
     RED_LINES,
     TREND_METRICS,
     team_hindering,

@@ -11,7 +11,7 @@ import polars as pl
 from fastapi import APIRouter, Depends, Query
 from pydantic import BaseModel
 
-from api.deps import (
+from pmolens.api.deps import (
     Day,
     FormatDep,
     Limit,

@@ -11,8 +11,8 @@ import polars as pl
 from fastapi import APIRouter, Depends, HTTPException, Query
 from pydantic import BaseModel
 
-from api.deps import Day, FormatDep, RuntimeDep, records, require_viewer, table
-from warehouse.transforms.forecast import forecast_how_many
+from pmolens.api.deps import Day, FormatDep, RuntimeDep, records, require_viewer, table
+from pmolens.warehouse.transforms.forecast import forecast_how_many
 
 router = APIRouter(tags=["forecast"], dependencies=[Depends(require_viewer)])
 

@@ -14,9 +14,9 @@ from typing import Annotated
 from fastapi import APIRouter, Depends
 from fastapi.security import HTTPAuthorizationCredentials
 
-from api.deps import ROLES, RuntimeDep, _bearer, _role_of
-from api.models import Health, SourceHealth
-from warehouse.secrets import redact
+from pmolens.api.deps import ROLES, RuntimeDep, _bearer, _role_of
+from pmolens.api.models import Health, SourceHealth
+from pmolens.warehouse.secrets import redact
 
 router = APIRouter(tags=["health"])
 

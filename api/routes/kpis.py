@@ -13,8 +13,8 @@ import polars as pl
 from fastapi import APIRouter, Depends, Query
 from pydantic import BaseModel
 
-from api.deps import Day, FormatDep, RuntimeDep, records, require_viewer, table, where_equal
-from warehouse.transforms.kpis import TEAM_METRICS
+from pmolens.api.deps import Day, FormatDep, RuntimeDep, records, require_viewer, table, where_equal
+from pmolens.warehouse.transforms.kpis import TEAM_METRICS
 
 router = APIRouter(tags=["kpis"], dependencies=[Depends(require_viewer)])
 

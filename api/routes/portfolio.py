@@ -13,7 +13,7 @@ from typing import Annotated, Literal
 import polars as pl
 from fastapi import APIRouter, Depends, Query, Response
 
-from api.deps import (
+from pmolens.api.deps import (
     FormatDep,
     Limit,
     Offset,
@@ -24,7 +24,7 @@ from api.deps import (
     require_viewer,
     table,
 )
-from api.models import Portfolio
+from pmolens.api.models import Portfolio
 
 router = APIRouter(tags=["portfolio"], dependencies=[Depends(require_viewer)])
 

@@ -9,8 +9,8 @@ from typing import Annotated, Literal
 from fastapi import APIRouter, Depends, HTTPException, Query
 from fastapi.responses import HTMLResponse
 
-from api.deps import Day, RuntimeDep, require_viewer
-from reports.steering import build_report
+from pmolens.api.deps import Day, RuntimeDep, require_viewer
+from pmolens.reports.steering import build_report
 
 router = APIRouter(tags=["reports"], dependencies=[Depends(require_viewer)])
 

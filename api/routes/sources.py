@@ -6,8 +6,8 @@ from typing import Annotated
 
 from fastapi import APIRouter, Depends, Query
 
-from api.deps import FormatDep, RuntimeDep, records, require_viewer, table
-from api.models import Organisation, Source, Team
+from pmolens.api.deps import FormatDep, RuntimeDep, records, require_viewer, table
+from pmolens.api.models import Organisation, Source, Team
 
 router = APIRouter(tags=["chain"], dependencies=[Depends(require_viewer)])
 

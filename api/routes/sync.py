@@ -6,7 +6,7 @@ from typing import Annotated, Literal
 
 from fastapi import APIRouter, Depends, HTTPException, Path, Query
 
-from api.deps import (
+from pmolens.api.deps import (
     MAX_OFFSET,
     FormatDep,
     Moment,
@@ -17,9 +17,9 @@ from api.deps import (
     short,
     table,
 )
-from api.models import SyncRequest, SyncRun, SyncStarted
-from pipeline.manager import AlreadySyncing
-from warehouse.config import ConfigError
+from pmolens.api.models import SyncRequest, SyncRun, SyncStarted
+from pmolens.pipeline.manager import AlreadySyncing
+from pmolens.warehouse.config import ConfigError
 
 router = APIRouter(tags=["sync"])
 

@@ -13,7 +13,7 @@ from typing import Annotated, Literal
 import polars as pl
 from fastapi import APIRouter, Depends, Query, Response
 
-from api.deps import (
+from pmolens.api.deps import (
     FormatDep,
     Limit,
     Moment,
@@ -26,7 +26,7 @@ from api.deps import (
     table,
     where_equal,
 )
-from api.models import WorkItem
+from pmolens.api.models import WorkItem
 
 router = APIRouter(tags=["work items"], dependencies=[Depends(require_viewer)])
 

@@ -7,9 +7,9 @@ from datetime import datetime, timedelta
 import plotly.graph_objects as go
 import polars as pl
 
-from reports.blocks import Figure, ReportContext, Section, Table, esc
-from reports.i18n import add_labels
-from warehouse.transforms.alignment import SEVERITIES, daily_trend, score_scope
+from pmolens.reports.blocks import Figure, ReportContext, Section, Table, esc
+from pmolens.reports.i18n import add_labels
+from pmolens.warehouse.transforms.alignment import SEVERITIES, daily_trend, score_scope
 
 MAX_ROWS = 40
 WINDOW_DAYS = 14  # "new" and "solved" mean: in the last two weeks (a steering cadence)

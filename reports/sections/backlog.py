@@ -9,10 +9,10 @@ from typing import Any
 import plotly.graph_objects as go
 import polars as pl
 
-from reports.blocks import Figure, ReportContext, Section, Table, esc
-from reports.i18n import add_labels
-from warehouse.analyses.backlog import backlog_params
-from warehouse.transforms.backlog import BacklogParams
+from pmolens.reports.blocks import Figure, ReportContext, Section, Table, esc
+from pmolens.reports.i18n import add_labels
+from pmolens.warehouse.analyses.backlog import backlog_params
+from pmolens.warehouse.transforms.backlog import BacklogParams
 
 MAX_ROWS = 40
 MAX_CARDS = 40  # rows of the scorecard (worst grades first)

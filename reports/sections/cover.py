@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import polars as pl
 
-from reports.blocks import ReportContext, Section, Table
+from pmolens.reports.blocks import ReportContext, Section, Table
 
 
 def build(ctx: ReportContext) -> Section:

@@ -9,9 +9,9 @@ import math
 import plotly.graph_objects as go
 import polars as pl
 
-from reports.blocks import Figure, ReportContext, Section, Table, esc, link_cell
-from reports.i18n import add_labels
-from warehouse.transforms.dependencies import RED_LINES
+from pmolens.reports.blocks import Figure, ReportContext, Section, Table, esc, link_cell
+from pmolens.reports.i18n import add_labels
+from pmolens.warehouse.transforms.dependencies import RED_LINES
 
 MAX_ROWS = 30
 MAX_HEATMAP_TEAMS = 40  # beyond this the heatmap shows the busiest teams; the network shows all

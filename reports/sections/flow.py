@@ -12,10 +12,10 @@ from typing import Any
 import plotly.graph_objects as go
 import polars as pl
 
-from reports.blocks import Figure, ReportContext, Section, Table, esc
-from reports.i18n import add_labels
-from warehouse.analyses.flow import flow_params
-from warehouse.transforms.flow import NO_GROUP, cycle_time_percentiles
+from pmolens.reports.blocks import Figure, ReportContext, Section, Table, esc
+from pmolens.reports.i18n import add_labels
+from pmolens.warehouse.analyses.flow import flow_params
+from pmolens.warehouse.transforms.flow import NO_GROUP, cycle_time_percentiles
 
 MAX_POINTS = 2000
 MAX_ROWS = 40

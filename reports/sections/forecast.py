@@ -9,8 +9,8 @@ from datetime import date
 import plotly.graph_objects as go
 import polars as pl
 
-from reports.blocks import Figure, ReportContext, Section, Table, esc, link_cell
-from reports.i18n import add_labels
+from pmolens.reports.blocks import Figure, ReportContext, Section, Table, esc, link_cell
+from pmolens.reports.i18n import add_labels
 
 MAX_FAN = 15  # epics in the fan chart
 MAX_ROWS = 40

@@ -5,9 +5,9 @@ from __future__ import annotations
 import plotly.graph_objects as go
 import polars as pl
 
-from reports.blocks import Figure, ReportContext, Section, Table, esc
-from reports.i18n import add_labels
-from warehouse.transforms.impediments import LEVELS
+from pmolens.reports.blocks import Figure, ReportContext, Section, Table, esc
+from pmolens.reports.i18n import add_labels
+from pmolens.warehouse.transforms.impediments import LEVELS
 
 MAX_ROWS = 40
 

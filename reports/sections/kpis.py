@@ -6,8 +6,8 @@ from __future__ import annotations
 import plotly.graph_objects as go
 import polars as pl
 
-from reports.blocks import Figure, ReportContext, Section, Table, esc
-from reports.i18n import add_labels
+from pmolens.reports.blocks import Figure, ReportContext, Section, Table, esc
+from pmolens.reports.i18n import add_labels
 
 MAX_ROWS = 40
 MAX_TEAMS = 20  # lines per trend chart

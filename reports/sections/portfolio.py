@@ -5,7 +5,7 @@ from __future__ import annotations
 import plotly.graph_objects as go
 import polars as pl
 
-from reports.blocks import Figure, ReportContext, Section, Table, esc
+from pmolens.reports.blocks import Figure, ReportContext, Section, Table, esc
 
 MAX_ROWS = 60
 MAX_WEDGES = 1_500  # sunburst nodes before features are left out (see sunburst_nodes)

@@ -3,12 +3,12 @@ from __future__ import annotations
 import pytest
 from fastapi.testclient import TestClient
 
-from api.app import create_app
-from api.runtime import make_runtime
-from pipeline.refresh import refresh
+from pmolens.api.app import create_app
+from pmolens.api.runtime import make_runtime
+from pmolens.pipeline.refresh import refresh
+from pmolens.warehouse.config import settings_from_dict
+from pmolens.warehouse.store import Staged, Warehouse
 from tests.factories import frame, work_items
-from warehouse.config import settings_from_dict
-from warehouse.store import Staged, Warehouse
 
 VIEWER, OPERATOR = "viewer-token-123", "operator-token-456"
 

@@ -8,11 +8,11 @@ import polars as pl
 import pytest
 from fastapi.testclient import TestClient
 
-from api.app import create_app
-from pipeline.refresh import refresh
+from pmolens.api.app import create_app
+from pmolens.pipeline.refresh import refresh
+from pmolens.warehouse.store import Staged
 from tests.api.conftest import VIEWER, auth
 from tests.factories import work_items
-from warehouse.store import Staged
 
 
 @pytest.fixture
@@ -120,11 +120,11 @@ def test_impediments_backlog_and_filters(api):
 
 @pytest.mark.parametrize("lang", ["en", "nl"])
 def test_report_sections_over_the_seeded_warehouse(runtime, settings, lang):
-    from reports.blocks import ReportContext, Section
-    from reports.sections import alignment as alignment_section
-    from reports.sections import impediments as impediment_section
-    from warehouse.analyses import Inputs
-    from warehouse.store import utcnow
+    from pmolens.reports.blocks import ReportContext, Section
+    from pmolens.reports.sections import alignment as alignment_section
+    from pmolens.reports.sections import impediments as impediment_section
+    from pmolens.warehouse.analyses import Inputs
+    from pmolens.warehouse.store import utcnow
 
     inputs = Inputs(runtime.warehouse.frames(), settings, utcnow(), runtime.warehouse)
     ctx = ReportContext(inputs, lang, None, pl.DataFrame())

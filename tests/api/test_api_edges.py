@@ -9,12 +9,12 @@ import httpx
 import polars as pl
 import pytest
 
-from api.deps import ECHO_LIMIT, MAX_BODY, MAX_OFFSET, Format, table
-from connectors.http import TrackerClient
-from pipeline.refresh import refresh
+from pmolens.api.deps import ECHO_LIMIT, MAX_BODY, MAX_OFFSET, Format, table
+from pmolens.connectors.http import TrackerClient
+from pmolens.pipeline.refresh import refresh
+from pmolens.warehouse.store import Staged
 from tests.api.conftest import OPERATOR, VIEWER, auth
 from tests.factories import work_items
-from warehouse.store import Staged
 
 HUGE = "99999999999999999999999999"
 PAGED = [
@@ -195,8 +195,8 @@ def test_a_public_route_takes_a_body_without_a_token(client):
 def test_without_auth_a_body_needs_no_token(tmp_path, monkeypatch):
     from fastapi.testclient import TestClient
 
-    from api.app import create_app
-    from api.runtime import make_runtime
+    from pmolens.api.app import create_app
+    from pmolens.api.runtime import make_runtime
     from tests.api.conftest import chain_settings
 
     runtime = make_runtime(chain_settings(tmp_path, auth="none"))

@@ -13,12 +13,12 @@ import polars as pl
 import pytest
 from fastapi.testclient import TestClient
 
-from api.app import ROUTERS, create_app
-from api.routes import dependencies
-from pipeline.refresh import refresh
+from pmolens.api.app import ROUTERS, create_app
+from pmolens.api.routes import dependencies
+from pmolens.pipeline.refresh import refresh
+from pmolens.warehouse.store import Staged
 from tests.api.conftest import VIEWER, auth
 from tests.factories import frame, work_items
-from warehouse.store import Staged
 
 
 def _app(runtime):
@@ -155,8 +155,8 @@ def test_trend_has_one_point_per_sync(api, planned):
 
 
 def test_report_section_in_both_languages(runtime, settings, planned):
-    import reports.steering as steering
-    from reports.sections import dependencies as section
+    import pmolens.reports.steering as steering
+    from pmolens.reports.sections import dependencies as section
 
     assert section in steering.SECTIONS()
     wh = runtime.warehouse

@@ -15,11 +15,11 @@ import polars as pl
 import pytest
 from fastapi.testclient import TestClient
 
-from api.app import create_app
-from pipeline.refresh import refresh
+from pmolens.api.app import create_app
+from pmolens.pipeline.refresh import refresh
+from pmolens.warehouse.store import Staged
 from tests.api.conftest import VIEWER, auth
 from tests.factories import frame, work_items
-from warehouse.store import Staged
 
 AS_OF = datetime(2026, 3, 1, 12, tzinfo=UTC)
 

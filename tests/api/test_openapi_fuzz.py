@@ -20,9 +20,9 @@ import httpx
 import pytest
 import schemathesis
 
-from api.app import create_app
-from api.runtime import Runtime, make_runtime
-from connectors.http import TrackerClient
+from pmolens.api.app import create_app
+from pmolens.api.runtime import Runtime, make_runtime
+from pmolens.connectors.http import TrackerClient
 from tests.api.conftest import OPERATOR, VIEWER, auth, chain_settings, seed
 
 FULL = os.environ.get("PMOLENS_FUZZ_FULL") == "1"

@@ -22,11 +22,11 @@ import respx
 from fastapi.testclient import TestClient
 from typer.testing import CliRunner
 
-from api.app import create_app
-from api.cli import app as cli
-from api.runtime import make_runtime
+from pmolens.api.app import create_app
+from pmolens.api.cli import app as cli
+from pmolens.api.runtime import make_runtime
+from pmolens.warehouse.config import load_settings
 from tests.api.conftest import OPERATOR, VIEWER
-from warehouse.config import load_settings
 
 EMAIL = "pmo@echo.example"
 HOSTS = {

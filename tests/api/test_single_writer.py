@@ -17,16 +17,16 @@ import uvicorn
 from fastapi.testclient import TestClient
 from typer.testing import CliRunner
 
-from api.app import create_app
-from api.cli import app as cli
-from api.handoff import running_server
-from api.runtime import make_runtime
-from connectors.http import TrackerClient
+from pmolens.api.app import create_app
+from pmolens.api.cli import app as cli
+from pmolens.api.handoff import running_server
+from pmolens.api.runtime import make_runtime
+from pmolens.connectors.http import TrackerClient
+from pmolens.warehouse.config import load_settings
+from pmolens.warehouse.store import Warehouse
 from tests.api.conftest import OPERATOR, VIEWER
 from tests.api.test_sync_and_schedule import _no_sleep
 from tests.connectors.fake_jira import BASE, FakeJira
-from warehouse.config import load_settings
-from warehouse.store import Warehouse
 
 
 def free_port() -> int:
@@ -55,7 +55,7 @@ token_env = "FK_TOKEN"
 jql = "project = FK"
 """
     )
-    from warehouse.config import load_settings
+    from pmolens.warehouse.config import load_settings
 
     settings = load_settings(config)
     runtime = make_runtime(settings)
@@ -94,7 +94,7 @@ jql = "project = FK"
         reader.start()
         env = {**os.environ, "TEST_OPERATOR_TOKEN": OPERATOR}
         cli = subprocess.run(
-            [sys.executable, "-m", "api.cli", "sync", "--config", str(config)],
+            [sys.executable, "-m", "pmolens.api.cli", "sync", "--config", str(config)],
             capture_output=True,
             text=True,
             env=env,
@@ -103,7 +103,7 @@ jql = "project = FK"
         stop.set()
         reader.join()
         status = subprocess.run(
-            [sys.executable, "-m", "api.cli", "status", "--config", str(config)],
+            [sys.executable, "-m", "pmolens.api.cli", "status", "--config", str(config)],
             capture_output=True,
             text=True,
             env=env,

@@ -8,15 +8,15 @@ import httpx
 import respx
 from fastapi.testclient import TestClient
 
-from api.app import create_app
-from api.runtime import make_runtime
-from connectors.http import TrackerClient
-from pipeline.manager import AlreadySyncing, SyncManager
-from pipeline.schedule import SyncScheduler
+from pmolens.api.app import create_app
+from pmolens.api.runtime import make_runtime
+from pmolens.connectors.http import TrackerClient
+from pmolens.pipeline.manager import AlreadySyncing, SyncManager
+from pmolens.pipeline.schedule import SyncScheduler
+from pmolens.warehouse.config import settings_from_dict
+from pmolens.warehouse.store import Warehouse
 from tests.api.conftest import OPERATOR, VIEWER, auth
 from tests.connectors.fake_jira import BASE, FakeJira
-from warehouse.config import settings_from_dict
-from warehouse.store import Warehouse
 
 
 def jira_settings(tmp_path, schedule="*/10 * * * *"):
@@ -165,7 +165,7 @@ def test_scheduler_runs_are_recorded_and_failures_isolated(tmp_path):
 def test_a_failed_results_refresh_is_kept_and_shown_not_lost(tmp_path, monkeypatch):
     """The sync commits; the refresh after it fails: /health says degraded and why (to a viewer),
     the next good refresh clears it."""
-    import pipeline.manager as manager
+    import pmolens.pipeline.manager as manager
 
     monkeypatch.setenv("TEST_OPERATOR_TOKEN", OPERATOR)
     monkeypatch.setenv("TEST_VIEWER_TOKEN", VIEWER)

@@ -17,7 +17,7 @@ import polars as pl
 import pytest
 import respx
 
-from connectors.azure_devops import (
+from pmolens.connectors.azure_devops import (
     AdoContext,
     AzureDevOpsConnector,
     map_revisions,
@@ -30,11 +30,11 @@ from connectors.azure_devops import (
     team_from_area_path,
     updates_to_revisions,
 )
-from connectors.http import TrackerClient, TrackerError
-from pipeline.sync import sync_source
-from warehouse.config import SourceConfig, settings_from_dict
-from warehouse.model import Batch
-from warehouse.store import Warehouse
+from pmolens.connectors.http import TrackerClient, TrackerError
+from pmolens.pipeline.sync import sync_source
+from pmolens.warehouse.config import SourceConfig, settings_from_dict
+from pmolens.warehouse.model import Batch
+from pmolens.warehouse.store import Warehouse
 
 F_CHANGED = "System.ChangedDate"
 FIXTURES = Path(__file__).parents[1] / "fixtures" / "azure_devops"

@@ -16,9 +16,11 @@ import polars as pl
 import pytest
 import respx
 
-from connectors.azure_devops import AzureDevOpsConnector
-from connectors.http import MalformedAnswer
-from pipeline.sync import SyncError, sync_source
+from pmolens.connectors.azure_devops import AzureDevOpsConnector
+from pmolens.connectors.http import MalformedAnswer
+from pmolens.pipeline.sync import SyncError, sync_source
+from pmolens.warehouse.config import settings_from_dict
+from pmolens.warehouse.store import Warehouse
 from tests.connectors.test_azure_devops import (
     FakeAdo,
     client,
@@ -26,8 +28,6 @@ from tests.connectors.test_azure_devops import (
     merged,
     source_dict,
 )
-from warehouse.config import settings_from_dict
-from warehouse.store import Warehouse
 
 MAINTENANCE = {"errorMessages": ["maintenance"]}
 HTML = b"<!DOCTYPE html><html><body><h1>Down for maintenance</h1></body></html>"

@@ -11,7 +11,7 @@ from typing import Any
 
 import respx
 
-from connectors.azure_devops import (
+from pmolens.connectors.azure_devops import (
     AdoContext,
     AzureDevOpsConnector,
     categories_to_levels,
@@ -19,8 +19,10 @@ from connectors.azure_devops import (
     map_team_iterations,
     map_work_item,
 )
-from connectors.base import guess_category, make_client
-from pipeline.sync import sync_source
+from pmolens.connectors.base import guess_category, make_client
+from pmolens.pipeline.sync import sync_source
+from pmolens.warehouse.config import settings_from_dict
+from pmolens.warehouse.store import Warehouse
 from tests.connectors.test_azure_devops import (
     FakeAdo,
     client,
@@ -32,8 +34,6 @@ from tests.connectors.test_azure_devops import (
     source_dict,
     states,
 )
-from warehouse.config import settings_from_dict
-from warehouse.store import Warehouse
 
 CATEGORIES = load("workitemtypecategories.json")
 PROCESS = load("processconfiguration.json")
@@ -242,7 +242,7 @@ def test_microsofts_sample_shape_of_the_iteration_list_is_read_in_a_fetch():
 def test_the_simulator_serves_the_hierarchy_and_a_sync_reports_no_unknown_type(
     tmp_path, monkeypatch
 ):
-    from simulator import DEMO_TOKEN, TOKEN_ENV, Simulator, demo_settings
+    from pmolens.simulator import DEMO_TOKEN, TOKEN_ENV, Simulator, demo_settings
 
     monkeypatch.setenv(TOKEN_ENV, DEMO_TOKEN)
     with Simulator(seed=7, size=600, tenants=("contoso",)) as sim:

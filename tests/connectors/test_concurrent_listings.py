@@ -8,12 +8,12 @@ from datetime import UTC, datetime
 
 import pytest
 
-from connectors.azure_devops import AzureDevOpsConnector
-from connectors.base import make_client
-from connectors.jira import JiraConnector
-from simulator import DEMO_TOKEN, TOKEN_ENV, Simulator, demo_settings
-from warehouse.config import settings_from_dict
-from warehouse.model import Batch
+from pmolens.connectors.azure_devops import AzureDevOpsConnector
+from pmolens.connectors.base import make_client
+from pmolens.connectors.jira import JiraConnector
+from pmolens.simulator import DEMO_TOKEN, TOKEN_ENV, Simulator, demo_settings
+from pmolens.warehouse.config import settings_from_dict
+from pmolens.warehouse.model import Batch
 
 ANCHOR = datetime(2026, 6, 15, 12, tzinfo=UTC)
 
@@ -77,7 +77,7 @@ def test_jira_id_ranges_equal_the_sequential_listing(sim, monkeypatch):
             return connector_ids, chain
 
     sim.mutate(fraction=0.01, seed=5, deletes=20)
-    import connectors.jira as jira
+    import pmolens.connectors.jira as jira
 
     monkeypatch.setattr(jira, "ID_PAGE", 500)  # small pages so the listing must split
     monkeypatch.setattr(jira, "RANGE_IDS", 400)

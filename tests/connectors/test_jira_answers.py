@@ -16,13 +16,13 @@ from typing import Any
 import pytest
 import respx
 
-from connectors.http import MalformedAnswer, TrackerClient
-from connectors.jira import JiraConnector
-from pipeline.sync import SyncError
+from pmolens.connectors.http import MalformedAnswer, TrackerClient
+from pmolens.connectors.jira import JiraConnector
+from pmolens.pipeline.sync import SyncError
+from pmolens.warehouse.config import settings_from_dict
+from pmolens.warehouse.store import Warehouse
 from tests.connectors.fake_jira import BASE, DC_BASE, FakeJira
 from tests.connectors.test_jira_sync import Sleeps, run, settings, snapshot
-from warehouse.config import settings_from_dict
-from warehouse.store import Warehouse
 
 MAINTENANCE = {"errorMessages": ["maintenance"]}
 HTML = b"<!DOCTYPE html><html><body><h1>Down for maintenance</h1></body></html>"

@@ -14,10 +14,16 @@ from typing import Any
 import pytest
 import respx
 
-from connectors.jira import JiraConnector, JiraContext, guess_category, map_histories, map_issue
+from pmolens.connectors.jira import (
+    JiraConnector,
+    JiraContext,
+    guess_category,
+    map_histories,
+    map_issue,
+)
+from pmolens.warehouse.config import ConfigError, SourceConfig, settings_from_dict
 from tests.connectors.fake_jira import FakeJira
 from tests.connectors.test_jira_answers import connector
-from warehouse.config import ConfigError, SourceConfig, settings_from_dict
 
 FIXTURES = Path(__file__).parents[1] / "fixtures" / "jira"
 CATALOGUE = json.loads((FIXTURES / "issuetypes_zh.json").read_text())

@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from connectors.jira import (
+from pmolens.connectors.jira import (
     JiraContext,
     map_histories,
     map_issue,
@@ -16,7 +16,7 @@ from connectors.jira import (
     parse_sprints,
     parse_time,
 )
-from warehouse.config import SourceConfig
+from pmolens.warehouse.config import SourceConfig
 
 FIXTURES = Path(__file__).parents[1] / "fixtures" / "jira"
 

@@ -10,11 +10,11 @@ import polars as pl
 import pytest
 import respx
 
-from connectors.http import TrackerClient
-from pipeline.sync import SyncError, sync_source
+from pmolens.connectors.http import TrackerClient
+from pmolens.pipeline.sync import SyncError, sync_source
+from pmolens.warehouse.config import settings_from_dict
+from pmolens.warehouse.store import Warehouse
 from tests.connectors.fake_jira import BASE, DC_BASE, FakeJira, issue
-from warehouse.config import settings_from_dict
-from warehouse.store import Warehouse
 
 
 def settings(kind: str = "jira_cloud"):
@@ -234,7 +234,7 @@ def test_odd_field_types_keep_the_item_and_count_the_problem(wh, fake):
 
 
 def _connector(source: dict, kind: str = "jira_cloud"):
-    from connectors.jira import JiraConnector
+    from pmolens.connectors.jira import JiraConnector
 
     base = {
         "name": "fk",

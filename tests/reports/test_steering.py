@@ -7,10 +7,10 @@ from pathlib import Path
 
 import pytest
 
-from reports.i18n import CATALOGUE, LANGS
-from reports.steering import build_report
+from pmolens.reports.i18n import CATALOGUE, LANGS
+from pmolens.reports.steering import build_report
+from pmolens.warehouse.store import Warehouse
 from tests.api.conftest import chain_settings, seed
-from warehouse.store import Warehouse
 
 ARTIFACTS = Path(__file__).parents[1] / "artifacts"
 
@@ -94,7 +94,7 @@ def test_report_renders_in_headless_chromium_without_running_injected_code(wareh
 
 def test_report_as_of_the_sync_reads_the_kept_results(warehouse, monkeypatch):
     """Without --as-of the report answers from the results computed after the sync."""
-    import warehouse.results as results
+    import pmolens.warehouse.results as results
 
     wh, settings = warehouse
 

@@ -12,9 +12,9 @@ import httpx
 import numpy as np
 import pytest
 
-from simulator import DEMO_TOKEN, Simulator, demo_settings, generate
-from simulator.portfolio import STATUSES
-from warehouse.config import settings_from_dict
+from pmolens.simulator import DEMO_TOKEN, Simulator, demo_settings, generate
+from pmolens.simulator.portfolio import STATUSES
+from pmolens.warehouse.config import settings_from_dict
 
 ANCHOR = datetime(2026, 6, 15, 12, tzinfo=UTC)
 NW_JQL = "project in (NW, NWOPS) ORDER BY created ASC, key ASC"

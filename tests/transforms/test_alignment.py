@@ -8,9 +8,9 @@ from typing import Any
 import polars as pl
 import pytest
 
+from pmolens.warehouse.config import ConfigError, settings_from_dict
+from pmolens.warehouse.transforms import alignment as A
 from tests.factories import T0, frame, work_items
-from warehouse.config import ConfigError, settings_from_dict
-from warehouse.transforms import alignment as A
 
 AS_OF = T0 + timedelta(days=30)  # 2026-01-31
 DAY = timedelta(days=1)

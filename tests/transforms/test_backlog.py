@@ -15,9 +15,9 @@ from datetime import UTC, datetime
 import polars as pl
 import pytest
 
+from pmolens.warehouse.transforms import backlog as B
+from pmolens.warehouse.transforms.flow import prepare
 from tests.factories import frame, work_items
-from warehouse.transforms import backlog as B
-from warehouse.transforms.flow import prepare
 
 
 def at(day: int, month: int = 1, year: int = 2026) -> datetime:

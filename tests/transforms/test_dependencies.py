@@ -16,8 +16,8 @@ import polars as pl
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from pmolens.warehouse.transforms import dependencies as D
 from tests.factories import frame, work_items
-from warehouse.transforms import dependencies as D
 
 AS_OF = datetime(2026, 3, 1, tzinfo=UTC)
 
@@ -78,7 +78,7 @@ def test_edges_follow_the_contract_columns():
     e = edges()
     assert list(e.schema.items())[: len(D.EDGES_SCHEMA)] == list(D.EDGES_SCHEMA.items())
     assert list(e.columns[len(D.EDGES_SCHEMA) :]) == list(D.EDGE_EXTRA_SCHEMA)
-    from warehouse.transforms.alignment import EDGES_SCHEMA
+    from pmolens.warehouse.transforms.alignment import EDGES_SCHEMA
 
     assert EDGES_SCHEMA is D.EDGES_SCHEMA
 

@@ -16,9 +16,9 @@ from datetime import UTC, date, datetime
 
 import pytest
 
+from pmolens.warehouse.config import ConfigError
+from pmolens.warehouse.transforms import flow as F
 from tests.factories import frame, work_items
-from warehouse.config import ConfigError
-from warehouse.transforms import flow as F
 
 
 def at(day: int, month: int = 1) -> datetime:

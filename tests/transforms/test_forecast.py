@@ -9,10 +9,9 @@ import numpy as np
 import polars as pl
 import pytest
 
-from tests.factories import frame, work_items
-from warehouse.config import ConfigError
-from warehouse.transforms.flow import prepare
-from warehouse.transforms.forecast import (
+from pmolens.warehouse.config import ConfigError
+from pmolens.warehouse.transforms.flow import prepare
+from pmolens.warehouse.transforms.forecast import (
     NEVER,
     ForecastParams,
     TeamStream,
@@ -24,6 +23,7 @@ from warehouse.transforms.forecast import (
     simulate,
     team_rng,
 )
+from tests.factories import frame, work_items
 
 AS_OF = datetime(2026, 3, 1, 12, tzinfo=UTC)
 DAY0 = date(2026, 3, 1)

@@ -8,15 +8,15 @@ from typing import Any
 import polars as pl
 import pytest
 
-from tests.factories import T0, frame, work_items
-from warehouse.config import ConfigError, settings_from_dict
-from warehouse.transforms.dependencies import EDGES_SCHEMA
-from warehouse.transforms.impediments import (
+from pmolens.warehouse.config import ConfigError, settings_from_dict
+from pmolens.warehouse.transforms.dependencies import EDGES_SCHEMA
+from pmolens.warehouse.transforms.impediments import (
     BACKLOG_SCHEMA,
     ImpedimentParams,
     impediment_backlog,
     impediment_snapshot,
 )
+from tests.factories import T0, frame, work_items
 
 AS_OF = T0 + timedelta(days=30)
 DAY = timedelta(days=1)

@@ -7,10 +7,9 @@ from datetime import UTC, datetime
 import polars as pl
 import pytest
 
-from tests.factories import frame, work_items
-from warehouse.config import ConfigError
-from warehouse.transforms.flow import item_frame, prepare
-from warehouse.transforms.kpis import (
+from pmolens.warehouse.config import ConfigError
+from pmolens.warehouse.transforms.flow import item_frame, prepare
+from pmolens.warehouse.transforms.kpis import (
     KpiParams,
     effort_by_team,
     investment_by_theme,
@@ -19,6 +18,7 @@ from warehouse.transforms.kpis import (
     snapshot_rows,
     sprint_kpis,
 )
+from tests.factories import frame, work_items
 
 AS_OF = datetime(2026, 2, 1, tzinfo=UTC)
 

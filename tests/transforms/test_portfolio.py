@@ -1,7 +1,7 @@
 from __future__ import annotations
 
+from pmolens.warehouse.transforms.portfolio import ancestors, portfolio_by, portfolio_tree
 from tests.factories import work_items
-from warehouse.transforms.portfolio import ancestors, portfolio_by, portfolio_tree
 
 
 def sample():

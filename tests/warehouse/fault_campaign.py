@@ -35,13 +35,13 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from connectors import base as connector_base
-from pipeline import sync as sync_module
-from pipeline.sync import sync_all
-from simulator import DEMO_TOKEN, TOKEN_ENV, Simulator, demo_settings
-from warehouse.config import Settings, settings_from_dict
-from warehouse.model import SCHEMAS
-from warehouse.store import Warehouse
+from pmolens.connectors import base as connector_base
+from pmolens.pipeline import sync as sync_module
+from pmolens.pipeline.sync import sync_all
+from pmolens.simulator import DEMO_TOKEN, TOKEN_ENV, Simulator, demo_settings
+from pmolens.warehouse.config import Settings, settings_from_dict
+from pmolens.warehouse.model import SCHEMAS
+from pmolens.warehouse.store import Warehouse
 
 ANCHOR = datetime(2026, 6, 15, 12, tzinfo=UTC)
 INJECTED = ("429", "5xx", "malformed")

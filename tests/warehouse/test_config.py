@@ -2,8 +2,8 @@ from __future__ import annotations
 
 import pytest
 
-from api.example_config import EXAMPLE
-from warehouse.config import ConfigError, load_settings, settings_from_dict
+from pmolens.api.example_config import EXAMPLE
+from pmolens.warehouse.config import ConfigError, load_settings, settings_from_dict
 
 SOURCE = {
     "name": "acme",
@@ -174,7 +174,7 @@ def test_settings_are_typed_with_the_defaults_in_force():
 
 
 def test_the_demo_config_loads():
-    from simulator import demo_settings
+    from pmolens.simulator import demo_settings
 
     settings = settings_from_dict(demo_settings("http://127.0.0.1:9"))
     assert settings.sources and settings.analytics.flow.window_days == 90

@@ -15,10 +15,11 @@ from typing import Any
 import httpx
 import pytest
 
-from pipeline.sync import sync_all
-from simulator import DEMO_TOKEN, TOKEN_ENV, Simulator
-from simulator.protocol import Reply
-from simulator.server import SimApp
+from pmolens.pipeline.sync import sync_all
+from pmolens.simulator import DEMO_TOKEN, TOKEN_ENV, Simulator
+from pmolens.simulator.protocol import Reply
+from pmolens.simulator.server import SimApp
+from pmolens.warehouse.store import Warehouse
 from tests.warehouse.fault_campaign import (
     ANCHOR,
     patch_clients,
@@ -26,7 +27,6 @@ from tests.warehouse.fault_campaign import (
     schedule,
     settings_for,
 )
-from warehouse.store import Warehouse
 
 
 def test_wrong_shaped_200s_are_deterministic_and_counted() -> None:

@@ -8,10 +8,10 @@ from datetime import UTC, datetime
 
 import polars as pl
 
-from warehouse.analyses import ANALYSES, Inputs
-from warehouse.analyses.base import once
-from warehouse.config import Settings
-from warehouse.model import SCHEMAS
+from pmolens.warehouse.analyses import ANALYSES, Inputs
+from pmolens.warehouse.analyses.base import once
+from pmolens.warehouse.config import Settings
+from pmolens.warehouse.model import SCHEMAS
 
 AS_OF = datetime(2024, 6, 3, tzinfo=UTC)
 

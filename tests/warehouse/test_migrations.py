@@ -18,9 +18,9 @@ import duckdb
 import polars as pl
 import pytest
 
-from warehouse import schema
-from warehouse.model import SCHEMAS
-from warehouse.store import Staged, Warehouse
+from pmolens.warehouse import schema
+from pmolens.warehouse.model import SCHEMAS
+from pmolens.warehouse.store import Staged, Warehouse
 
 FIXTURES = Path(__file__).parents[1] / "fixtures" / "warehouse"
 

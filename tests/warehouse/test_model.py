@@ -10,8 +10,8 @@ from typing import Any
 import polars as pl
 import pytest
 
-from warehouse import model
-from warehouse.model import ROW_TYPES, SCHEMAS, UnknownColumnError, frame
+from pmolens.warehouse import model
+from pmolens.warehouse.model import ROW_TYPES, SCHEMAS, UnknownColumnError, frame
 
 #: The Python value each polars dtype of the model holds.
 PYTHON_TYPES: dict[Any, Any] = {

@@ -10,8 +10,8 @@ from urllib.parse import quote
 import httpx
 import pytest
 
-from connectors.http import BearerAuth, _describe, basic_auth
-from warehouse.secrets import MASK, forms, redact, remember
+from pmolens.connectors.http import BearerAuth, _describe, basic_auth
+from pmolens.warehouse.secrets import MASK, forms, redact, remember
 
 
 def _token() -> str:

@@ -18,14 +18,14 @@ from typing import Any
 import polars as pl
 import pytest
 
-import warehouse.analyses  # noqa: F401  (registers the analyses)
-from connectors.azure_devops import merge_sprints
+import pmolens.warehouse.analyses  # noqa: F401  (registers the analyses)
+from pmolens.connectors.azure_devops import merge_sprints
+from pmolens.warehouse import schema
+from pmolens.warehouse.analyses import Inputs
+from pmolens.warehouse.config import settings_from_dict
+from pmolens.warehouse.results import compute
+from pmolens.warehouse.store import Staged, Warehouse
 from tests.factories import frame, work_items
-from warehouse import schema
-from warehouse.analyses import Inputs
-from warehouse.config import settings_from_dict
-from warehouse.results import compute
-from warehouse.store import Staged, Warehouse
 
 AS_OF = datetime(2026, 2, 10, tzinfo=UTC)
 OLD = datetime(2025, 12, 1, tzinfo=UTC)

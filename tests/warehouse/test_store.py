@@ -2,10 +2,10 @@ from __future__ import annotations
 
 import pytest
 
+from pmolens.warehouse.config import settings_from_dict
+from pmolens.warehouse.schema import SCHEMA_VERSION
+from pmolens.warehouse.store import Staged, Warehouse
 from tests.factories import frame, work_items
-from warehouse.config import settings_from_dict
-from warehouse.schema import SCHEMA_VERSION
-from warehouse.store import Staged, Warehouse
 
 JIRA = "https://northwind.atlassian.net"
 ADO = "https://dev.azure.com/contoso"
@@ -184,7 +184,7 @@ def test_epic_link_keys_resolve_to_parent_ids(wh):
 def test_frames_come_back_with_the_canonical_schema(wh):
     load(wh, "nw", nw_items())
     frames = wh.frames()
-    from warehouse.model import SCHEMAS
+    from pmolens.warehouse.model import SCHEMAS
 
     for name in ("work_items", "links", "sprints", "status_changes"):
         assert dict(frames[name].schema) == SCHEMAS[name], name
@@ -204,7 +204,7 @@ def test_generation_moves_with_each_committed_sync_not_with_failed_ones(wh):
 
 def test_generation_is_read_again_after_the_ttl(wh, monkeypatch):
     """A commit through another connection to the same file shows after GENERATION_TTL."""
-    import warehouse.store as store
+    import pmolens.warehouse.store as store
 
     clock = [1000.0]
     monkeypatch.setattr(store.time, "monotonic", lambda: clock[0])

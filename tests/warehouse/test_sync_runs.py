@@ -18,12 +18,12 @@ from typing import Any
 
 import pytest
 
-from connectors.http import MalformedAnswer, TrackerClient
-from pipeline import sync as sync_module
-from pipeline.sync import SyncError, sync_all, sync_source
-from warehouse.config import SourceConfig, settings_from_dict
-from warehouse.model import Batch
-from warehouse.store import Warehouse
+from pmolens.connectors.http import MalformedAnswer, TrackerClient
+from pmolens.pipeline import sync as sync_module
+from pmolens.pipeline.sync import SyncError, sync_all, sync_source
+from pmolens.warehouse.config import SourceConfig, settings_from_dict
+from pmolens.warehouse.model import Batch
+from pmolens.warehouse.store import Warehouse
 
 T0 = datetime(2026, 11, 2, 9, tzinfo=UTC)
 

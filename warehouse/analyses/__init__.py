@@ -5,11 +5,11 @@ order, so the order in which the analyses and snapshots run and are kept (an ana
 shared intermediates it is the first to need).
 """
 
-from warehouse.analyses.base import ANALYSES, SNAPSHOTS, Inputs, analysis, snapshot
+from pmolens.warehouse.analyses.base import ANALYSES, SNAPSHOTS, Inputs, analysis, snapshot
 
 # isort: off
-from warehouse.analyses import alignment, dependencies, flow, backlog  # noqa: F401  (registers)
-from warehouse.analyses import forecast, kpis, portfolio  # noqa: F401  (registers)
+from pmolens.warehouse.analyses import alignment, dependencies, flow, backlog  # noqa: F401  (registers)
+from pmolens.warehouse.analyses import forecast, kpis, portfolio  # noqa: F401  (registers)
 
 # isort: on
 

@@ -7,15 +7,15 @@ from typing import Any
 
 import polars as pl
 
-from warehouse.analyses.base import Inputs, analysis, once, snapshot
-from warehouse.transforms.alignment import (
+from pmolens.warehouse.analyses.base import Inputs, analysis, once, snapshot
+from pmolens.warehouse.transforms.alignment import (
     SEVERITIES,
     alignment_scores,
     evaluate,
     rule_catalogue,
     update_findings,
 )
-from warehouse.transforms.impediments import (
+from pmolens.warehouse.transforms.impediments import (
     impediment_backlog,
     impediment_snapshot,
 )

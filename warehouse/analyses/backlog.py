@@ -8,8 +8,8 @@ from typing import Any
 
 import polars as pl
 
-from warehouse.analyses.base import Inputs, analysis, once, snapshot
-from warehouse.transforms.backlog import (
+from pmolens.warehouse.analyses.base import Inputs, analysis, once, snapshot
+from pmolens.warehouse.transforms.backlog import (
     BacklogParams,
     By,
     backlog_health_all,

@@ -23,10 +23,10 @@ from typing import Any, TypeVar, cast
 
 import polars as pl
 
-from warehouse.config import Settings
-from warehouse.store import Warehouse
-from warehouse.transforms.dependencies import dependency_edges
-from warehouse.transforms.flow import FlowData, prepare
+from pmolens.warehouse.config import Settings
+from pmolens.warehouse.store import Warehouse
+from pmolens.warehouse.transforms.dependencies import dependency_edges
+from pmolens.warehouse.transforms.flow import FlowData, prepare
 
 Analysis = Callable[["Inputs"], pl.DataFrame]
 ANALYSES: dict[str, Analysis] = {}
@@ -83,7 +83,7 @@ class Inputs:
     @cached_property
     def team_organisation(self) -> pl.DataFrame:
         """(team, organisation): each team's organisation, for the per-team analyses' rows."""
-        from warehouse.transforms.backlog import team_organisation
+        from pmolens.warehouse.transforms.backlog import team_organisation
 
         return team_organisation(self.work_items)
 
@@ -96,7 +96,7 @@ class Inputs:
 
     @cached_property
     def portfolio(self) -> pl.DataFrame:
-        from warehouse.transforms.portfolio import portfolio_tree
+        from pmolens.warehouse.transforms.portfolio import portfolio_tree
 
         return portfolio_tree(self.work_items)
 

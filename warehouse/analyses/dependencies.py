@@ -9,8 +9,8 @@ from typing import Any
 
 import polars as pl
 
-from warehouse.analyses.base import Inputs, analysis, once, snapshot
-from warehouse.transforms.dependencies import (
+from pmolens.warehouse.analyses.base import Inputs, analysis, once, snapshot
+from pmolens.warehouse.transforms.dependencies import (
     Condensed,
     DependencyParams,
     blocked_time,

@@ -8,8 +8,8 @@ from typing import Any
 
 import polars as pl
 
-from warehouse.analyses.base import Inputs, analysis, once, snapshot
-from warehouse.transforms.flow import (
+from pmolens.warehouse.analyses.base import Inputs, analysis, once, snapshot
+from pmolens.warehouse.transforms.flow import (
     NO_GROUP,
     FlowParams,
     aging_wip,

@@ -9,16 +9,16 @@ from typing import Any
 
 import polars as pl
 
-from warehouse.analyses.base import Inputs, analysis, once, snapshot
-from warehouse.analyses.flow import flow_params
-from warehouse.transforms.flow import NO_GROUP, as_of_date, cycle_times, daily_throughput
-from warehouse.transforms.forecast import (
+from pmolens.warehouse.analyses.base import Inputs, analysis, once, snapshot
+from pmolens.warehouse.analyses.flow import flow_params
+from pmolens.warehouse.transforms.flow import NO_GROUP, as_of_date, cycle_times, daily_throughput
+from pmolens.warehouse.transforms.forecast import (
     Forecast,
     ForecastParams,
     forecast,
     forecast_how_many,
 )
-from warehouse.transforms.kpis import snapshot_rows
+from pmolens.warehouse.transforms.kpis import snapshot_rows
 
 
 def forecast_params(inputs: Inputs) -> ForecastParams:

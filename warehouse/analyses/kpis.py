@@ -8,9 +8,9 @@ from typing import Any
 
 import polars as pl
 
-from warehouse.analyses.base import Inputs, analysis, once, snapshot
-from warehouse.analyses.flow import flow_params
-from warehouse.transforms.kpis import (
+from pmolens.warehouse.analyses.base import Inputs, analysis, once, snapshot
+from pmolens.warehouse.analyses.flow import flow_params
+from pmolens.warehouse.transforms.kpis import (
     TEAM_METRICS,
     KpiParams,
     effort_by_team,

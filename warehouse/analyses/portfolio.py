@@ -6,8 +6,8 @@ from typing import Any
 
 import polars as pl
 
-from warehouse.analyses.base import Inputs, analysis, snapshot
-from warehouse.transforms.portfolio import portfolio_by
+from pmolens.warehouse.analyses.base import Inputs, analysis, snapshot
+from pmolens.warehouse.transforms.portfolio import portfolio_by
 
 
 @analysis("portfolio")

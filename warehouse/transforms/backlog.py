@@ -21,8 +21,8 @@ from typing import Literal
 
 import polars as pl
 
-from warehouse.settings_analytics import BacklogParams
-from warehouse.transforms.flow import (
+from pmolens.warehouse.settings_analytics import BacklogParams
+from pmolens.warehouse.transforms.flow import (
     NO_GROUP,
     QUANTILE,
     FlowData,

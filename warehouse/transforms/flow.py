@@ -20,8 +20,8 @@ from typing import Any, Final
 import numpy as np
 import polars as pl
 
-from warehouse.settings_analytics import WORK_LEVELS, FlowParams
-from warehouse.transforms.hierarchy import first_ancestor_where, parent_rows
+from pmolens.warehouse.settings_analytics import WORK_LEVELS, FlowParams
+from pmolens.warehouse.transforms.hierarchy import first_ancestor_where, parent_rows
 
 DAY_US = 86_400_000_000
 CATEGORIES = ("todo", "in_progress", "done")

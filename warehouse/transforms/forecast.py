@@ -34,8 +34,8 @@ from typing import Any
 import numpy as np
 import polars as pl
 
-from warehouse.settings_analytics import ForecastParams
-from warehouse.transforms.flow import NO_GROUP, FlowData, as_of_date
+from pmolens.warehouse.settings_analytics import ForecastParams
+from pmolens.warehouse.transforms.flow import NO_GROUP, FlowData, as_of_date
 
 #: Sentinel "finish day" for trials that do not finish within the horizon.
 NEVER = 100_000_000

@@ -14,8 +14,8 @@ from typing import Any
 
 import polars as pl
 
-from warehouse.model import SCHEMAS, UTC_TS
-from warehouse.settings_analytics import ImpedimentParams
+from pmolens.warehouse.model import SCHEMAS, UTC_TS
+from pmolens.warehouse.settings_analytics import ImpedimentParams
 
 LEVELS = ("team", "sos", "eat")
 #: Blocked statuses of a source that has none configured (``sources.blocked_statuses``' default).

@@ -16,9 +16,9 @@ from typing import Any
 
 import polars as pl
 
-from warehouse.settings_analytics import KpiParams
-from warehouse.transforms.backlog import assign_to_sprint, delivery_progress, sprint_windows
-from warehouse.transforms.flow import (
+from pmolens.warehouse.settings_analytics import KpiParams
+from pmolens.warehouse.transforms.backlog import assign_to_sprint, delivery_progress, sprint_windows
+from pmolens.warehouse.transforms.flow import (
     NO_GROUP,
     FlowData,
     FlowParams,

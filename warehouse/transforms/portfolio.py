@@ -9,7 +9,7 @@ from __future__ import annotations
 import numpy as np
 import polars as pl
 
-from warehouse.transforms.hierarchy import parent_rows
+from pmolens.warehouse.transforms.hierarchy import parent_rows
 
 MAX_DEPTH = 8  # deeper trees are cut here; real trackers stop at 4-5 levels
 

@@ -26,18 +26,18 @@ The modules, by concept:
 
 from __future__ import annotations
 
-from warehouse.settings_analytics import FINDINGS_COLUMNS, OWNER_ROLES, SEVERITIES
-from warehouse.transforms.alignment.context import MAX_DEPTH, RuleContext, utc
-from warehouse.transforms.alignment.contract import (
+from pmolens.warehouse.settings_analytics import FINDINGS_COLUMNS, OWNER_ROLES, SEVERITIES
+from pmolens.warehouse.transforms.alignment.context import MAX_DEPTH, RuleContext, utc
+from pmolens.warehouse.transforms.alignment.contract import (
     FINDINGS_SCHEMA,
     SEVERITY_WEIGHTS,
     Rule,
     RuleFn,
     order_findings,
 )
-from warehouse.transforms.alignment.custom import run_custom_rules
-from warehouse.transforms.alignment.engine import evaluate, run_rule
-from warehouse.transforms.alignment.lifecycle import (
+from pmolens.warehouse.transforms.alignment.custom import run_custom_rules
+from pmolens.warehouse.transforms.alignment.engine import evaluate, run_rule
+from pmolens.warehouse.transforms.alignment.lifecycle import (
     FINDINGS_STATE_SCHEMA,
     SCORE_KEYS,
     STATUSES,
@@ -46,14 +46,14 @@ from warehouse.transforms.alignment.lifecycle import (
     score_scope,
     update_findings,
 )
-from warehouse.transforms.alignment.rules import RULES
-from warehouse.transforms.alignment.rules.duplicate_effort import (
+from pmolens.warehouse.transforms.alignment.rules import RULES
+from pmolens.warehouse.transforms.alignment.rules.duplicate_effort import (
     STOP_WORDS,
     similar_title_sets,
     title_tokens,
     token_rows,
 )
-from warehouse.transforms.alignment.settings import (
+from pmolens.warehouse.transforms.alignment.settings import (
     CATALOGUE_SCHEMA,
     CustomRules,
     ResolvedRule,
@@ -62,7 +62,7 @@ from warehouse.transforms.alignment.settings import (
     resolve_rules,
     rule_catalogue,
 )
-from warehouse.transforms.dependencies import EDGES_SCHEMA
+from pmolens.warehouse.transforms.dependencies import EDGES_SCHEMA
 
 __all__ = [
     "CATALOGUE_SCHEMA",

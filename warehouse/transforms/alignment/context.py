@@ -10,9 +10,9 @@ from functools import cached_property
 import numpy as np
 import polars as pl
 
-from warehouse.model import SCHEMAS, UTC_TS
-from warehouse.transforms.dependencies import EDGES_SCHEMA
-from warehouse.transforms.hierarchy import parent_rows
+from pmolens.warehouse.model import SCHEMAS, UTC_TS
+from pmolens.warehouse.transforms.dependencies import EDGES_SCHEMA
+from pmolens.warehouse.transforms.hierarchy import parent_rows
 
 MAX_DEPTH = 6  # parent walk depth (the contract's limit; deeper trees are cut)
 DAY_US = 86_400_000_000

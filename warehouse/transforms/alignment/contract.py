@@ -9,10 +9,15 @@ from typing import Any
 
 import polars as pl
 
-from warehouse.model import UTC_TS
-from warehouse.settings_analytics import FINDINGS_COLUMNS, OWNER_ROLES, SEVERITIES, RulesSettings
-from warehouse.transforms.alignment.context import RuleContext
-from warehouse.transforms.alignment.text import txt
+from pmolens.warehouse.model import UTC_TS
+from pmolens.warehouse.settings_analytics import (
+    FINDINGS_COLUMNS,
+    OWNER_ROLES,
+    SEVERITIES,
+    RulesSettings,
+)
+from pmolens.warehouse.transforms.alignment.context import RuleContext
+from pmolens.warehouse.transforms.alignment.text import txt
 
 #: How much one open finding of each severity costs its item's score (lifecycle.alignment_scores).
 SEVERITY_WEIGHTS: dict[str, float] = {"info": 0.25, "warning": 0.5, "critical": 1.0}

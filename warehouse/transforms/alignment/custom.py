@@ -8,9 +8,18 @@ from collections.abc import Mapping, Sequence
 import duckdb
 import polars as pl
 
-from warehouse.settings_analytics import FINDINGS_COLUMNS, CustomRule, clean_sql, custom_connection
-from warehouse.transforms.alignment.contract import FINDINGS_SCHEMA, finalise, order_findings
-from warehouse.transforms.alignment.settings import (
+from pmolens.warehouse.settings_analytics import (
+    FINDINGS_COLUMNS,
+    CustomRule,
+    clean_sql,
+    custom_connection,
+)
+from pmolens.warehouse.transforms.alignment.contract import (
+    FINDINGS_SCHEMA,
+    finalise,
+    order_findings,
+)
+from pmolens.warehouse.transforms.alignment.settings import (
     CustomRules,
     ResolvedRule,
     Rules,

@@ -9,12 +9,16 @@ from typing import Any
 
 import polars as pl
 
-from warehouse.settings_analytics import CustomRule
-from warehouse.transforms.alignment.context import RuleContext
-from warehouse.transforms.alignment.contract import FINDINGS_SCHEMA, finalise, order_findings
-from warehouse.transforms.alignment.custom import run_resolved_custom_rules
-from warehouse.transforms.alignment.rules import RULES
-from warehouse.transforms.alignment.settings import (
+from pmolens.warehouse.settings_analytics import CustomRule
+from pmolens.warehouse.transforms.alignment.context import RuleContext
+from pmolens.warehouse.transforms.alignment.contract import (
+    FINDINGS_SCHEMA,
+    finalise,
+    order_findings,
+)
+from pmolens.warehouse.transforms.alignment.custom import run_resolved_custom_rules
+from pmolens.warehouse.transforms.alignment.rules import RULES
+from pmolens.warehouse.transforms.alignment.settings import (
     CustomRules,
     ResolvedRule,
     Rules,

@@ -9,15 +9,15 @@ from typing import Any, Literal
 
 import polars as pl
 
-from warehouse.model import UTC_TS
-from warehouse.transforms.alignment.context import days_between, lit_ts, utc
-from warehouse.transforms.alignment.contract import (
+from pmolens.warehouse.model import UTC_TS
+from pmolens.warehouse.transforms.alignment.context import days_between, lit_ts, utc
+from pmolens.warehouse.transforms.alignment.contract import (
     FINDINGS_SCHEMA,
     SEVERITY_WEIGHTS,
     key_expr,
     severity_rank,
 )
-from warehouse.transforms.alignment.text import txt
+from pmolens.warehouse.transforms.alignment.text import txt
 
 STATUSES = ("new", "open", "resolved")
 #: The stored findings table (result ``findings``): findings plus their lifecycle.

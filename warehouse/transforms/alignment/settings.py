@@ -10,9 +10,9 @@ from typing import Any
 
 import polars as pl
 
-from warehouse.settings_analytics import CustomRule, RuleSettings, RulesSettings
-from warehouse.transforms.alignment.contract import Rule, empty_hits
-from warehouse.transforms.alignment.rules import RULES
+from pmolens.warehouse.settings_analytics import CustomRule, RuleSettings, RulesSettings
+from pmolens.warehouse.transforms.alignment.contract import Rule, empty_hits
+from pmolens.warehouse.transforms.alignment.rules import RULES
 
 
 @dataclass(frozen=True)

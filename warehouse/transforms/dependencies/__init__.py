@@ -18,22 +18,26 @@ This package re-exports the public names callers use. Definitions: docs/dependen
 
 from __future__ import annotations
 
-from warehouse.settings_analytics import DependencyParams
-from warehouse.transforms.dependencies.blocked import (
+from pmolens.warehouse.settings_analytics import DependencyParams
+from pmolens.warehouse.transforms.dependencies.blocked import (
     BLOCKED_SCHEMA,
     DEFAULT_BLOCKED,
     blocked_time,
     with_blocked_time,
 )
-from warehouse.transforms.dependencies.bottlenecks import (
+from pmolens.warehouse.transforms.dependencies.bottlenecks import (
     BOTTLENECK_SCHEMA,
     TEAM_BOTTLENECK_SCHEMA,
     Sketches,
     dependency_bottlenecks,
     reach_sketches,
 )
-from warehouse.transforms.dependencies.chains import CHAINS_SCHEMA, MAX_PATH, dependency_chains
-from warehouse.transforms.dependencies.contract import (
+from pmolens.warehouse.transforms.dependencies.chains import (
+    CHAINS_SCHEMA,
+    MAX_PATH,
+    dependency_chains,
+)
+from pmolens.warehouse.transforms.dependencies.contract import (
     DAY_US,
     EDGE_EXTRA_SCHEMA,
     EDGES_SCHEMA,
@@ -41,18 +45,27 @@ from warehouse.transforms.dependencies.contract import (
     NO_TEAM,
     empty_edges,
 )
-from warehouse.transforms.dependencies.cycles import CYCLES_SCHEMA, dependency_cycles
-from warehouse.transforms.dependencies.edges import dependency_edges
-from warehouse.transforms.dependencies.graph import Condensed, Graph, condense, waiting_graph
-from warehouse.transforms.dependencies.matrix import MATRIX_SCHEMA, dependency_matrix
-from warehouse.transforms.dependencies.sos import (
+from pmolens.warehouse.transforms.dependencies.cycles import CYCLES_SCHEMA, dependency_cycles
+from pmolens.warehouse.transforms.dependencies.edges import dependency_edges
+from pmolens.warehouse.transforms.dependencies.graph import (
+    Condensed,
+    Graph,
+    condense,
+    waiting_graph,
+)
+from pmolens.warehouse.transforms.dependencies.matrix import MATRIX_SCHEMA, dependency_matrix
+from pmolens.warehouse.transforms.dependencies.sos import (
     SOS_SCHEMA,
     scrum_of_scrums,
     team_hindering,
     team_impediments,
 )
-from warehouse.transforms.dependencies.timing import RED_LINES, TIMINGS, dependency_conflicts
-from warehouse.transforms.dependencies.trend import TREND_METRICS, trend_snapshot
+from pmolens.warehouse.transforms.dependencies.timing import (
+    RED_LINES,
+    TIMINGS,
+    dependency_conflicts,
+)
+from pmolens.warehouse.transforms.dependencies.trend import TREND_METRICS, trend_snapshot
 
 __all__ = [
     "BLOCKED_SCHEMA",

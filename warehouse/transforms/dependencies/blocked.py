@@ -12,10 +12,10 @@ from typing import Any
 import numpy as np
 import polars as pl
 
-from warehouse.model import UTC_TS
-from warehouse.transforms.dependencies.contract import _utc
-from warehouse.transforms.dependencies.graph import _distinct
-from warehouse.transforms.flow import days_between, live
+from pmolens.warehouse.model import UTC_TS
+from pmolens.warehouse.transforms.dependencies.contract import _utc
+from pmolens.warehouse.transforms.dependencies.graph import _distinct
+from pmolens.warehouse.transforms.flow import days_between, live
 
 BLOCKED_SCHEMA: dict[str, Any] = {
     "item_id": pl.String,

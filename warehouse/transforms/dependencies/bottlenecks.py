@@ -11,9 +11,9 @@ from typing import Any
 import numpy as np
 import polars as pl
 
-from warehouse.settings_analytics import DependencyParams
-from warehouse.transforms.dependencies.contract import NO_TEAM, _team, _with_extras
-from warehouse.transforms.dependencies.graph import (
+from pmolens.warehouse.settings_analytics import DependencyParams
+from pmolens.warehouse.transforms.dependencies.contract import NO_TEAM, _team, _with_extras
+from pmolens.warehouse.transforms.dependencies.graph import (
     _ABOUT,
     Condensed,
     _csr,

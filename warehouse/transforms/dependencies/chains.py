@@ -10,8 +10,8 @@ from typing import Any
 import numpy as np
 import polars as pl
 
-from warehouse.transforms.dependencies.contract import NO_TEAM, _utc, _with_extras
-from warehouse.transforms.dependencies.graph import (
+from pmolens.warehouse.transforms.dependencies.contract import NO_TEAM, _utc, _with_extras
+from pmolens.warehouse.transforms.dependencies.graph import (
     Condensed,
     _csr,
     _gather,

@@ -10,8 +10,8 @@ from typing import Any
 import numpy as np
 import polars as pl
 
-from warehouse.transforms.dependencies.contract import _team, _with_extras
-from warehouse.transforms.dependencies.graph import (
+from pmolens.warehouse.transforms.dependencies.contract import _team, _with_extras
+from pmolens.warehouse.transforms.dependencies.graph import (
     _ABOUT,
     Condensed,
     _node_attrs,

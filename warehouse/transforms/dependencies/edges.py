@@ -12,11 +12,11 @@ from datetime import datetime
 import numpy as np
 import polars as pl
 
-from warehouse.model import SCHEMAS, UTC_TS
-from warehouse.transforms.dependencies.contract import FULL_EDGES_SCHEMA, _utc
-from warehouse.transforms.dependencies.timing import _timing
-from warehouse.transforms.flow import days_between, live
-from warehouse.transforms.hierarchy import first_ancestor_where, parent_rows
+from pmolens.warehouse.model import SCHEMAS, UTC_TS
+from pmolens.warehouse.transforms.dependencies.contract import FULL_EDGES_SCHEMA, _utc
+from pmolens.warehouse.transforms.dependencies.timing import _timing
+from pmolens.warehouse.transforms.flow import days_between, live
+from pmolens.warehouse.transforms.hierarchy import first_ancestor_where, parent_rows
 
 
 def _frame(frames: Mapping[str, pl.DataFrame], name: str) -> pl.DataFrame:

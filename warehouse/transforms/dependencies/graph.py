@@ -16,7 +16,7 @@ from typing import Any
 import numpy as np
 import polars as pl
 
-from warehouse.transforms.dependencies.contract import _with_extras
+from pmolens.warehouse.transforms.dependencies.contract import _with_extras
 
 
 @dataclass(frozen=True)

@@ -9,7 +9,7 @@ from typing import Any
 
 import polars as pl
 
-from warehouse.transforms.dependencies.contract import _team, _with_extras
+from pmolens.warehouse.transforms.dependencies.contract import _team, _with_extras
 
 MATRIX_SCHEMA: dict[str, Any] = {
     "blocker_org": pl.String,

@@ -9,9 +9,9 @@ from typing import Any
 
 import polars as pl
 
-from warehouse.transforms.dependencies.contract import _team, _with_extras
-from warehouse.transforms.dependencies.timing import RED_LINES
-from warehouse.transforms.flow import live
+from pmolens.warehouse.transforms.dependencies.contract import _team, _with_extras
+from pmolens.warehouse.transforms.dependencies.timing import RED_LINES
+from pmolens.warehouse.transforms.flow import live
 
 SOS_SCHEMA: dict[str, Any] = {
     "organisation": pl.String,

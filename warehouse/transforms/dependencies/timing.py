@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import polars as pl
 
-from warehouse.transforms.dependencies.contract import _with_extras
+from pmolens.warehouse.transforms.dependencies.contract import _with_extras
 
 TIMINGS = ("conflict", "at_risk", "unscheduled_blocker", "on_track", "unplanned", "done")
 #: The "red lines", worst first.

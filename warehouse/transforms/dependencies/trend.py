@@ -9,7 +9,7 @@ from typing import Any
 
 import polars as pl
 
-from warehouse.transforms.dependencies.contract import _with_extras
+from pmolens.warehouse.transforms.dependencies.contract import _with_extras
 
 TREND_METRICS = (
     "open",

@@ -8,8 +8,8 @@ in docs/alignment.md. ``RULES`` is the catalogue order (``/alignment/rules``, th
 
 from __future__ import annotations
 
-from warehouse.transforms.alignment.contract import Rule
-from warehouse.transforms.alignment.rules import (
+from pmolens.warehouse.transforms.alignment.contract import Rule
+from pmolens.warehouse.transforms.alignment.rules import (
     cadence,
     dependencies,
     dod_drift,

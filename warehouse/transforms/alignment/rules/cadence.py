@@ -8,9 +8,9 @@ from typing import Any
 
 import polars as pl
 
-from warehouse.transforms.alignment.context import RuleContext, days_between, lit_ts
-from warehouse.transforms.alignment.contract import empty_hits, rule, team_hits
-from warehouse.transforms.alignment.text import fmt_date, txt
+from pmolens.warehouse.transforms.alignment.context import RuleContext, days_between, lit_ts
+from pmolens.warehouse.transforms.alignment.contract import empty_hits, rule, team_hits
+from pmolens.warehouse.transforms.alignment.text import fmt_date, txt
 
 #: Phases are counted in days from this Monday: two teams with the same cadence and phase start
 #: their sprints on the same days.

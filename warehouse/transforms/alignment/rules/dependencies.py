@@ -8,9 +8,9 @@ from typing import Any
 
 import polars as pl
 
-from warehouse.transforms.alignment.context import RuleContext
-from warehouse.transforms.alignment.contract import rule
-from warehouse.transforms.alignment.text import fmt_date, join_list, label, txt
+from pmolens.warehouse.transforms.alignment.context import RuleContext
+from pmolens.warehouse.transforms.alignment.contract import rule
+from pmolens.warehouse.transforms.alignment.text import fmt_date, join_list, label, txt
 
 
 def _open_edges(ctx: RuleContext) -> pl.LazyFrame:

@@ -9,10 +9,10 @@ from typing import Any
 
 import polars as pl
 
-from warehouse.model import UTC_TS
-from warehouse.transforms.alignment.context import RuleContext, lit_ts
-from warehouse.transforms.alignment.contract import ITEM_COLUMNS, rule, team_hits
-from warehouse.transforms.alignment.text import fmt_date, label
+from pmolens.warehouse.model import UTC_TS
+from pmolens.warehouse.transforms.alignment.context import RuleContext, lit_ts
+from pmolens.warehouse.transforms.alignment.contract import ITEM_COLUMNS, rule, team_hits
+from pmolens.warehouse.transforms.alignment.text import fmt_date, label
 
 
 @rule(

@@ -9,9 +9,9 @@ from typing import Any
 import numpy as np
 import polars as pl
 
-from warehouse.transforms.alignment.context import RuleContext
-from warehouse.transforms.alignment.contract import ITEM_COLUMNS, empty_hits, rule
-from warehouse.transforms.alignment.text import label, short, txt
+from pmolens.warehouse.transforms.alignment.context import RuleContext
+from pmolens.warehouse.transforms.alignment.contract import ITEM_COLUMNS, empty_hits, rule
+from pmolens.warehouse.transforms.alignment.text import label, short, txt
 
 _STOP_TEXT = (
     # English

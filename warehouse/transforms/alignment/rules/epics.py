@@ -7,9 +7,9 @@ from typing import Any
 
 import polars as pl
 
-from warehouse.transforms.alignment.context import RuleContext
-from warehouse.transforms.alignment.contract import ITEM_COLUMNS, rule
-from warehouse.transforms.alignment.text import join_list, label
+from pmolens.warehouse.transforms.alignment.context import RuleContext
+from pmolens.warehouse.transforms.alignment.contract import ITEM_COLUMNS, rule
+from pmolens.warehouse.transforms.alignment.text import join_list, label
 
 
 @rule(

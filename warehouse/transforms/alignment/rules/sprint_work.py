@@ -7,9 +7,9 @@ from typing import Any
 
 import polars as pl
 
-from warehouse.transforms.alignment.context import RuleContext, lit_ts
-from warehouse.transforms.alignment.contract import ITEM_COLUMNS, rule
-from warehouse.transforms.alignment.text import label, txt
+from pmolens.warehouse.transforms.alignment.context import RuleContext, lit_ts
+from pmolens.warehouse.transforms.alignment.contract import ITEM_COLUMNS, rule
+from pmolens.warehouse.transforms.alignment.text import label, txt
 
 
 def _delivery(ctx: RuleContext, levels: Sequence[str]) -> pl.DataFrame:

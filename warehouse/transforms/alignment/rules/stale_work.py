@@ -7,9 +7,9 @@ from typing import Any
 
 import polars as pl
 
-from warehouse.transforms.alignment.context import RuleContext, days_between, lit_ts
-from warehouse.transforms.alignment.contract import ITEM_COLUMNS, rule
-from warehouse.transforms.alignment.text import fmt_date, label
+from pmolens.warehouse.transforms.alignment.context import RuleContext, days_between, lit_ts
+from pmolens.warehouse.transforms.alignment.contract import ITEM_COLUMNS, rule
+from pmolens.warehouse.transforms.alignment.text import fmt_date, label
 
 
 @rule(

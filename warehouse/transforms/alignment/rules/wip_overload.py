@@ -9,9 +9,9 @@ from typing import Any
 
 import polars as pl
 
-from warehouse.transforms.alignment.context import RuleContext, days_between, lit_ts
-from warehouse.transforms.alignment.contract import empty_hits, rule
-from warehouse.transforms.alignment.text import num
+from pmolens.warehouse.transforms.alignment.context import RuleContext, days_between, lit_ts
+from pmolens.warehouse.transforms.alignment.contract import empty_hits, rule
+from pmolens.warehouse.transforms.alignment.text import num
 
 
 @rule(
