@@ -22,6 +22,7 @@ from pmolens.warehouse.transforms.forecast import (
     plan,
     simulate,
     team_rng,
+    topological_order,
 )
 from tests.factories import frame, work_items
 
@@ -169,11 +170,129 @@ def test_blocking_item_outside_epics_is_forecast_and_cycles_are_broken():
     history = daily(A=[1] * 30, B=[0, 1] * 15)
     deps = edges(("X", "E1-0"), ("E1-0", "E2-0"), ("E2-0", "E1-0"))
     result = forecast(data(*rows), deps, history, P).epics.sort("key")
-    # X is done first; then only the E1 <-> E2 cycle is left: E1 (fewest waiting, then id)
-    # loses its edge from E2, so E1 waits on X only and E2 waits on E1
-    assert result["cycle_broken"].to_list() == [True, False]
+    # X is outside the E1 <-> E2 cycle: its edge stays. Inside the cycle E1 and E2 each wait on
+    # one member; E1 (then the smaller id) loses its edge from E2, so E1 waits on X only and E2
+    # waits on E1. Both are cycle members, so both are marked.
+    assert result["cycle_broken"].to_list() == [True, True]
     assert result["blockers"].to_list() == [["X"], ["E1"]]
     assert result["p85"][1] >= result["p85"][0]
+
+
+def test_cycle_is_broken_inside_the_cycle_only():
+    """Issue 12: P302 is in no cycle but waits on PAY1, a member of the PAY1 -> PAY2 -> PAY3 ->
+    PAY1 cycle; U (in no cycle) blocks PAY2. The old rule picked the waiting node with the fewest
+    unfinished blockers anywhere - P302 (1 blocker, smallest id) - and dropped (PAY1, P302).
+    Only an edge between cycle members may go: each member waits on one member, so PAY1 (the
+    smallest id) loses (PAY3, PAY1); every other edge, into and out of the cycle, is kept."""
+    rows = [
+        epic("P302", "T1", "a"),
+        *stories("P302", "T1", 1),
+        epic("PAY1", "T2", "b"),
+        *stories("PAY1", "T2", 2),
+        epic("PAY2", "T3", "c"),
+        *stories("PAY2", "T3", 5),
+        epic("PAY3", "T4", "d"),
+        *stories("PAY3", "T4", 1),
+        epic("U", "T5", "e"),
+        *stories("U", "T5", 7),
+    ]
+    deps = edges(
+        ("PAY1-0", "P302-0"),
+        ("PAY1-1", "PAY2-0"),
+        ("PAY2-0", "PAY3-0"),
+        ("PAY3-0", "PAY1-0"),
+        ("U-0", "PAY2-1"),
+    )
+    history = daily(T1=[1] * 30, T2=[1] * 30, T3=[1] * 30, T4=[1] * 30, T5=[1] * 30)
+    sim = simulate(plan(data(*rows), deps, history), 500, 1)
+    assert sim.broken == [("PAY3", "PAY1")]
+    assert sim.in_cycle == {"PAY1", "PAY2", "PAY3"}
+    assert sim.blockers == {
+        "P302": ["PAY1"],
+        "PAY1": [],
+        "PAY2": ["PAY1", "U"],
+        "PAY3": ["PAY2"],
+        "U": [],
+    }
+    # one item a day per team, own = remaining items: P302 1, PAY1 2, PAY2 5, PAY3 1, U 7;
+    # PAY1 2 (its edge from PAY3 dropped), PAY2 max(5, 2, 7) = 7, PAY3 max(1, 7) = 7,
+    # P302 max(1, PAY1 2) = 2 - with the old rule P302 landed on day 1, before its blocker
+    finals = {n: set(sim.final[:, sim.index(n)].tolist()) for n in sim.node_ids}
+    assert finals == {"P302": {2}, "PAY1": {2}, "PAY2": {7}, "PAY3": {7}, "U": {7}}
+    result = forecast(data(*rows), deps, history, P).epics.sort("key")
+    assert result["key"].to_list() == ["P302", "PAY1", "PAY2", "PAY3", "U"]
+    assert result["cycle_broken"].to_list() == [False, True, True, True, False]
+    assert result["p85"].to_list() == [
+        date(2026, 3, 3),
+        date(2026, 3, 3),
+        date(2026, 3, 8),
+        date(2026, 3, 8),
+        date(2026, 3, 8),
+    ]
+    assert result["driven_by"].to_list() == ["PAY1", None, "U", "PAY2", None]
+
+
+def test_every_kept_edge_holds_per_trial_and_at_every_percentile():
+    """Same graph, uneven throughput: per trial a dependent never ends before a kept blocker
+    (every edge except the one dropped inside the cycle), hence at every percentile."""
+    rows = [
+        epic("P302", "T1", "a"),
+        *stories("P302", "T1", 1),
+        epic("PAY1", "T2", "b"),
+        *stories("PAY1", "T2", 2),
+        epic("PAY2", "T3", "c"),
+        *stories("PAY2", "T3", 5),
+        epic("PAY3", "T4", "d"),
+        *stories("PAY3", "T4", 1),
+        epic("U", "T5", "e"),
+        *stories("U", "T5", 7),
+    ]
+    deps = edges(
+        ("PAY1-0", "P302-0"),
+        ("PAY1-1", "PAY2-0"),
+        ("PAY2-0", "PAY3-0"),
+        ("PAY3-0", "PAY1-0"),
+        ("U-0", "PAY2-1"),
+    )
+    history = daily(
+        T1=[0, 1, 0, 0, 2] * 6,
+        T2=[0, 0, 1, 0, 0] * 6,
+        T3=[3, 0, 1, 0, 2] * 6,
+        T4=[1, 0] * 15,
+        T5=[0, 2, 0, 1, 0] * 6,
+    )
+    p = plan(data(*rows), deps, history)
+    sim = simulate(p, 3000, 11)
+    kept = [(b, d) for d, bl in sim.blockers.items() for b in bl]
+    assert sorted(kept) == sorted(set(p.edges.iter_rows()) - {("PAY3", "PAY1")})
+    for b, d in kept:
+        assert (sim.final[:, sim.index(d)] >= sim.final[:, sim.index(b)]).all(), (b, d)
+    result = forecast(data(*rows), deps, history, P).epics
+    dates = {r["epic_id"]: r for r in result.iter_rows(named=True)}
+    for b, d in (("PAY1", "P302"), ("PAY1", "PAY2"), ("U", "PAY2"), ("PAY2", "PAY3")):
+        for q in ("p50", "p85", "p95"):
+            assert dates[d][q] >= dates[b][q], (b, d, q)
+
+
+def test_topological_order_breaks_only_edges_still_on_a_cycle():
+    """One component A0, B, C, D (C -> D -> C, D -> B -> A0 -> C). A0, B and D each wait on one
+    member, C on two: A0 (fewest, smallest id) loses (B, A0). Left waiting: C <-> D, and B on D.
+    B is in no cycle of what is left, so it keeps its edge although it has the smallest id: C
+    (one blocker, then id) loses (D, C)."""
+    pairs = [("C", "D"), ("D", "C"), ("D", "B"), ("B", "A0"), ("A0", "C")]
+    order, broken, members = topological_order(["A0", "B", "C", "D"], pairs)
+    assert broken == [("B", "A0"), ("D", "C")]
+    assert members == {"A0", "B", "C", "D"}
+    assert order == ["A0", "C", "D", "B"]
+    # two cycles joined by an edge between them: that edge is kept, one edge per cycle goes
+    pairs = [("A", "B"), ("B", "C"), ("C", "A"), ("B", "A"), ("C", "D"), ("D", "E"), ("E", "D")]
+    order, broken, members = topological_order(list("ABCDE"), pairs)
+    # A waits on B and C, B on A, C on B: B (one, then id) loses (A, B); D and E wait on one
+    # member of their cycle each: D loses (E, D); (C, D) stays
+    assert broken == [("A", "B"), ("E", "D")]
+    assert members == set("ABCDE")
+    assert order == ["B", "C", "A", "D", "E"]
+    assert topological_order(["X", "Y"], [("X", "Y")]) == (["X", "Y"], [], set())
 
 
 def test_team_without_throughput_has_no_dates_and_says_why():

@@ -14,7 +14,8 @@ Model (docs/forecast.md has the full story and the caveats):
   which join the queue as one-item units so that they can be forecast as blockers.
 - The epic lands when its last team is done, and never before any open blocker: per trial,
   finish = max(own finish, finish of each blocking epic or item), computed in topological order
-  of the blocker graph (cycles are broken at one node and reported).
+  of the blocker graph. Cycles are broken by dropping edges between members of one cycle only
+  (every edge into or out of a cycle is kept); the members are reported.
 
 Everything is vectorised over trials (``TeamStream``): per team a pool of sampled stretches of
 days, per trial a sequence of stretches, one ``searchsorted`` for all targets at once and a table
@@ -400,56 +401,101 @@ class Simulation:
     broken: list[tuple[str, str]]  # (blocker, dependent) edges dropped to break cycles
     driven_counts: dict[str, dict[str, int]] = field(default_factory=dict)
     left_out: dict[str, int] = field(default_factory=dict)  # node -> blocker nodes not simulated
+    #: nodes in a cycle of the simulated graph (whose dates therefore ignore a broken edge)
+    in_cycle: set[str] = field(default_factory=set)
 
     def index(self, node_id: str) -> int:
         return self.node_ids.index(node_id)
 
 
+def strong_components(n: int, src: np.ndarray, dst: np.ndarray) -> np.ndarray:
+    """Strongly connected component label per node 0..n-1 of the edges ``src[i] -> dst[i]``
+    (scipy, linear time): two nodes share a label when each waits, directly or through others,
+    on the other."""
+    from scipy.sparse import csr_matrix
+    from scipy.sparse.csgraph import connected_components
+
+    if n == 0:
+        return np.zeros(0, dtype=np.int64)
+    matrix = csr_matrix((np.ones(len(src), dtype=np.int8), (src, dst)), shape=(n, n))
+    return connected_components(matrix, directed=True, connection="strong")[1].astype(np.int64)
+
+
+def _break_cycle(src: np.ndarray, dst: np.ndarray, n: int) -> np.ndarray:
+    """Edge positions to drop so that one strongly connected component (nodes 0..n-1 in id order,
+    edges ``src -> dst`` all inside it) has no cycle left.
+
+    Kahn peels the nodes whose blockers are all done. When only cycles are left, the victim is
+    a waiting node whose unfinished blockers all lie in its own cycle of what is left (recomputed
+    each time, so a dropped edge is always on a cycle), with the fewest unfinished blockers, then
+    the smallest id; it loses exactly those incoming edges. Edges from members already done are
+    kept. Vectorised per round: O(rounds x edges of the component).
+    """
+    waiting = np.ones(n, dtype=bool)
+    kept = np.ones(len(src), dtype=bool)
+    while waiting.any():
+        live = kept & waiting[src] & waiting[dst]
+        pending = np.bincount(dst[live], minlength=n)
+        ready = waiting & (pending == 0)
+        if ready.any():
+            waiting &= ~ready
+            continue
+        labels = strong_components(n, src[live], dst[live])
+        crossing = np.zeros(n, dtype=bool)  # waits on a waiting node outside its own cycle
+        crossing[dst[live][labels[src[live]] != labels[dst[live]]]] = True
+        candidates = np.flatnonzero(waiting & ~crossing)  # never empty: a source cycle exists
+        victim = candidates[np.argmin(pending[candidates])]  # first = smallest id on ties
+        kept &= ~(live & (dst == victim))
+    return np.flatnonzero(~kept)
+
+
 def topological_order(
     nodes: Sequence[str], edges: Sequence[tuple[str, str]]
-) -> tuple[list[str], list[tuple[str, str]]]:
-    """Blockers before dependents (Kahn). When only cycles remain, the waiting node with the
-    fewest unfinished blockers (then the smallest id) loses those incoming edges; they are
-    returned as broken. A lazy heap keeps the victim choice O(log n), so dense graphs stay fast.
+) -> tuple[list[str], list[tuple[str, str]], set[str]]:
+    """Blockers before dependents (Kahn, smallest id first among the ready ones).
+
+    Cycles are broken inside their strongly connected component only (``_break_cycle``): every
+    edge between two different components is kept, so a node never comes before a blocker that
+    is not in its own cycle. Returns the order, the dropped (blocker, dependent) edges, and the
+    members of the cycles (components of two or more nodes): their dates ignore at least one
+    edge of their cycle, directly or through another member.
     """
-    incoming: dict[str, set[str]] = {n: set() for n in nodes}
-    outgoing: dict[str, set[str]] = {n: set() for n in nodes}
-    for b, d in edges:
-        if b in incoming and d in incoming and b != d:
-            incoming[d].add(b)
-            outgoing[b].add(d)
-    pending = {n: len(incoming[n]) for n in nodes}
-    ready = [n for n in nodes if pending[n] == 0]
+    names = sorted(set(nodes))
+    pos = {name: i for i, name in enumerate(names)}
+    pairs = sorted({(pos[b], pos[d]) for b, d in edges if b in pos and d in pos and b != d})
+    src = np.array([b for b, _ in pairs], dtype=np.int64)
+    dst = np.array([d for _, d in pairs], dtype=np.int64)
+    labels = strong_components(len(names), src, dst)
+    in_cycle = np.bincount(labels, minlength=len(names))[labels] > 1
+    inside = labels[src] == labels[dst]
+    drop = np.zeros(len(pairs), dtype=bool)
+    for label in np.unique(labels[in_cycle]):
+        members = np.flatnonzero(labels == label)  # ascending: id order
+        local = np.full(len(names), -1, dtype=np.int64)
+        local[members] = np.arange(len(members))
+        at = np.flatnonzero(inside & (labels[src] == label))
+        drop[at[_break_cycle(local[src[at]], local[dst[at]], len(members))]] = True
+    broken = [(names[src[i]], names[dst[i]]) for i in np.flatnonzero(drop)]
+
+    outgoing: dict[int, list[int]] = {i: [] for i in range(len(names))}
+    pending = [0] * len(names)
+    for i in np.flatnonzero(~drop):
+        outgoing[int(src[i])].append(int(dst[i]))
+        pending[int(dst[i])] += 1
+    ready = [i for i in range(len(names)) if pending[i] == 0]
     heapq.heapify(ready)
-    candidates = [(pending[n], n) for n in nodes if pending[n] > 0]
-    heapq.heapify(candidates)
-    done: set[str] = set()
     order: list[str] = []
-    broken: list[tuple[str, str]] = []
-    while len(order) < len(pending):
-        if not ready:
-            while True:  # stale entries are skipped: pending only decreases, re-pushed on change
-                count, victim = heapq.heappop(candidates)
-                if victim not in done and count == pending[victim]:
-                    break
-            for b in sorted(incoming[victim] - done):
-                broken.append((b, victim))
-                outgoing[b].discard(victim)
-            incoming[victim] &= done
-            pending[victim] = 0
-            ready.append(victim)
+    while ready:
         node = heapq.heappop(ready)
-        if node in done:
-            continue
-        done.add(node)
-        order.append(node)
-        for d in sorted(outgoing[node]):
+        order.append(names[node])
+        for d in outgoing[node]:
             pending[d] -= 1
             if pending[d] == 0:
                 heapq.heappush(ready, d)
-            else:
-                heapq.heappush(candidates, (pending[d], d))
-    return order, broken
+    if len(order) != len(names):  # cannot happen: every cycle lost an edge
+        raise AssertionError("blocker graph still has a cycle after breaking")
+    cycle_members = {names[i] for i in np.flatnonzero(in_cycle)}
+    return order, broken, cycle_members
 
 
 def _closure(selected: set[str], graph: pl.DataFrame, max_nodes: int | None = None) -> set[str]:
@@ -490,7 +536,7 @@ def simulate(
         .iter_rows()
     )
     graph: list[tuple[str, str]] = list(sub.iter_rows())
-    order_all, broken = topological_order(sorted(wanted), graph)
+    order_all, broken, in_cycle = topological_order(sorted(wanted), graph)
     index = {n: i for i, n in enumerate(order_all)}
     own = np.zeros((trials, len(order_all)), dtype=np.int32, order="F")
     queue = p.queue.filter(pl.col("node_id").is_in(list(wanted)))
@@ -527,7 +573,7 @@ def simulate(
             driven[node] = {b: int(c) for b, c in zip(bl, counts, strict=True) if c}
         for b in bl:
             np.maximum(col, final[:, index[b]], out=col)
-    return Simulation(order_all, own, final, blockers, broken, driven, left_out)
+    return Simulation(order_all, own, final, blockers, broken, driven, left_out, in_cycle)
 
 
 def _percentile_days(matrix: np.ndarray, q: Any) -> np.ndarray:
@@ -627,7 +673,6 @@ def _epic_frame(p: Plan, sim: Simulation, selected: Sequence[str]) -> pl.DataFra
         .agg(pl.col("team").sort(), pl.col("remaining").sum())
         .rows_by_key("node_id", named=True, unique=True)
     )
-    broken_targets = {d for _, d in sim.broken}
     rows: list[dict[str, Any]] = []
     trials = final.shape[0]
     for j, node in enumerate(selected):
@@ -670,7 +715,7 @@ def _epic_frame(p: Plan, sim: Simulation, selected: Sequence[str]) -> pl.DataFra
                 "dependency_delay_days_p85": None if delay85[j] >= NEVER else int(delay85[j]),
                 "blockers": sim.blockers.get(node, []),
                 "unforecast_blockers": int(p.unforecast.get(node, 0) + sim.left_out.get(node, 0)),
-                "cycle_broken": node in broken_targets,
+                "cycle_broken": node in sim.in_cycle,
                 "note": "; ".join(notes) or None,
             }
         )
