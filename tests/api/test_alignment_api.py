@@ -12,7 +12,7 @@ from pmolens.api.app import create_app
 from pmolens.pipeline.refresh import refresh
 from pmolens.warehouse.store import Staged
 from tests.api.conftest import VIEWER, auth
-from tests.factories import work_items
+from tests.factories import frame, work_items
 
 
 @pytest.fixture
@@ -103,7 +103,37 @@ def test_scores_by_team_and_organisation_with_trend(api):
     assert pl.read_csv(io.BytesIO(csv.content)).height == 2
 
 
-def test_impediments_backlog_and_filters(api):
+def _start_nw3(runtime, settings) -> None:
+    """NW-3 goes in progress while its blocker CO-2 is not done: it is blocked now."""
+    started = work_items(
+        {
+            "item_id": "nw:3",
+            "source": "nw",
+            "key": "NW-3",
+            "parent_id": "nw:1",
+            "team": "App",
+            "organisation": "Northwind",
+            "estimate": 5.0,
+            "status_category": "in_progress",
+            "raw_status": "In Progress",
+        }
+    )
+    link = frame(  # a synced item comes with its links
+        "links",
+        {"source": "nw", "link_id": "L1", "from_item": "co:2", "to_item": "nw:3",
+         "kind": "blocks", "raw_type": "Blocks"},
+    )  # fmt: skip
+    run_id = runtime.warehouse.begin_run("nw", "incremental", None)
+    runtime.warehouse.commit_sync(
+        run_id, "nw", Staged(work_items=[started], links=[link]), live_ids=None, cursor=None
+    )
+    refresh(runtime.warehouse, settings)
+
+
+def test_impediments_backlog_and_filters(runtime, settings, api):
+    # seeded, NW-3 is to do, unplanned, waiting on CO-2: not blocked now, so no impediment
+    assert api.get("/impediments").json()["total"] == 0
+    _start_nw3(runtime, settings)
     body = api.get("/impediments").json()
     blocked = [i for i in body["items"] if i["item_id"] == "nw:3"]
     assert blocked and blocked[0]["reason"] == "blocked_by_dependency"
@@ -126,6 +156,7 @@ def test_report_sections_over_the_seeded_warehouse(runtime, settings, lang):
     from pmolens.warehouse.analyses import Inputs
     from pmolens.warehouse.store import utcnow
 
+    _start_nw3(runtime, settings)
     inputs = Inputs(runtime.warehouse.frames(), settings, utcnow(), runtime.warehouse)
     ctx = ReportContext(inputs, lang, None, pl.DataFrame())
     for module in (alignment_section, impediment_section):

@@ -72,6 +72,7 @@ def impediments(inputs: Inputs) -> pl.DataFrame:
         inputs.as_of,
         settings.analytics.impediments,
         {s.name: s.blocked_statuses for s in settings.sources},
+        inputs.frames.get("sprints"),
     )
 
 

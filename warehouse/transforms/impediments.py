@@ -1,9 +1,13 @@
-"""The Scrum@Scale impediment backlog: what blocks work, what it holds up, and who must solve it.
+"""The Scrum@Scale impediment backlog: what stops a team *now*, what it holds up, and who must
+solve it.
 
 An impediment is an open live item that is of level "impediment", is flagged, sits in a blocked
-status, or is blocked by an open dependency. Each gets an age, a weight (what it holds up) and an
-escalation level on the Scrum@Scale ladder: the team, then the Scrum of Scrums ("sos"), then the
-Executive Action Team ("eat"). The backlog is ordered by weight. Definitions: docs/impediments.md.
+status, or is the dependent of a dependency that blocks work now (the dependent is in progress
+or in the current sprint while its blocker is not done, or the pair is a red line). A planned,
+on-track dependency is not one. Each gets an age (from when the blocking began, never from
+``created`` of a blocked item), a weight (what it holds up, never itself) and an escalation level
+on the Scrum@Scale ladder: the team, then the Scrum of Scrums ("sos"), then the Executive Action
+Team ("eat"). The backlog is ordered by weight. Definitions: docs/impediments.md.
 """
 
 from __future__ import annotations
@@ -16,6 +20,7 @@ import polars as pl
 
 from pmolens.warehouse.model import SCHEMAS, UTC_TS
 from pmolens.warehouse.settings_analytics import ImpedimentParams
+from pmolens.warehouse.transforms.dependencies import RED_LINES
 
 LEVELS = ("team", "sos", "eat")
 #: Blocked statuses of a source that has none configured (``sources.blocked_statuses``' default).
@@ -34,10 +39,22 @@ _ITEM_COLUMNS = (
     "level",
     "flagged",
     "raw_status",
+    "status_category",
     "created",
     "updated",
     "estimate",
     "business_value",
+)
+_EDGE_COLUMNS = (
+    "blocker_id",
+    "dependent_id",
+    "blocker_category",
+    "dependent_category",
+    "dependent_key",
+    "dependent_sprint",
+    "dependent_estimate",
+    "dependent_business_value",
+    "timing",
 )
 
 BACKLOG_SCHEMA: dict[str, Any] = {
@@ -83,6 +100,70 @@ def _flag_on(col: str) -> pl.Expr:
     )
 
 
+def _is_blocked(col: str) -> pl.Expr:
+    """``col`` is one of the row's source's blocked statuses (``_bs``, else ``DEFAULT_BLOCKED``)."""
+    status = pl.col(col).str.strip_chars().str.to_lowercase()
+    return (
+        pl.when(pl.col("_bs").is_not_null())
+        .then(pl.col("_bs").list.contains(status))
+        .otherwise(status.is_in([s.lower() for s in DEFAULT_BLOCKED]))
+        .fill_null(False)
+    )
+
+
+def _not(category: str, value: str) -> pl.Expr:
+    """``category`` is known and is not ``value`` (an unknown category is not "not done")."""
+    return pl.col(category).is_not_null() & (pl.col(category) != value)
+
+
+def blocking_dependencies(
+    edges: pl.DataFrame, sprints: pl.DataFrame | None, as_of: datetime
+) -> pl.DataFrame:
+    """The dependency edges that block work now, one row per edge, with why.
+
+    An edge blocks now when it is resolved, not a self-link, its blocker is not done, its
+    dependent is not done, and the dependent is in progress (``in_progress``), or committed to
+    its team's current sprint (``in_sprint``: the dependent's sprint is active and has started),
+    or the pair is a red line (``red_line``: its timing is one of ``RED_LINES``). A planned,
+    on-track dependency is none of these. ``sprint_start``: the start of the dependent's sprint
+    when it has begun (null for a future sprint or none).
+    """
+    now = pl.lit(as_of.astimezone(UTC), dtype=UTC_TS)
+    if sprints is None or sprints.width == 0:
+        sprints = pl.DataFrame(schema=SCHEMAS["sprints"])
+    started = (
+        sprints.lazy()
+        .filter(pl.col("start").is_not_null() & (pl.col("start") <= now))
+        .group_by("sprint_id")
+        .agg(
+            pl.col("start").min().alias("sprint_start"),
+            (pl.col("state") == "active").fill_null(False).any().alias("_active"),
+        )
+        .rename({"sprint_id": "dependent_sprint"})
+    )
+    return (
+        edges.lazy()
+        .filter(
+            pl.col("dependent_id").is_not_null()
+            & pl.col("blocker_id").is_not_null()
+            & ~pl.col("unresolved").fill_null(False)
+            & (pl.col("blocker_id") != pl.col("dependent_id"))
+            & _not("blocker_category", "done")
+            & (pl.col("dependent_category") != "done").fill_null(True)
+        )
+        .select(_EDGE_COLUMNS)
+        .join(started, on="dependent_sprint", how="left")
+        .with_columns(
+            (pl.col("dependent_category") == "in_progress").fill_null(False).alias("in_progress"),
+            pl.col("_active").fill_null(False).alias("in_sprint"),
+            pl.col("timing").is_in(list(RED_LINES)).fill_null(False).alias("red_line"),
+        )
+        .filter(pl.col("in_progress") | pl.col("in_sprint") | pl.col("red_line"))
+        .drop("_active")
+        .collect()
+    )
+
+
 def impediment_backlog(
     work_items: pl.DataFrame,
     edges: pl.DataFrame,
@@ -90,17 +171,22 @@ def impediment_backlog(
     as_of: datetime,
     thresholds: ImpedimentParams | Mapping[str, Any] | None = None,
     blocked_statuses: Mapping[str, Sequence[str]] | None = None,
+    sprints: pl.DataFrame | None = None,
 ) -> pl.DataFrame:
     """The ordered impediment backlog, one row per impediment (``BACKLOG_SCHEMA``).
 
-    reason: the first that applies of type / flagged / blocked_status / blocked_by_dependency.
-    since: the earliest start among the reasons that apply (type: created; flagged: the last time
-    the flag went on, else updated; blocked_status: the last change into the current status,
-    else updated; blocked_by_dependency: the later creation of the item and its blocker, the
-    earliest over its open blockers). held_up_*: the item itself (unless it is an impediment
-    record) plus the open items it directly blocks. Order: weight, then age, descending.
-    ``blocked_statuses``: source -> its blocked status names (case-insensitive); a source not
-    listed uses ``DEFAULT_BLOCKED``.
+    reason: the first that applies of type / flagged / blocked_status / blocked_by_dependency
+    (the item is the dependent of an edge in ``blocking_dependencies``).
+    since: the earliest start among the reasons that apply - type: ``created`` (the record is
+    raised when it is made); flagged: the last time the flag went on, else ``updated``;
+    blocked_status: the last change into a blocked status from one that is not, else
+    ``updated``; blocked_by_dependency: the earlier of when the dependent's current spell in
+    progress began (its last move into ``in_progress`` from another category, else ``updated``)
+    and when its sprint began; as_of when none is known (a red line in a future sprint).
+    held_up_*: the open items it directly blocks, never itself. Order: weight, then age,
+    descending. ``blocked_statuses``: source -> its blocked status names (case-insensitive); a
+    source not listed uses ``DEFAULT_BLOCKED``. ``sprints``: the canonical sprints (the
+    current-sprint test and sprint starts; none given: no sprint is current).
     """
     p = _params(thresholds)
     if as_of.tzinfo is None:
@@ -117,45 +203,23 @@ def impediment_backlog(
         status_changes = pl.DataFrame(schema=SCHEMAS["status_changes"])
     changes = (
         status_changes.lazy()
-        .select("item_id", "field", "to_status", "at")
+        .select(
+            "item_id", "field", "from_status", "to_status", "from_category", "to_category", "at"
+        )
         .filter(pl.col("at").is_not_null() & (pl.col("at") <= now))
     )
+    status_moves = changes.filter(pl.col("field").fill_null("status") == "status")
 
-    edges = (
-        edges.lazy()  # lazy: only the columns used below are filtered
-        .filter(pl.col("dependent_id").is_not_null() & ~pl.col("unresolved").fill_null(False))
-        .select(
-            "blocker_id",
-            "dependent_id",
-            "blocker_category",
-            "dependent_category",
-            "dependent_key",
-            "dependent_estimate",
-            "dependent_business_value",
-        )
-        .collect()
-    )
-    created = work_items.lazy().select("item_id", "created")
-    # earliest over open blockers of max(dependent created, blocker created) =
-    # max(dependent created, earliest blocker created), so one join per edge, one per dependent
-    # (a null created: max ignores it, so a null blocker created makes the dependent's count)
+    blocking = blocking_dependencies(edges, sprints, as_of)
     per_dependent = (
-        edges.lazy()
-        .filter(pl.col("blocker_category").is_not_null() & (pl.col("blocker_category") != "done"))
-        .select("dependent_id", "blocker_id")
-        .join(created.rename({"item_id": "blocker_id", "created": "_bc"}), on="blocker_id")
+        blocking.lazy()
         .group_by("dependent_id")
-        .agg(pl.col("_bc").min(), pl.col("_bc").is_null().any().alias("_bc_null"))
-        .join(created.rename({"item_id": "dependent_id", "created": "_dc"}), on="dependent_id")
-    )
-    blockers_open = per_dependent.select(
-        pl.col("dependent_id").alias("item_id"),
-        pl.when(pl.col("_dc").is_null())
-        .then(pl.col("_bc"))
-        .when(pl.col("_bc_null"))
-        .then(pl.col("_dc"))
-        .otherwise(pl.max_horizontal("_dc", "_bc"))
-        .alias("_dep_since"),
+        .agg(
+            pl.col("in_progress").any().alias("_dep_ip"),
+            pl.col("sprint_start").min().alias("_sprint_start"),
+        )
+        .rename({"dependent_id": "item_id"})
+        .with_columns(pl.lit(True).alias("_dep"))
     )
     blocked = blocked_statuses or {}
     per_source = pl.DataFrame(
@@ -165,54 +229,61 @@ def impediment_backlog(
         },
         schema={"source": pl.String, "_bs": pl.List(pl.String)},
     )
-    status = pl.col("raw_status").str.strip_chars().str.to_lowercase()
-    flagged_expr = pl.col("flagged").fill_null(False)
-    status_expr = (
-        pl.when(pl.col("_bs").is_not_null())
-        .then(pl.col("_bs").list.contains(status))
-        .otherwise(status.is_in([s.lower() for s in DEFAULT_BLOCKED]))
-    )
     cand = (
         items.join(per_source.lazy(), on="source", how="left")
-        .join(blockers_open, on="item_id", how="left")
+        .join(per_dependent, on="item_id", how="left")
         .with_columns(
             (pl.col("level") == "impediment").fill_null(False).alias("_type"),
-            flagged_expr.alias("_flagged"),
-            status_expr.fill_null(False).alias("_blocked"),
-            pl.col("_dep_since").is_not_null().alias("_dep"),
+            pl.col("flagged").fill_null(False).alias("_flagged"),
+            _is_blocked("raw_status").alias("_blocked"),
+            pl.col("_dep").fill_null(False),
         )
         .filter(pl.col("_type") | pl.col("_flagged") | pl.col("_blocked") | pl.col("_dep"))
         .collect()
     )
-    # the history matters only for flagged / blocked candidates: look only at theirs
-    flagged_ids = cand.lazy().filter(pl.col("_flagged")).select("item_id")
+    # the history matters only for the candidates: look only at theirs
     flag_since = (
         changes.filter(pl.col("field") == "flagged")
-        .join(flagged_ids, on="item_id", how="semi")
+        .join(cand.lazy().filter(pl.col("_flagged")).select("item_id"), on="item_id", how="semi")
         .filter(_flag_on("to_status"))
         .group_by("item_id")
         .agg(pl.col("at").max().alias("_flag_at"))
-        .collect()
     )
     status_since = (
-        changes.filter(pl.col("field").fill_null("status") == "status")
-        .join(cand.lazy().filter(pl.col("_blocked")).select("item_id", "raw_status"), on="item_id")
-        .filter(
-            pl.col("to_status").str.strip_chars().str.to_lowercase()
-            == pl.col("raw_status").str.strip_chars().str.to_lowercase()
+        status_moves.join(
+            cand.lazy().filter(pl.col("_blocked")).select("item_id", "_bs"), on="item_id"
         )
+        .filter(_is_blocked("to_status") & ~_is_blocked("from_status"))
         .group_by("item_id")
         .agg(pl.col("at").max().alias("_status_at"))
-        .collect()
     )
-    cand = cand.join(flag_since, on="item_id", how="left").join(
-        status_since, on="item_id", how="left"
+    started_since = (
+        status_moves.join(
+            cand.lazy().filter(pl.col("_dep")).select("item_id"), on="item_id", how="semi"
+        )
+        .filter(
+            (pl.col("to_category") == "in_progress")
+            & (pl.col("from_category") != "in_progress").fill_null(True)
+        )
+        .group_by("item_id")
+        .agg(pl.col("at").max().alias("_start_at"))
+    )
+    joined = (
+        cand.lazy()
+        .join(flag_since, on="item_id", how="left")
+        .join(status_since, on="item_id", how="left")
+        .join(started_since, on="item_id", how="left")
+    )
+    # blocking hits the team when it starts the dependent; not started: when its sprint began
+    dep_since = pl.coalesce(
+        pl.when(pl.col("_dep_ip")).then(pl.coalesce("_start_at", "updated")),
+        pl.col("_sprint_start"),
     )
     since = pl.min_horizontal(
         pl.when(pl.col("_type")).then(pl.col("created")),
-        pl.when(pl.col("_flagged")).then(pl.coalesce("_flag_at", "updated", "created")),
-        pl.when(pl.col("_blocked")).then(pl.coalesce("_status_at", "updated", "created")),
-        pl.when(pl.col("_dep")).then(pl.col("_dep_since")),
+        pl.when(pl.col("_flagged")).then(pl.coalesce("_flag_at", "updated")),
+        pl.when(pl.col("_blocked")).then(pl.coalesce("_status_at", "updated")),
+        pl.when(pl.col("_dep")).then(dep_since),
     )
     reason = (
         pl.when(pl.col("_type"))
@@ -223,22 +294,19 @@ def impediment_backlog(
         .then(pl.lit("blocked_status"))
         .otherwise(pl.lit("blocked_by_dependency"))
     )
-    cand = cand.with_columns(reason.alias("reason"), since.alias("since"))
+    cand = joined.with_columns(
+        reason.alias("reason"), pl.min_horizontal(pl.coalesce(since, now), now).alias("since")
+    ).collect()
 
-    held_self = (
-        cand.lazy()
-        .filter(~pl.col("_type"))
-        .select(
-            pl.col("item_id").alias("_imp"),
-            pl.col("item_id").alias("_held"),
-            pl.col("key").alias("_key"),
-            pl.col("estimate").alias("_est"),
-            pl.col("business_value").alias("_bv"),
-        )
-    )
-    held_deps = (
+    # what it holds up: the open items it directly blocks, never itself
+    held = (
         edges.lazy()
-        .filter((pl.col("dependent_category") != "done").fill_null(True))
+        .filter(
+            pl.col("dependent_id").is_not_null()
+            & ~pl.col("unresolved").fill_null(False)
+            & (pl.col("blocker_id") != pl.col("dependent_id"))
+            & (pl.col("dependent_category") != "done").fill_null(True)
+        )
         .join(
             cand.lazy().select(pl.col("item_id").alias("blocker_id")), on="blocker_id", how="semi"
         )
@@ -249,9 +317,6 @@ def impediment_backlog(
             pl.col("dependent_estimate").alias("_est"),
             pl.col("dependent_business_value").alias("_bv"),
         )
-    )
-    held = (
-        pl.concat([held_self, held_deps])
         .unique(["_imp", "_held"], keep="first", maintain_order=True)
         .group_by("_imp")
         .agg(
