@@ -15,11 +15,14 @@ add_labels(
     {
         "imped_title": {"en": "Impediment backlog", "nl": "Impedimentbacklog"},
         "imped_lead": {
-            "en": "Blocked, flagged and impediment items, and open work waiting on open "
-            "dependencies; weighted by what they hold up and escalated by age and weight.",
-            "nl": "Geblokkeerde, gemarkeerde en impediment-items, en open werk dat wacht op open "
-            "afhankelijkheden; gewogen naar wat ze ophouden en opgeschaald naar leeftijd en "
-            "gewicht.",
+            "en": "What stops a team now: blocked, flagged and impediment items, work in "
+            "progress or in the current sprint waiting on an unfinished dependency, and red "
+            "lines; weighted by what they hold up and escalated by how long they have blocked "
+            "work and by weight.",
+            "nl": "Wat een team nu tegenhoudt: geblokkeerde, gemarkeerde en impediment-items, "
+            "werk dat loopt of in de huidige sprint staat en wacht op een afhankelijkheid die "
+            "nog niet af is, en rode lijnen; gewogen naar wat ze ophouden en opgeschaald naar "
+            "hoe lang ze het werk al blokkeren en naar gewicht.",
         },
         "imped_question": {
             "en": "Where on the escalation ladder are the impediments, and how old are they?",
