@@ -8,7 +8,9 @@ from rich.console import Console
 from rich.table import Table
 
 from pmolens.pipeline.sync import SyncOutcome
+from pmolens.reports.i18n import Lang, translator
 from pmolens.warehouse.store import Warehouse
+from pmolens.warehouse.transforms.dependencies.timing import RED_LINES, red_line_headline
 
 console = Console(width=None if sys.stdout.isatty() else 132)
 err = Console(stderr=True, width=None if sys.stderr.isatty() else 132)
@@ -102,6 +104,29 @@ def print_status(warehouse: Warehouse) -> None:
     for row in sources.iter_rows(named=True):
         if row["error"]:
             err.print(f"[red]{row['source']}: {row['error']}[/red]")
+
+
+def red_line_rows(warehouse: Warehouse, lang: Lang = "en") -> list[tuple[str, str]]:
+    """The red-line headline as (label, value) rows, from the kept ``dependency_conflicts``
+    result: the red lines, each timing state as "n of N red lines", and the waiting items they
+    hold up. The same figures as GET /dependencies/red-lines, the steering report and the
+    ``dependency_timing_conflict`` rule (docs/dependencies.md, "Timing and red lines")."""
+    t = translator(lang)
+    headline = red_line_headline(
+        warehouse.query("SELECT open, timing, dependent_id FROM result_dependency_conflicts")
+    )
+    total = f"{headline['red_lines']:,}"
+    return [
+        (t("red_lines"), total),
+        *(
+            (
+                f"  {t(f'red_line_{state}')}",
+                t("red_lines_of").format(n=f"{headline[state]:,}", total=total),
+            )
+            for state in RED_LINES
+        ),
+        (f"  {t('red_line_items')}", f"{headline['waiting_items']:,}"),
+    ]
 
 
 def _when(value: object) -> str:

@@ -116,6 +116,8 @@ def _print_findings(warehouse, settings, console: Console) -> None:
     """What the chain's data reveals: findings per alignment rule and the dependency headlines."""
     from rich.table import Table
 
+    from pmolens.api.console import red_line_rows
+
     known = set(warehouse.query("SELECT name FROM results")["name"].to_list())
     if {"alignment_rules", "findings"} <= known:
         rules = warehouse.query(
@@ -132,14 +134,13 @@ def _print_findings(warehouse, settings, console: Console) -> None:
         for rule, title, found, critical in rules.iter_rows():
             table.add_row(rule, title, f"{found:,}", f"{critical:,}")
         console.print(table)
-    headlines = []
+    headlines: list[tuple[str, int | str]] = []
     if "dependency_edges" in known:
         edges = warehouse.query(
             """
             SELECT count(*) FILTER (WHERE open) AS open,
                    count(*) FILTER (WHERE open AND cross_team) AS cross_team,
-                   count(*) FILTER (WHERE open AND cross_org) AS cross_org,
-                   count(*) FILTER (WHERE timing = 'conflict') AS conflicts
+                   count(*) FILTER (WHERE open AND cross_org) AS cross_org
             FROM result_dependency_edges
             """
         ).row(0, named=True)
@@ -147,8 +148,9 @@ def _print_findings(warehouse, settings, console: Console) -> None:
             ("open dependencies", edges["open"]),
             ("  across teams", edges["cross_team"]),
             ("  across organisations", edges["cross_org"]),
-            ("  timing conflicts", edges["conflicts"]),
         ]
+    if "dependency_conflicts" in known:
+        headlines += red_line_rows(warehouse)
     if "dependency_cycles" in known:
         for level, count in warehouse.query(
             "SELECT level, count(*) FROM result_dependency_cycles GROUP BY ALL ORDER BY level"
@@ -162,7 +164,7 @@ def _print_findings(warehouse, settings, console: Console) -> None:
     if headlines:
         table = Table("signal", "count", title="Dependencies and impediments")
         for label, count in headlines:
-            table.add_row(label, f"{count:,}")
+            table.add_row(label, count if isinstance(count, str) else f"{count:,}")
         console.print(table)
     if {"backlog_health", "flow_summary"} <= known:
         teams = warehouse.query(

@@ -64,6 +64,22 @@ CATALOGUE: dict[str, dict[str, str]] = {
     "done": {"en": "Done", "nl": "Gereed"},
     "more_rows": {"en": "more rows in the export", "nl": "meer rijen in de export"},
     "empty": {"en": "Nothing to show.", "nl": "Niets te tonen."},
+    # the red-line headline (docs/dependencies.md, "Timing and red lines"): CLI, API, report
+    "red_lines": {"en": "Red lines", "nl": "Rode lijnen"},
+    "red_line_conflict": {"en": "Conflicts", "nl": "Conflicten"},
+    "red_line_unscheduled_blocker": {
+        "en": "Blocker not planned",
+        "nl": "Blokkeerder niet gepland",
+    },
+    "red_line_at_risk": {
+        "en": "At risk (same sprint or end date)",
+        "nl": "Risico (zelfde sprint of einddatum)",
+    },
+    "red_line_items": {
+        "en": "Waiting items with a red line",
+        "nl": "Wachtende items met een rode lijn",
+    },
+    "red_lines_of": {"en": "{n} of {total} red lines", "nl": "{n} van {total} rode lijnen"},
 }
 
 

@@ -15,6 +15,7 @@ from pmolens.api.deps import (
     Limit,
     Offset,
     Page,
+    ResultsDep,
     RuntimeDep,
     paged,
     records,
@@ -28,6 +29,7 @@ from pmolens.warehouse.transforms.dependencies import (
     team_hindering,
     team_impediments,
 )
+from pmolens.warehouse.transforms.dependencies.timing import red_line_headline
 
 router = APIRouter(tags=["dependencies"], dependencies=[Depends(require_viewer)])
 
@@ -108,6 +110,24 @@ class Matrix(BaseModel):
     generation: int
     by: Literal["team", "organisation"]
     cells: list[MatrixCell]
+
+
+class RedLinesByTiming(BaseModel):
+    """How many red lines are in each timing state (they add up to ``red_lines``)."""
+
+    conflict: int
+    unscheduled_blocker: int
+    at_risk: int
+
+
+class RedLines(BaseModel):
+    """The red-line headline (docs/dependencies.md, "Timing and red lines"): the same figures
+    as the CLI, the steering report and the ``dependency_timing_conflict`` rule."""
+
+    generation: int
+    red_lines: int  # open edges whose timing is conflict, unscheduled_blocker or at_risk
+    by_timing: RedLinesByTiming
+    waiting_items: int  # distinct dependents with a red line = the rule's findings
 
 
 class Cycle(BaseModel):
@@ -256,6 +276,7 @@ TeamQuery = Annotated[str | None, Query(description="blocker or dependent in thi
 @router.get("/dependencies", response_model=Page[DependencyEdge])
 def dependencies(
     runtime: RuntimeDep,
+    results: ResultsDep,
     fmt: FormatDep,
     organisation: OrgQuery = None,
     team: TeamQuery = None,
@@ -277,7 +298,7 @@ def dependencies(
     offset: Offset = 0,
 ):
     """Every blocks link as blocker -> dependent, with both ends described and flagged."""
-    frame = _either(runtime.results.get("dependency_edges"), "org", organisation)
+    frame = _either(results.get("dependency_edges"), "org", organisation)
     frame = _either(frame, "team", team)
     if epic is not None:
         frame = frame.filter(
@@ -298,6 +319,7 @@ def dependencies(
 @router.get("/dependencies/matrix", response_model=Matrix)
 def matrix(
     runtime: RuntimeDep,
+    results: ResultsDep,
     fmt: FormatDep,
     by: Annotated[Literal["team", "organisation"], Query()] = "team",
     organisation: OrgQuery = None,
@@ -305,7 +327,7 @@ def matrix(
     """Open cross-team dependencies per (blocker, dependent) team or organisation pair;
     ``link_ids`` drills down to the edges (GET /dependencies)."""
     name = "dependency_matrix_team" if by == "team" else "dependency_matrix_org"
-    frame = _either(runtime.results.get(name), "org", organisation)
+    frame = _either(results.get(name), "org", organisation)
     exported = table(frame, fmt, f"dependency-matrix-{by}")
     if exported is not None:
         return exported
@@ -315,28 +337,49 @@ def matrix(
 @router.get("/dependencies/conflicts", response_model=list[DependencyEdge])
 def conflicts(
     runtime: RuntimeDep,
+    results: ResultsDep,
     fmt: FormatDep,
     organisation: OrgQuery = None,
     team: TeamQuery = None,
     timing: Annotated[Literal["conflict", "at_risk", "unscheduled_blocker"] | None, Query()] = None,
 ):
     """The red lines, worst first: conflicts by slip, unscheduled blockers, then at-risk pairs."""
-    frame = _either(runtime.results.get("dependency_conflicts"), "org", organisation)
+    frame = _either(results.get("dependency_conflicts"), "org", organisation)
     frame = _either(frame, "team", team)
     if timing is not None:
         frame = frame.filter(pl.col("timing") == timing)
     return table(frame, fmt, "dependency-conflicts") or records(frame)
 
 
+@router.get("/dependencies/red-lines", response_model=RedLines)
+def red_lines(
+    runtime: RuntimeDep,
+    results: ResultsDep,
+    organisation: OrgQuery = None,
+    team: TeamQuery = None,
+):
+    """How many red lines, by timing state, and how many waiting items they hold up; the rows
+    are GET /dependencies/conflicts with the same filters."""
+    frame = _either(results.get("dependency_conflicts"), "org", organisation)
+    headline = red_line_headline(_either(frame, "team", team))
+    return {
+        "generation": runtime.warehouse.generation(),
+        "red_lines": headline["red_lines"],
+        "by_timing": {state: headline[state] for state in RED_LINES},
+        "waiting_items": headline["waiting_items"],
+    }
+
+
 @router.get("/dependencies/cycles", response_model=list[Cycle])
 def cycles(
     runtime: RuntimeDep,
+    results: ResultsDep,
     fmt: FormatDep,
     level: Annotated[Literal["item", "team"] | None, Query()] = None,
     organisation: Annotated[str | None, Query(description="cycles touching it")] = None,
 ):
     """Strongly connected components of the waiting graph (item and team level)."""
-    frame = runtime.results.get("dependency_cycles")
+    frame = results.get("dependency_cycles")
     if level is not None:
         frame = frame.filter(pl.col("level") == level)
     if organisation is not None:
@@ -347,13 +390,14 @@ def cycles(
 @router.get("/dependencies/chains", response_model=list[Chain])
 def chains(
     runtime: RuntimeDep,
+    results: ResultsDep,
     fmt: FormatDep,
     scope: Annotated[Literal["all", "epic"] | None, Query()] = None,
     epic: Annotated[str | None, Query(description="epic item id or key")] = None,
     min_items: Annotated[int, Query(ge=2)] = 2,
 ):
     """The longest waiting chain overall and per epic (critical path), with its head item."""
-    frame = runtime.results.get("dependency_chains").filter(pl.col("chain_items") >= min_items)
+    frame = results.get("dependency_chains").filter(pl.col("chain_items") >= min_items)
     if scope is not None:
         frame = frame.filter(pl.col("scope") == scope)
     if epic is not None:
@@ -364,6 +408,7 @@ def chains(
 @router.get("/dependencies/bottlenecks", response_model=Bottlenecks)
 def bottlenecks(
     runtime: RuntimeDep,
+    results: ResultsDep,
     fmt: FormatDep,
     by: Annotated[Literal["item", "team"], Query()] = "item",
     organisation: Annotated[str | None, Query()] = None,
@@ -372,7 +417,7 @@ def bottlenecks(
 ):
     """Items or teams that most waiting work depends on (transitively), heaviest first."""
     name = "dependency_bottlenecks" if by == "item" else "dependency_bottlenecks_team"
-    frame = runtime.results.get(name)
+    frame = results.get(name)
     if organisation is not None:
         frame = frame.filter(pl.col("organisation") == organisation)
     if team is not None:
@@ -391,6 +436,7 @@ def bottlenecks(
 @router.get("/teams/{team}/scrum-of-scrums", response_model=ScrumOfScrums)
 def scrum_of_scrums(
     runtime: RuntimeDep,
+    results: ResultsDep,
     team: Annotated[str, Path()],
     organisation: Annotated[
         str | None, Query(description="needed when two organisations have a team of this name")
@@ -398,7 +444,7 @@ def scrum_of_scrums(
 ):
     """The three Scrum of Scrums questions for one team: does it hinder others, what impedes
     it, how interdependent is it."""
-    sos = runtime.results.get("dependency_sos").filter(pl.col("team") == team)
+    sos = results.get("dependency_sos").filter(pl.col("team") == team)
     if organisation is not None:
         sos = sos.filter(pl.col("organisation") == organisation)
     if sos.height == 0:
@@ -411,7 +457,7 @@ def scrum_of_scrums(
         orgs = sorted(o for o in sos["organisation"].to_list() if o is not None)
         raise HTTPException(422, f"team {team!r} exists in {orgs}: add ?organisation=")
     org = sos["organisation"][0]
-    edges = runtime.results.get("dependency_edges")
+    edges = results.get("dependency_edges")
     return {
         "generation": runtime.warehouse.generation(),
         "summary": records(sos)[0],

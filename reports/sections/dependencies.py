@@ -12,6 +12,7 @@ import polars as pl
 from pmolens.reports.blocks import Figure, ReportContext, Section, Table, esc, link_cell
 from pmolens.reports.i18n import add_labels
 from pmolens.warehouse.transforms.dependencies import RED_LINES
+from pmolens.warehouse.transforms.dependencies.timing import red_line_headline
 
 MAX_ROWS = 30
 MAX_HEATMAP_TEAMS = 40  # beyond this the heatmap shows the busiest teams; the network shows all
@@ -21,17 +22,19 @@ add_labels(
         "dep_title": {"en": "Dependencies", "nl": "Afhankelijkheden"},
         "dep_lead": {
             "en": "Work of one team that waits on another team or organisation. Red lines are "
-            "dependencies planned to finish before the work they wait on.",
+            "open dependencies planned to finish before the work they wait on (conflicts), "
+            "waiting on work that is not planned, or planned in the same sprint or on the same "
+            "day (at risk).",
             "nl": "Werk van het ene team dat wacht op een ander team of een andere organisatie. "
-            "Rode lijnen zijn afhankelijkheden die eerder gepland staan dan het werk waarop "
-            "ze wachten.",
+            "Rode lijnen zijn open afhankelijkheden die eerder gepland staan dan het werk waarop "
+            "ze wachten (conflicten), wachten op werk dat niet gepland is, of in dezelfde sprint "
+            "of op dezelfde dag gepland staan (risico).",
         },
         "dep_open": {
             "en": "Open cross-team dependencies",
             "nl": "Open teamoverstijgende afhankelijkheden",
         },
         "dep_cross_org": {"en": "Across organisations", "nl": "Tussen organisaties"},
-        "dep_red_lines": {"en": "Red lines", "nl": "Rode lijnen"},
         "dep_team_cycles": {"en": "Team cycles", "nl": "Teamcycli"},
         "dep_longest_chain": {"en": "Longest chain (items)", "nl": "Langste keten (items)"},
         "dep_matrix_team_q": {
@@ -47,8 +50,9 @@ add_labels(
             "nl": "Hoe zijn teams verbonden (lijndikte = open afhankelijkheden, rood = conflicten)?",
         },
         "dep_trend_q": {
-            "en": "Are dependencies and conflicts going down from sync to sync?",
-            "nl": "Nemen afhankelijkheden en conflicten af per synchronisatie?",
+            "en": "Are dependencies and red lines (conflicts dotted) going down from sync to sync?",
+            "nl": "Nemen afhankelijkheden en rode lijnen (conflicten gestippeld) af per "
+            "synchronisatie?",
         },
         "dep_blocker": {"en": "Blocker", "nl": "Blokkeerder"},
         "dep_dependent": {"en": "Waiting item", "nl": "Wachtend item"},
@@ -128,10 +132,16 @@ def build(ctx: ReportContext) -> Section:
 
     cross = edges.filter(pl.col("open") & pl.col("cross_team").fill_null(False))
     longest = chains.filter(pl.col("scope") == "all")
+    red_lines = red_line_headline(red)  # the same figures as the CLI, the API and the rule
     headline = [
         (t("dep_open"), f"{cross.height:,}"),
         (t("dep_cross_org"), f"{cross.filter(pl.col('cross_org')).height:,}"),
-        (t("dep_red_lines"), f"{red.height:,}"),
+        (t("red_lines"), f"{red_lines['red_lines']:,}"),
+        *(
+            (t(f"red_line_{state}"), _of_red_lines(red_lines[state], red_lines, ctx))
+            for state in RED_LINES
+        ),
+        (t("red_line_items"), f"{red_lines['waiting_items']:,}"),
         (t("dep_team_cycles"), str(cycles.filter(pl.col("level") == "team").height)),
         (t("dep_longest_chain"), str(longest["chain_items"][0]) if longest.height else "0"),
     ]
@@ -158,6 +168,11 @@ def build(ctx: ReportContext) -> Section:
             (t("dep_team_bottleneck_table"), _team_bottleneck_table(team_bottlenecks, ctx)),
         ],
     )
+
+
+def _of_red_lines(n: int, red_lines: dict[str, int], ctx: ReportContext) -> str:
+    """A subset of the red lines says so: "15 of 41 red lines"."""
+    return ctx.t("red_lines_of").format(n=f"{n:,}", total=f"{red_lines['red_lines']:,}")
 
 
 def _team_label(org: str | None, team: str | None) -> str:
@@ -310,22 +325,33 @@ def _trend(ctx: ReportContext, edges: pl.DataFrame) -> go.Figure | None:
     if wh is not None:
         points = wh.query(
             "SELECT as_of, metric, value FROM metric_snapshots WHERE family = 'dependencies' "
-            "AND scope = ? AND metric IN ('cross_team_open', 'cross_org_open', 'conflicts') "
-            "ORDER BY as_of",
+            "AND scope = ? AND metric IN ('cross_team_open', 'cross_org_open', 'conflicts', "
+            "'unscheduled_blockers', 'at_risk') ORDER BY as_of",
             [scope],
         ).with_columns(pl.col("as_of").dt.convert_time_zone("UTC"))
+        red_states = ("conflicts", "unscheduled_blockers", "at_risk")  # the red lines, summed
+        red_lines = (
+            points.filter(pl.col("metric").is_in(red_states))
+            .group_by("as_of")
+            .agg(pl.lit("red_lines").alias("metric"), pl.col("value").sum())
+        )
+        points = pl.concat(
+            [points.filter(~pl.col("metric").is_in(red_states[1:])), red_lines]
+        ).sort("as_of", maintain_order=True)
     if points.height == 0:
         if edges.height == 0:
             return None
         open_ = edges.filter(pl.col("open"))
+        headline = red_line_headline(edges)
         now = {
             "cross_team_open": open_.filter(pl.col("cross_team").fill_null(False)).height,
             "cross_org_open": open_.filter(pl.col("cross_org").fill_null(False)).height,
-            "conflicts": open_.filter(pl.col("timing") == "conflict").height,
+            "red_lines": headline["red_lines"],
+            "conflicts": headline["conflict"],
         }
         points = pl.DataFrame(
             {
-                "as_of": [ctx.inputs.as_of] * 3,
+                "as_of": [ctx.inputs.as_of] * len(now),
                 "metric": list(now),
                 "value": [float(v) for v in now.values()],
             }
@@ -333,7 +359,8 @@ def _trend(ctx: ReportContext, edges: pl.DataFrame) -> go.Figure | None:
     labels = {
         "cross_team_open": ctx.t("dep_open"),
         "cross_org_open": ctx.t("dep_cross_org"),
-        "conflicts": ctx.t("dep_conflict"),
+        "red_lines": ctx.t("red_lines"),
+        "conflicts": ctx.t("red_line_conflict"),
     }
     figure = go.Figure()
     for metric, label in labels.items():
@@ -344,7 +371,9 @@ def _trend(ctx: ReportContext, edges: pl.DataFrame) -> go.Figure | None:
                 y=series["value"].to_list(),
                 mode="lines+markers",
                 name=esc(label),
-                line={"color": "#c62828"} if metric == "conflicts" else None,
+                line={"color": "#c62828", "dash": "dot" if metric == "conflicts" else None}
+                if metric in ("red_lines", "conflicts")
+                else None,
             )
         )
     figure.update_layout(

@@ -11,6 +11,7 @@ import polars as pl
 from pmolens.warehouse.transforms.alignment.context import RuleContext
 from pmolens.warehouse.transforms.alignment.contract import rule
 from pmolens.warehouse.transforms.alignment.text import fmt_date, join_list, label, txt
+from pmolens.warehouse.transforms.dependencies.timing import RED_LINES, is_red_line
 
 
 def _open_edges(ctx: RuleContext) -> pl.LazyFrame:
@@ -100,23 +101,31 @@ def priority_inversion(ctx: RuleContext, t: Mapping[str, Any]) -> pl.DataFrame:
 
 @rule(
     "dependency_timing_conflict",
-    "Dependent work planned before its blocker",
-    "Integrated planning: an item planned to finish before the item it depends on (or whose "
-    "blocker is not planned at all) will slip; the Scrum of Scrums must re-plan one of them.",
+    "Waiting work with a red line",
+    "Integrated planning: an item planned to finish before the item it depends on, whose blocker "
+    "is not planned at all, or planned in the same sprint without slack, will likely slip; the "
+    "Scrum of Scrums must re-plan one of them. Jira Plans and Delivery Plans draw these as red "
+    "lines.",
     "warning",
     "SoS Master",
 )
 def dependency_timing_conflict(ctx: RuleContext, t: Mapping[str, Any]) -> pl.DataFrame:
-    """What: dependent items planned to finish before their blocker, or whose blocker is not planned;
-    one finding per dependent, its worst edge. Why: one of the two will slip. Who acts: the SoS
-    Master when an edge crosses teams, else the team PO (critical from ``critical_slip_days``)."""
-    timings = ["conflict", "unscheduled_blocker"] if t["unscheduled_blocker"] else ["conflict"]
+    """What: every dependent item with at least one red line (``timing.is_red_line``: an open
+    edge in conflict, with an unscheduled blocker or at risk); one finding per dependent, its
+    worst red line named, "(+k more)" for the others, so the findings count the waiting items
+    of the red-line headline and 1 + k summed over them is its red-line count. Severity from
+    the worst state: critical for a conflict of ``critical_slip_days`` or more, warning for
+    another conflict or an unscheduled blocker, info for at risk. ``unscheduled_blocker`` off
+    leaves those red lines out (a subset). Why: one of the two will slip. Who acts: the SoS
+    Master when a red line crosses teams, else the team PO."""
+    states = [s for s in RED_LINES if s != "unscheduled_blocker" or t["unscheduled_blocker"]]
+    state_order = pl.col("timing").replace_strict(
+        {s: i for i, s in enumerate(RED_LINES)}, default=None, return_dtype=pl.Int8
+    )
     edges = (
         ctx.edges.lazy()
         .filter(
-            pl.col("dependent_id").is_not_null()
-            & pl.col("open").fill_null(True)
-            & pl.col("timing").is_in(timings)
+            pl.col("dependent_id").is_not_null() & is_red_line() & pl.col("timing").is_in(states)
         )
         .with_columns(
             pl.when(
@@ -124,12 +133,16 @@ def dependency_timing_conflict(ctx: RuleContext, t: Mapping[str, Any]) -> pl.Dat
                 & (pl.col("slip_days") >= t["critical_slip_days"]).fill_null(False)
             )
             .then(2)
+            .when(pl.col("timing") == "at_risk")
+            .then(0)
             .otherwise(1)
-            .alias("_sev")
+            .alias("_sev"),
+            state_order.alias("_state"),
         )
         # only the columns the message needs: the per-dependent "first" below moves them all
         .select(
             "_sev",
+            "_state",
             "timing",
             "slip_days",
             "cross_team",
@@ -147,8 +160,8 @@ def dependency_timing_conflict(ctx: RuleContext, t: Mapping[str, Any]) -> pl.Dat
     ).join(created.rename({"item_id": "blocker_id", "created": "_bc"}), on="blocker_id", how="left")
     worst = (
         edges.sort(
-            ["dependent_id", "_sev", "slip_days", "blocker_key"],
-            descending=[False, True, True, False],
+            ["dependent_id", "_sev", "_state", "slip_days", "blocker_key"],
+            descending=[False, True, False, True, False],
             nulls_last=True,
         )
         .group_by("dependent_id", maintain_order=True)
@@ -182,6 +195,14 @@ def dependency_timing_conflict(ctx: RuleContext, t: Mapping[str, Any]) -> pl.Dat
         blocker,
         more,
     )
+    at_risk = pl.format(
+        "{} is planned to finish {}, in the same sprint as or on the same day as its blocker {}: "
+        "no slack, agree the order in the Scrum of Scrums{}",
+        label("dependent_key", "dependent_title", "dependent_id"),
+        fmt_date("dependent_planned_end"),
+        blocker,
+        more,
+    )
     return worst.select(
         pl.col("dependent_id").alias("item_id"),
         pl.col("dependent_key").alias("key"),
@@ -190,12 +211,13 @@ def dependency_timing_conflict(ctx: RuleContext, t: Mapping[str, Any]) -> pl.Dat
         pl.col("dependent_org").alias("organisation"),
         pl.when(pl.col("timing") == "conflict")
         .then(conflict)
-        .otherwise(unscheduled)
+        .when(pl.col("timing") == "unscheduled_blocker")
+        .then(unscheduled)
+        .otherwise(at_risk)
         .alias("message"),
         pl.col("_since").alias("since"),
-        pl.when(pl.col("_sev") == 2)
-        .then(pl.lit("critical"))
-        .otherwise(pl.lit("warning"))
+        pl.col("_sev")
+        .replace_strict({2: "critical", 1: "warning", 0: "info"}, return_dtype=pl.String)
         .alias("severity"),
         pl.when(pl.col("_cross"))
         .then(pl.lit("SoS Master"))
