@@ -297,6 +297,8 @@ class BacklogParams(Params):
     max_stale_share: Share = 0.2
     max_age_p85_days: NonNegative = 180.0
     max_intake_ratio: NonNegative = 1.2  # intake / throughput per sprint above = backlog grows
+    #: Look-back of scope added: items added to an open epic in these days / items it held before.
+    scope_window_days: Annotated[int, _whole(1)] = 90
     min_epics_with_stories: Share = 0.8
     min_initiatives_with_epics: Share = 0.8
 

@@ -68,7 +68,10 @@ add_labels(
         "backlog_net": {"en": "Net flow / sprint", "nl": "Netto instroom / sprint"},
         "backlog_decomposed": {"en": "Epics broken down", "nl": "Epics opgedeeld"},
         "backlog_epic_progress": {"en": "Epic progress", "nl": "Voortgang epics"},
-        "backlog_scope_change": {"en": "Scope added", "nl": "Scope toegevoegd"},
+        "backlog_scope_change": {
+            "en": "Scope added to open epics, last {n} days (vs. their scope before)",
+            "nl": "Scope toegevoegd aan open epics, laatste {n} dagen (t.o.v. de scope daarvoor)",
+        },
         "backlog_why": {"en": "Why not an A", "nl": "Waarom geen A"},
         "backlog_yes": {"en": "yes", "nl": "ja"},
         "backlog_no": {"en": "no", "nl": "nee"},
@@ -263,7 +266,7 @@ def _table(frame: pl.DataFrame, p: BacklogParams, ctx: ReportContext) -> Table:
         t("items"),
         *_columns(p, ctx),
         t("backlog_epic_progress"),
-        t("backlog_scope_change"),
+        t("backlog_scope_change").replace("{n}", str(p.scope_window_days)),
         t("backlog_why"),
     ]
     return Table(columns, rows, more=max(0, ordered.height - MAX_ROWS))

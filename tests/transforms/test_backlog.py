@@ -153,9 +153,52 @@ def test_programme_is_the_initiative(data):
 
 def test_scope_change_and_epic_progress(data):
     change = B.scope_change(ITEMS, HISTORY, AS_OF, P, data=data).row(0, named=True)
-    assert change["epic_started"] == at(3)  # D1's start
-    assert (change["items_total"], change["items_added_after_start"]) == (3, 2)
-    assert change["scope_change_share"] == pytest.approx(2 / 3)
+    # window 90 days: starts 22 Nov 2025, before everything was created -> nothing to compare with
+    assert change["window_start"] == at(22, 11, 2025)
+    assert (change["items_at_window_start"], change["items_added_in_window"]) == (0, 3)
+    assert change["scope_change_share"] is None
+    short = B.BacklogParams(scope_window_days=45)  # starts 6 Jan: D1 before, R1 and R2 after
+    change = B.scope_change(ITEMS, HISTORY, AS_OF, short, data=data).row(0, named=True)
+    assert (change["items_at_window_start"], change["items_added_in_window"]) == (1, 2)
+    assert (change["estimate_at_window_start"], change["estimate_added_in_window"]) == (6.0, 13.0)
+    assert change["scope_change_share"] == 2.0
     progress = B.epic_progress(ITEMS, P, data=data).row(0, named=True)
     assert (progress["items_done"], progress["items_total"]) == (1, 3)
     assert progress["progress_estimate"] == pytest.approx(6 / 19)
+
+
+def test_scope_added_is_growth_against_the_scope_at_window_start():
+    """Epic E of team A held 10 items at the window start (1 Dec 2025, as_of 1 Mar 2026, 90 days);
+    3 were added in the window and 2 of the 10 were removed (ADO 'Removed': done category). The
+    documented formula: added in the window / items at the window start = 3 / 10. Removing is not
+    netted off. Epic N (opened in the window, 4 items) has no scope to compare with: null, and it
+    stays out of the backlog's share."""
+    as_of = at(1, 3)
+    old, new = at(20, 11, 2025), at(15, 1)
+    rows = [
+        {"item_id": "E", "level": "epic", "team": "A", "created": old,
+         "status_category": "in_progress"},
+        {"item_id": "N", "level": "epic", "team": "A", "created": new,
+         "status_category": "in_progress"},
+    ]  # fmt: skip
+    rows += [
+        {"item_id": f"E{i}", "team": "A", "parent_id": "E", "created": old, "estimate": 1.0}
+        for i in range(8)
+    ]
+    rows += [
+        {"item_id": f"X{i}", "team": "A", "parent_id": "E", "created": old,
+         "status_category": "done", "raw_status": "Removed"}
+        for i in range(2)
+    ]  # fmt: skip
+    rows += [{"item_id": f"A{i}", "team": "A", "parent_id": "E", "created": new} for i in range(3)]
+    rows += [{"item_id": f"N{i}", "team": "A", "parent_id": "N", "created": new} for i in range(4)]
+    items = work_items(*rows)
+    history = frame("status_changes")
+    change = B.scope_change(items, history, as_of, P)
+    assert change.select(
+        "epic_id", "items_at_window_start", "items_added_in_window", "scope_change_share"
+    ).rows() == [("E", 10, 3, 0.3), ("N", 0, 4, None)]
+    assert change["estimate_at_window_start"].to_list() == [8.0, 0.0]
+    health = B.backlog_health(items, frame("sprints"), history, EDGES, as_of, "team", P)
+    row = health.row(0, named=True)
+    assert (row["scope"], row["epics_open"], row["scope_change_share"]) == ("A", 2, 0.3)

@@ -382,64 +382,61 @@ def scope_change(
     *,
     data: FlowData | None = None,
 ) -> pl.DataFrame:
-    """Items added to each epic after it started.
+    """Scope added to each epic in the last ``scope_window_days`` against its scope at the start.
 
-    The epic started at the earliest of: its own first in-progress status, the first start of any
-    of its delivery items. An item counts as added after the start when it was *created* after it
-    (the model keeps no parent history, so items moved into the epic later are not seen).
-    Columns: epic_id, key, title, team, organisation, epic_started, items_total,
-    items_added_after_start, estimate_total, estimate_added_after_start, scope_change_share
-    (added / total items; null when the epic has no items or has not started).
+    ``window_start`` = ``as_of`` − ``scope_window_days``. The epic's scope at the window start is
+    its delivery items created at or before then (done and removed ones included: they were in
+    scope); added = its delivery items created after it, up to ``as_of``. Removed items are not
+    netted off (the figure counts growth). The model keeps no parent history, so items moved into
+    the epic later are not seen, and items deleted from the tracker are gone from both counts.
+    Columns: epic_id, key, title, team, organisation, window_start, items_at_window_start,
+    items_added_in_window, estimate_at_window_start, estimate_added_in_window,
+    scope_change_share (added / items at the window start; null when the epic held nothing
+    then: it is new, there is no scope to compare with).
     """
     p = params or BacklogParams()
     d = data if data is not None else prepare(work_items, status_changes, as_of, p.work_levels)
+    window_start = as_of - timedelta(days=p.scope_window_days)
     items = d.items
     epics = items.filter(pl.col("level") == "epic")
-    delivery = items.filter(pl.col("delivery") & pl.col("epic_id").is_not_null())
-    starts = (
-        pl.concat(
-            [
-                epics.select(pl.col("item_id").alias("epic_id"), "started"),
-                delivery.select("epic_id", "started"),
-            ]
-        )
-        .group_by("epic_id")
-        .agg(pl.col("started").min().alias("epic_started"))
-    )
+    before = pl.col("created") <= window_start
+    added = (pl.col("created") > window_start) & (pl.col("created") <= as_of)
+    estimate = pl.col("estimate").fill_null(0.0)
     counted = (
-        delivery.select("epic_id", "created", "estimate")
-        .join(starts, on="epic_id", how="left")
-        .with_columns(
-            (
-                pl.col("epic_started").is_not_null() & (pl.col("created") > pl.col("epic_started"))
-            ).alias("added")
-        )
+        items.filter(pl.col("delivery") & pl.col("epic_id").is_not_null())
         .group_by("epic_id")
         .agg(
-            pl.len().cast(pl.Int64).alias("items_total"),
-            pl.col("added").sum().cast(pl.Int64).alias("items_added_after_start"),
-            pl.col("estimate").fill_null(0.0).sum().alias("estimate_total"),
-            pl.col("estimate")
-            .fill_null(0.0)
-            .filter(pl.col("added"))
-            .sum()
-            .alias("estimate_added_after_start"),
+            before.sum().cast(pl.Int64).alias("items_at_window_start"),
+            added.sum().cast(pl.Int64).alias("items_added_in_window"),
+            estimate.filter(before).sum().alias("estimate_at_window_start"),
+            estimate.filter(added).sum().alias("estimate_added_in_window"),
         )
     )
     return (
         epics.select(pl.col("item_id").alias("epic_id"), "key", "title", "team", "organisation")
-        .join(starts, on="epic_id", how="left")
         .join(counted, on="epic_id", how="left")
         .with_columns(
-            pl.col("items_total").fill_null(0),
-            pl.col("items_added_after_start").fill_null(0),
-            pl.col("estimate_total").fill_null(0.0),
-            pl.col("estimate_added_after_start").fill_null(0.0),
+            pl.lit(window_start).alias("window_start"),
+            pl.col("items_at_window_start").fill_null(0),
+            pl.col("items_added_in_window").fill_null(0),
+            pl.col("estimate_at_window_start").fill_null(0.0),
+            pl.col("estimate_added_in_window").fill_null(0.0),
         )
         .with_columns(
-            pl.when(pl.col("epic_started").is_not_null())
-            .then(_ratio("items_added_after_start", "items_total"))
-            .alias("scope_change_share")
+            _ratio("items_added_in_window", "items_at_window_start").alias("scope_change_share")
+        )
+        .select(
+            "epic_id",
+            "key",
+            "title",
+            "team",
+            "organisation",
+            "window_start",
+            "items_at_window_start",
+            "items_added_in_window",
+            "estimate_at_window_start",
+            "estimate_added_in_window",
+            "scope_change_share",
         )
         .sort("organisation", "team", "key", nulls_last=True)
     )
@@ -623,7 +620,7 @@ class _Shared:
     """What every kind of backlog reads, computed once for all three (``backlog_health_all``)."""
 
     items: pl.DataFrame  # slim items with ``programme``, readiness and ``_order``
-    open_epics: pl.DataFrame  # epic_progress of open epics + items_added_after_start
+    open_epics: pl.DataFrame  # epic_progress of open epics + their scope change counts
     sprint_rows: pl.DataFrame  # _sprint_rows keyed by ``ix`` (the velocity of every scope)
     per_team: pl.DataFrame  # closed sprints counted per team
 
@@ -660,7 +657,7 @@ def _shared(
         .filter(pl.col("status_category") != "done")
         .join(
             scope_change(d.items, status_changes, as_of, p, data=d).select(
-                "epic_id", "items_added_after_start"
+                "epic_id", "items_at_window_start", "items_added_in_window"
             ),
             on="epic_id",
             how="left",
@@ -671,7 +668,8 @@ def _shared(
             "items_total",
             "estimate_done",
             "estimate_total",
-            "items_added_after_start",
+            "items_at_window_start",
+            "items_added_in_window",
         )
     )
     return _Shared(items, open_epics, sprint_rows, per_team)
@@ -788,7 +786,7 @@ def _health(shared: _Shared, as_of: datetime, by: By, p: BacklogParams) -> pl.Da
             pl.len().cast(pl.Int64).alias("epics_open"),
             _sum_ratio("items_done", "items_total").alias("epic_progress_count"),
             _sum_ratio("estimate_done", "estimate_total").alias("epic_progress_estimate"),
-            _sum_ratio("items_added_after_start", "items_total").alias("scope_change_share"),
+            _scope_added_share().alias("scope_change_share"),
         )
     )
     decomposed = decomposition(scoped, by, p).select(
@@ -1023,6 +1021,14 @@ def _grade(frame: pl.DataFrame, p: BacklogParams) -> pl.DataFrame:
 
 def _ratio(done: str, total: str) -> pl.Expr:
     return pl.when(pl.col(total) > 0).then(pl.col(done) / pl.col(total)).otherwise(None)
+
+
+def _scope_added_share() -> pl.Expr:
+    """Σ items added in the window / Σ items at the window start, over the epics that held
+    something at the window start (an epic opened inside the window is new work, not growth)."""
+    base = pl.col("items_at_window_start")
+    added = pl.col("items_added_in_window").filter(base > 0).sum()
+    return pl.when(base.sum() > 0).then(added / base.sum())
 
 
 def _sum_ratio(done: str, total: str) -> pl.Expr:
