@@ -20,6 +20,8 @@ tokens = [
 [[organisations]]
 name = "Northwind"
 description = "Web shop"
+time_zone = "Europe/Amsterdam"     # IANA zone that cuts its days and ISO weeks (default UTC)
+working_days = ["mon", "tue", "wed", "thu", "fri"]  # for cycle_working_days (default Mon-Fri)
 
 [[organisations]]
 name = "Contoso"

@@ -12,6 +12,7 @@ import re
 import tomllib
 from pathlib import Path
 from typing import Any, Literal
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
@@ -173,9 +174,42 @@ class SourceConfig(Strict):
         return value
 
 
+WEEKDAYS = ("mon", "tue", "wed", "thu", "fri", "sat", "sun")
+
+
 class OrganisationConfig(Strict):
+    """One organisation of the chain. ``time_zone`` (IANA, e.g. "Europe/Amsterdam") cuts its
+    days and ISO weeks: cycle time in whole days, throughput per week, WIP and CFD per day
+    (docs/flow.md). The config decides; without it the organisation's calendar is UTC.
+    ``working_days`` (e.g. ["mon", "tue", "wed", "thu", "fri"]) counts working days of a cycle.
+    """
+
     name: str
     description: str = ""
+    time_zone: str = "UTC"
+    working_days: list[str] = list(WEEKDAYS[:5])
+
+    @field_validator("time_zone")
+    @classmethod
+    def _zone(cls, value: str) -> str:
+        try:
+            ZoneInfo(value)
+        except (ZoneInfoNotFoundError, ValueError) as exc:
+            raise ValueError(
+                f'{value!r} is not an IANA time zone; write e.g. time_zone = "Europe/Amsterdam"'
+            ) from exc
+        return value
+
+    @field_validator("working_days")
+    @classmethod
+    def _days(cls, value: list[str]) -> list[str]:
+        days = [day.strip().lower()[:3] for day in value]
+        wrong = [given for given, day in zip(value, days, strict=True) if day not in WEEKDAYS]
+        if wrong:
+            raise ValueError(f"{wrong} are not weekdays; use {list(WEEKDAYS)}")
+        if not days:
+            raise ValueError(f"needs at least one day of {list(WEEKDAYS)}")
+        return sorted(set(days), key=WEEKDAYS.index)
 
 
 class TokenConfig(Strict):

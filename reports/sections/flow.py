@@ -38,6 +38,15 @@ add_labels(
             "nl": "Langer onderhanden dan P85",
         },
         "flow_efficiency": {"en": "Flow efficiency", "nl": "Flow-efficiëntie"},
+        "flow_eff_no_waiting_states_configured": {
+            "en": "not measurable: no waiting states configured",
+            "nl": "niet meetbaar: geen wachtstatussen ingesteld",
+        },
+        "flow_eff_no_waiting_status_seen": {
+            "en": "not measurable: no waiting status in the history",
+            "nl": "niet meetbaar: nooit een wachtstatus in de historie",
+        },
+        "flow_eff_teams": {"en": "{n} of {m} teams", "nl": "{n} van {m} teams"},
         "flow_scatter_q": {
             "en": "How long did finished items take (dots), and within how many days do 50/85/95% "
             "finish (lines)?",
@@ -59,10 +68,16 @@ add_labels(
             "de P85-markering)?",
         },
         "flow_done_date": {"en": "Finished on", "nl": "Afgerond op"},
-        "flow_days": {"en": "Days", "nl": "Dagen"},
+        "flow_days": {
+            "en": "Cycle time (days, start and finish day counted)",
+            "nl": "Doorlooptijd (dagen, start- en opleverdag meegeteld)",
+        },
         "flow_week": {"en": "Week", "nl": "Week"},
         "flow_date": {"en": "Date", "nl": "Datum"},
-        "flow_age": {"en": "Age (days)", "nl": "Leeftijd (dagen)"},
+        "flow_age": {
+            "en": "Age (days, start day counted)",
+            "nl": "Leeftijd (dagen, startdag meegeteld)",
+        },
         "flow_other": {"en": "other teams", "nl": "overige teams"},
         "flow_sampled": {"en": "sample of", "nl": "steekproef van"},
         "flow_summary_table": {
@@ -115,9 +130,6 @@ def build(ctx: ReportContext) -> Section:
         cycles.with_columns(pl.lit("all").alias("team")), ctx.inputs.as_of, p
     )
     p85 = overall["cycle_p85"][0] if overall.height and "cycle_p85" in overall.columns else None
-    efficiency = ctx.scoped(ctx.result("flow_efficiency"))
-    total_active = float(efficiency["active_days"].sum() or 0.0)
-    total_cycle = total_active + float(efficiency["waiting_days"].sum() or 0.0)
     headline = [
         (t("flow_cycle_p85"), f"{p85:.1f}" if p85 is not None else "–"),
         (
@@ -129,12 +141,12 @@ def build(ctx: ReportContext) -> Section:
             t("flow_aging_over"),
             f"{int(summary['aging_over_p85'].sum()):,}" if summary.height else "0",
         ),
-        (t("flow_efficiency"), f"{total_active / total_cycle:.0%}" if total_cycle else "–"),
+        (t("flow_efficiency"), _efficiency_headline(ctx.scoped(ctx.result("flow_efficiency")), t)),
     ]
     figures = []
     recent = cycles.filter(
         pl.col("done_at") > ctx.inputs.as_of - timedelta(days=p.window_days)
-    ).filter(pl.col("cycle_time_days").is_not_null())
+    ).filter(pl.col("cycle_days").is_not_null())
     if recent.height:
         figures.append(Figure(t("flow_scatter_q"), _scatter(recent, overall, ctx)))
     if throughput.height:
@@ -173,7 +185,7 @@ def _scatter(recent: pl.DataFrame, overall: pl.DataFrame, ctx: ReportContext) ->
     figure = go.Figure(
         go.Scattergl(
             x=points["done_at"].to_list(),
-            y=points["cycle_time_days"].round(1).to_list(),
+            y=points["cycle_days"].to_list(),
             mode="markers",
             marker={"size": 5, "color": "rgba(31,95,191,0.55)"},
             text=[
@@ -273,7 +285,7 @@ def _aging(aging: pl.DataFrame, ctx: ReportContext) -> go.Figure:
     figure = go.Figure(
         go.Scattergl(
             x=[esc(tm) for tm in points["team"].to_list()],
-            y=points["age_days"].round(1).to_list(),
+            y=points["wip_age_days"].to_list(),
             mode="markers",
             marker={
                 "size": 6,
@@ -316,6 +328,29 @@ def _fmt(value: float | None, pattern: str = "{:.1f}") -> str:
     return pattern.format(value) if value is not None else "–"
 
 
+def _efficiency_headline(efficiency: pl.DataFrame, t: Any) -> str:
+    """Σ active / Σ cycle over the teams whose efficiency is measurable ("n of m teams" when
+    some are not); the reason instead of a number when none is (docs/flow.md)."""
+    measurable = efficiency.filter(pl.col("efficiency_note").is_null())
+    active = float(measurable["active_days"].sum() or 0.0)
+    cycle = active + float(measurable["waiting_days"].sum() or 0.0)
+    if cycle:
+        value = f"{active / cycle:.0%}"
+        if measurable.height < efficiency.height:
+            teams = t("flow_eff_teams").format(n=measurable.height, m=efficiency.height)
+            value = f"{value} ({teams})"
+        return value
+    notes = efficiency["efficiency_note"].drop_nulls().unique().sort().to_list()
+    return t(f"flow_eff_{notes[0]}") if notes else "–"
+
+
+def _efficiency_cell(value: float | None, note: str | None, t: Any) -> str:
+    """The team's flow efficiency, or why it is not measurable."""
+    if value is None and note:
+        return t(f"flow_eff_{note}")
+    return _fmt(value, "{:.0%}")
+
+
 def _summary_table(summary: pl.DataFrame, ctx: ReportContext) -> Table:
     t = ctx.t
     cols = summary.columns
@@ -331,7 +366,7 @@ def _summary_table(summary: pl.DataFrame, ctx: ReportContext) -> Table:
             _fmt(r["throughput_per_week"]),
             r["wip"],
             r["aging_over_p85"],
-            _fmt(r["flow_efficiency"], "{:.0%}"),
+            _efficiency_cell(r["flow_efficiency"], r.get("efficiency_note"), t),
             _fmt(r["littles_ratio"], "{:.2f}"),
         ]
         for r in summary.head(MAX_ROWS).iter_rows(named=True)
@@ -371,7 +406,7 @@ def _aging_table(aging: pl.DataFrame, ctx: ReportContext) -> Table:
             r["title"] or "",
             r["team"] if r["team"] != NO_GROUP else t("no_team"),
             r["raw_status"] or "",
-            f"{r['age_days']:.1f}",
+            f"{r['wip_age_days']}",
             _fmt(r.get("team_p85")),
             _band(r["age_band"], t),
         ]

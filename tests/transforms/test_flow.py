@@ -27,7 +27,13 @@ def at(day: int, month: int = 1) -> datetime:
 
 AS_OF = at(20)
 P = F.FlowParams(window_days=21)
-CATS = {"To Do": "todo", "In Progress": "in_progress", "Blocked": "in_progress", "Done": "done"}
+CATS = {
+    "To Do": "todo",
+    "In Progress": "in_progress",
+    "Blocked": "in_progress",
+    "On Hold": "in_progress",
+    "Done": "done",
+}
 
 
 def move(item: str, day: int, old: str, new: str, n: int = 0) -> dict[str, object]:
@@ -112,6 +118,21 @@ def test_cycle_and_lead_times_from_history(cycles):
     }
     assert got["S2"]["work_type"] == "defect" and got["S6"]["work_type"] == "debt"
     assert got["S1"]["done_date"] == date(2026, 1, 5)
+    # whole days (Vacanti): done date - start date + 1; S1 2 -> 5 Jan = 4 days
+    assert {k: r["cycle_days"] for k, r in got.items()} == {
+        "S1": 4,
+        "S2": 5,
+        "S3": 12,
+        "S6": None,
+    }
+    assert {k: r["lead_days"] for k, r in got.items()} == {"S1": 5, "S2": 7, "S3": 13, "S6": 6}
+    # working days Mon-Fri: S1 Fri 2 .. Mon 5 Jan = Fri + Mon; S3 Fri 2 .. Tue 13 Jan = 8
+    assert {k: r["cycle_working_days"] for k, r in got.items()} == {
+        "S1": 2,
+        "S2": 3,
+        "S3": 8,
+        "S6": None,
+    }
 
 
 def test_created_in_progress_starts_at_created():
@@ -122,10 +143,19 @@ def test_created_in_progress_starts_at_created():
 
 
 def test_percentiles_use_the_smallest_value_covering_p_percent(cycles):
-    pct = F.cycle_time_percentiles(cycles, AS_OF, P)
-    row = pct.row(0, named=True)
-    # cycle times [3, 4, 11]: P50 = 2nd value, P70/P85/P95 = 3rd (ceil(p * n)-th)
+    row = F.cycle_time_percentiles(cycles, AS_OF, P).row(0, named=True)
+    # whole days by default: cycle [4, 5, 12], lead [5, 6, 7, 13]
     assert (row["team"], row["items"]) == ("A", 4)
+    assert (row["cycle_p50"], row["cycle_p70"], row["cycle_p85"], row["cycle_p95"]) == (
+        5.0,
+        12.0,
+        12.0,
+        12.0,
+    )
+    assert (row["lead_p50"], row["lead_p85"]) == (6.0, 13.0)
+    assert row["cycle_mean_days"] == 7.0
+    row = F.cycle_time_percentiles(cycles, AS_OF, P, exact=True).row(0, named=True)
+    # exact cycle times [3, 4, 11]: P50 = 2nd value, P70/P85/P95 = 3rd (ceil(p * n)-th)
     assert (row["cycle_p50"], row["cycle_p70"], row["cycle_p85"], row["cycle_p95"]) == (
         4.0,
         11.0,
@@ -145,6 +175,7 @@ def test_throughput_per_week_keeps_zero_weeks(cycles):
         (date(2026, 1, 19), 0),
     ]
     assert weekly["estimate"].to_list() == [0.0, 0.0, 5.0, 0.0]
+    assert weekly["complete"].to_list() == [True, True, True, False]  # 19 Jan: current week
 
 
 def test_daily_throughput_has_zero_days(cycles):
@@ -171,11 +202,12 @@ def test_wip_per_day_and_cumulative_flow(data):
 
 def test_aging_against_team_percentiles(data, cycles):
     aging = F.aging_wip(ITEMS, HISTORY, cycles, AS_OF, P, data=data)
-    assert aging.select("item_id", "age_days", "age_band", "over_p85").rows() == [
-        ("S7", 15.0, "above_p95", True),  # older than every percentile (11 days)
-        ("S4", 10.0, "above_p50", False),  # past the median (4), within P70 (11)
+    # whole-day age (20 Jan - start date + 1) against whole-day percentiles [5, 12, 12, 12]
+    assert aging.select("item_id", "wip_age_days", "age_days", "age_band", "over_p85").rows() == [
+        ("S7", 16, 15.0, "above_p95", True),  # older than every percentile (12 days)
+        ("S4", 11, 10.0, "above_p50", False),  # past the median (5), within P70 (12)
     ]
-    assert aging["team_p85"].to_list() == [11.0, 11.0]
+    assert aging["team_p85"].to_list() == [12.0, 12.0]
 
 
 def test_flow_efficiency_counts_blocked_and_flagged_time_as_waiting(data, cycles):
@@ -188,6 +220,43 @@ def test_flow_efficiency_counts_blocked_and_flagged_time_as_waiting(data, cycles
     team = F.flow_efficiency(ITEMS, HISTORY, cycles, AS_OF, P, data=data).row(0, named=True)
     assert team["items"] == 3 and team["flow_efficiency"] == pytest.approx(15 / 18)
     assert team["median_item_efficiency"] == pytest.approx(10 / 11)
+    assert team["efficiency_note"] is None
+
+
+def test_flow_efficiency_not_measurable_without_waiting_states():
+    """Team B's workflow has no waiting status (only a flag): not measurable. Team C never waited
+    in a finished cycle, but C2 sits in On Hold, so its workflow can show waiting: measurable."""
+    items = work_items(
+        {"item_id": "B1", "team": "B", "status_category": "done"},
+        {"item_id": "B2", "team": "B"},
+        {"item_id": "C1", "team": "C", "status_category": "done"},
+        {"item_id": "C2", "team": "C", "status_category": "in_progress"},
+    )
+    history = frame(
+        "status_changes",
+        move("B1", 2, "To Do", "In Progress"),
+        move("B1", 6, "In Progress", "Done"),
+        flag("B1", 3, True),
+        flag("B1", 4, False),
+        move("C1", 2, "To Do", "In Progress"),
+        move("C1", 4, "In Progress", "Done"),
+        move("C2", 5, "To Do", "In Progress"),
+        move("C2", 8, "In Progress", "On Hold"),
+    )
+    cycles = F.cycle_times(items, history, AS_OF, P)
+    eff = F.flow_efficiency(items, history, cycles, AS_OF, P)
+    assert eff.rows() == [
+        # B1: 4 days in progress, flagged 3-4 Jan -> active 3, waiting 1; 3/4 is not shown
+        ("B", 1, 3.0, 1.0, None, None, "no_waiting_status_seen"),
+        ("C", 1, 2.0, 0.0, 1.0, 1.0, None),
+    ]
+    assert F.waiting_states_seen(items, history, AS_OF, P).rows() == [("B", False), ("C", True)]
+    none = F.FlowParams(window_days=21, waiting_statuses=())
+    eff = F.flow_efficiency(items, history, cycles, AS_OF, none)
+    assert eff.select("team", "flow_efficiency", "efficiency_note").rows() == [
+        ("B", None, "no_waiting_states_configured"),
+        ("C", None, "no_waiting_states_configured"),
+    ]
 
 
 def test_active_statuses_are_configurable(data, cycles):
@@ -223,10 +292,12 @@ def test_summary_per_team_and_total(data, cycles):
     eff = F.flow_efficiency(ITEMS, HISTORY, cycles, AS_OF, P, data=data)
     littles = F.littles_law(wip, cycles, AS_OF, P)
     row = F.flow_summary(cycles, wip, aging, eff, littles, AS_OF, P).row(0, named=True)
-    assert (row["team"], row["items_done"], row["cycle_p85"]) == ("A", 4, 11.0)
+    assert (row["team"], row["items_done"], row["cycle_p85"]) == ("A", 4, 12.0)
+    # the 3 complete weeks before the week of 19 Jan (29 Dec, 5 Jan, 12 Jan): 0 + 3 + 1 items
     assert row["throughput_per_week"] == pytest.approx(4 / 3)
     assert (row["wip"], row["aging_over_p85"]) == (2, 1)
     assert row["flow_efficiency"] == pytest.approx(15 / 18)
+    assert row["efficiency_note"] is None  # S2 was Blocked: waiting is visible
     assert row["littles_ratio"] == pytest.approx(43 / 24)
 
 

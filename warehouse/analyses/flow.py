@@ -66,7 +66,9 @@ def _percentiles(inputs: Inputs) -> pl.DataFrame:
 @analysis("flow_throughput")
 def _throughput(inputs: Inputs) -> pl.DataFrame:
     return inputs.with_team_organisation(
-        throughput(_cycles(inputs), inputs.as_of, params=flow_params(inputs))
+        throughput(
+            _cycles(inputs), inputs.as_of, params=flow_params(inputs), calendar=inputs.calendar
+        )
     )
 
 
@@ -123,7 +125,13 @@ def _distribution(inputs: Inputs) -> pl.DataFrame:
 
 @once
 def _littles_frame(inputs: Inputs) -> pl.DataFrame:
-    return littles_law(wip_daily(_cfd(inputs)), _cycles(inputs), inputs.as_of, flow_params(inputs))
+    return littles_law(
+        wip_daily(_cfd(inputs)),
+        _cycles(inputs),
+        inputs.as_of,
+        flow_params(inputs),
+        calendar=inputs.calendar,
+    )
 
 
 @analysis("flow_littles_law")
@@ -142,6 +150,7 @@ def _summary_frame(inputs: Inputs) -> pl.DataFrame:
             _littles_frame(inputs),
             inputs.as_of,
             flow_params(inputs),
+            calendar=inputs.calendar,
         ),
     )
 
@@ -173,6 +182,7 @@ def _flow_snapshot(inputs: Inputs) -> list[dict[str, Any]]:
         None,
         inputs.as_of,
         flow_params(inputs),
+        calendar=inputs.calendar,
     )
     rows: list[dict[str, Any]] = []
     for frame, prefix in ((summary, "team:"), (overall, "")):

@@ -6,14 +6,16 @@ not counted next to its story (the story is the unit that flows). Status history
 ``status_changes`` rows with ``field == "status"``; "flagged" rows mark blocked periods.
 
 All functions are pure and vectorised (joins, group-bys, cumulative sums; no loop per item), because
-they run on millions of status changes. Days are UTC calendar days; durations are fractional days.
-Definitions, formulas and who acts on them: docs/flow.md.
+they run on millions of status changes. Days and ISO weeks are cut in the time zone of the item's
+organisation (``Calendar``, transforms/calendar.py; UTC when not configured). Cycle and lead time
+are given twice: in whole days (Vacanti: end date - start date + 1, the default for percentiles)
+and exact (fractional days). Definitions, formulas and who acts on them: docs/flow.md.
 """
 
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, timedelta
 from typing import Any, Final
 
@@ -21,6 +23,16 @@ import numpy as np
 import polars as pl
 
 from pmolens.warehouse.settings_analytics import WORK_LEVELS, FlowParams
+from pmolens.warehouse.transforms.calendar import (
+    UTC_CALENDAR,
+    Calendar,
+    local_date,
+    monday,
+    monday_expr,
+    today,
+    whole_days,
+    working_days,
+)
 from pmolens.warehouse.transforms.hierarchy import first_ancestor_where, parent_rows
 
 DAY_US = 86_400_000_000
@@ -127,6 +139,26 @@ def as_of_date(as_of: datetime) -> date:
     return as_of.date() if as_of.tzinfo is None else as_of.astimezone(UTC).date()
 
 
+def _zones(calendar: Calendar, *frames: pl.DataFrame) -> list[str]:
+    """The zones of the organisations in these frames (their ``organisation`` column)."""
+    if calendar.is_utc():
+        return ["UTC"]
+    orgs: set[str | None] = set()
+    for f in frames:
+        if "organisation" in f.columns:
+            orgs |= set(f["organisation"].unique().to_list())
+    return calendar.zones_of(orgs) if orgs else [calendar.default_zone]
+
+
+def _local(column: str | pl.Expr, calendar: Calendar, zones: Sequence[str]) -> pl.Expr:
+    return local_date(column, calendar, zones)
+
+
+def _in_utc(moment: datetime) -> datetime:
+    """``moment`` as an aware UTC datetime (naive = UTC)."""
+    return moment.replace(tzinfo=UTC) if moment.tzinfo is None else moment.astimezone(UTC)
+
+
 TODO, IN_PROGRESS, DONE = 0, 1, 2
 _CODES = {"todo": TODO, "in_progress": IN_PROGRESS, "done": DONE}
 
@@ -166,8 +198,9 @@ class FlowData:
     status timeline columns ``first_to_ip``, ``first_from_ip``, ``last_done`` plus ``started``.
     ``events``: status transitions at or before ``as_of`` of live items, as ``ix``, ``row`` (row in
     ``status_changes``, to fetch status names for a few items), ``at``, ``from_cat``/``to_cat``
-    (0 todo, 1 in progress, 2 done). Pure data: build it with ``prepare`` and pass it to the metric
-    functions (``data=``) to skip the joins when several metrics run on one snapshot.
+    (0 todo, 1 in progress, 2 done). ``calendar``: the organisations' time zones, which cut days
+    and weeks. Pure data: build it with ``prepare`` and pass it to the metric functions
+    (``data=``) to skip the joins when several metrics run on one snapshot.
     """
 
     as_of: datetime
@@ -175,6 +208,7 @@ class FlowData:
     items: pl.DataFrame
     events: pl.DataFrame
     status_changes: pl.DataFrame
+    calendar: Calendar = field(default=UTC_CALENDAR)
 
 
 def item_frame(
@@ -208,9 +242,11 @@ def prepare(
     as_of: datetime,
     work_levels: Sequence[str] = WORK_LEVELS,
     max_depth: int = 6,
+    calendar: Calendar | None = None,
 ) -> FlowData:
     """Join items and history once (one string join over the status changes, run as one lazy
-    query so the filter, the category codes and the join fuse)."""
+    query so the filter, the category codes and the join fuse). ``calendar``: the organisations'
+    time zones (UTC when None)."""
     items = item_frame(work_items, work_levels, max_depth)
     events = (
         status_changes.lazy()
@@ -249,7 +285,9 @@ def prepare(
     # joined on the narrow ix column and stacked beside the (ix-ordered) items: no wide copy
     aligned = items.select("ix").join(timeline, on="ix", how="left", maintain_order="left")
     items = items.with_columns(aligned.drop("ix")).with_columns(started_expr())
-    return FlowData(as_of, tuple(work_levels), items, events, status_changes)
+    return FlowData(
+        as_of, tuple(work_levels), items, events, status_changes, calendar or UTC_CALENDAR
+    )
 
 
 def _data(
@@ -311,12 +349,16 @@ def cycle_times(
     Columns: item_id, key, url, title, source, team, organisation, level, raw_type, work_type,
     estimate, business_value, created, started (first entry into an in-progress status; created
     when the item was created in progress; null when it went straight to done), done_at (last
-    entry into done, else ``resolved``), done_date (Date), cycle_time_days (done_at - started),
-    lead_time_days (done_at - created).
+    entry into done, else ``resolved``), done_date (Date in the organisation's zone),
+    cycle_days (whole days, Vacanti: done date - start date + 1, dates in the organisation's
+    zone), cycle_time_days (exact: done_at - started in fractional days), cycle_working_days (the
+    organisation's working days from the start date to the done date, both included), lead_days
+    (whole: done date - created date + 1), lead_time_days (exact: done_at - created).
     """
     p = params or FlowParams()
     d = _data(data, work_items, status_changes, as_of, p.work_levels)
-    return (
+    zones = _zones(d.calendar, d.items)
+    out = (
         d.items.select(_CYCLE_READS)  # narrow first: filtering the wide item frame copies all
         .filter(pl.col("delivery") & (pl.col("status_category") == "done"))
         .with_columns(pl.coalesce("last_done", "resolved").alias("done_at"), work_type_expr(p))
@@ -325,11 +367,24 @@ def cycle_times(
             pl.when(pl.col("started") <= pl.col("done_at")).then(pl.col("started")).alias("started")
         )
         .with_columns(
-            pl.col("done_at").dt.date().alias("done_date"),
+            _local("done_at", d.calendar, zones).alias("done_date"),
+            _local("started", d.calendar, zones).alias("_start_date"),
+            _local("created", d.calendar, zones).alias("_created_date"),
             days_between("started", "done_at").alias("cycle_time_days"),
             pl.when(pl.col("created") <= pl.col("done_at"))
             .then(days_between("created", "done_at"))
             .alias("lead_time_days"),
+        )
+        .with_columns(
+            whole_days("_start_date", "done_date").alias("cycle_days"),
+            pl.when(pl.col("lead_time_days").is_not_null())
+            .then(whole_days("_created_date", "done_date"))
+            .alias("lead_days"),
+        )
+    )
+    return (
+        out.with_columns(
+            working_days(out, "_start_date", "done_date", d.calendar).alias("cycle_working_days")
         )
         .select(
             "item_id",
@@ -348,7 +403,10 @@ def cycle_times(
             "started",
             "done_at",
             "done_date",
+            "cycle_days",
             "cycle_time_days",
+            "cycle_working_days",
+            "lead_days",
             "lead_time_days",
         )
         .sort("done_at", "item_id")
@@ -360,20 +418,25 @@ def cycle_time_percentiles(
     as_of: datetime,
     params: FlowParams | None = None,
     by: str = "team",
+    *,
+    exact: bool = False,
 ) -> pl.DataFrame:
     """Cycle and lead time percentiles of items done in the window, per ``by``.
 
-    Columns: <by>, items, cycle_p<p> and lead_p<p> for each configured percentile, cycle_mean_days.
+    On whole days (``cycle_days`` / ``lead_days``, Vacanti) by default; ``exact=True`` uses the
+    fractional ``cycle_time_days`` / ``lead_time_days``. Columns: <by>, items, cycle_p<p> and
+    lead_p<p> for each configured percentile, cycle_mean_days (mean of the same values).
     """
     p = params or FlowParams()
+    cycle, lead = ("cycle_time_days", "lead_time_days") if exact else ("cycle_days", "lead_days")
     start = as_of - timedelta(days=p.window_days)
     recent = cycles.filter((pl.col("done_at") > start) & (pl.col("done_at") <= as_of))
     aggs: list[pl.Expr] = [pl.len().alias("items")]
     for q in p.percentiles:
-        aggs.append(pl.col("cycle_time_days").quantile(q / 100, QUANTILE).alias(f"cycle_p{q}"))
+        aggs.append(pl.col(cycle).cast(pl.Float64).quantile(q / 100, QUANTILE).alias(f"cycle_p{q}"))
     for q in p.percentiles:
-        aggs.append(pl.col("lead_time_days").quantile(q / 100, QUANTILE).alias(f"lead_p{q}"))
-    aggs.append(pl.col("cycle_time_days").mean().alias("cycle_mean_days"))
+        aggs.append(pl.col(lead).cast(pl.Float64).quantile(q / 100, QUANTILE).alias(f"lead_p{q}"))
+    aggs.append(pl.col(cycle).cast(pl.Float64).mean().alias("cycle_mean_days"))
     return recent.with_columns(pl.col(by).fill_null(NO_GROUP)).group_by(by).agg(aggs).sort(by)
 
 
@@ -386,22 +449,24 @@ def throughput(
     by: str = "team",
     start: date | None = None,
     params: FlowParams | None = None,
+    *,
+    calendar: Calendar | None = None,
 ) -> pl.DataFrame:
     """Items (and estimate) done per ISO week per ``by``, empty weeks included as zero.
 
-    Columns: <by>, week (Date, Monday), items (Int64), estimate (Float64). Default start: the week
-    holding ``as_of - window_days``. The current (partial) week is included.
+    A week is the ISO week (Monday to Sunday) of ``done_date``, the finish date in the
+    organisation's zone (``calendar``, the one ``cycles`` was built with). Columns: <by>, week
+    (Date, Monday), items (Int64), estimate (Float64), complete (False for the current, partial
+    week, which weekly averages leave out). Today is ``as_of``'s date in the zone furthest ahead.
+    Default start: the week holding today - window_days.
     """
     p = params or FlowParams()
-    end_day = as_of_date(as_of)
+    end_day = today(as_of, _zones(calendar or UTC_CALENDAR, cycles))
     first = start or end_day - timedelta(days=p.window_days)
-    first_week = first - timedelta(days=first.weekday())
-    last_week = end_day - timedelta(days=end_day.weekday())
+    first_week = monday(first)
+    last_week = monday(end_day)
     done = cycles.filter(pl.col("done_at") <= as_of).with_columns(
-        pl.col(by).fill_null(NO_GROUP),
-        (pl.col("done_date") - pl.duration(days=pl.col("done_date").dt.weekday() - 1)).alias(
-            "week"
-        ),
+        pl.col(by).fill_null(NO_GROUP), monday_expr("done_date").alias("week")
     )
     counts = (
         done.filter(pl.col("week") >= first_week)
@@ -413,7 +478,11 @@ def throughput(
         _grid(groups, first_week, last_week, "1w")
         .rename({"date": "week"})
         .join(counts, on=[by, "week"], how="left")
-        .with_columns(pl.col("items").fill_null(0), pl.col("estimate").fill_null(0.0))
+        .with_columns(
+            pl.col("items").fill_null(0),
+            pl.col("estimate").fill_null(0.0),
+            (pl.col("week") < last_week).alias("complete"),
+        )
         .sort(by, "week")
     )
 
@@ -424,14 +493,19 @@ def daily_throughput(
     window_days: int,
     by: str = "team",
     groups: Sequence[str] | None = None,
+    *,
+    calendar: Calendar | None = None,
 ) -> pl.DataFrame:
-    """Items done per UTC day over the ``window_days`` full days before ``as_of``'s date.
+    """Items done per day over the ``window_days`` full days before today.
 
-    Zero days are rows with items = 0 (they matter for Monte Carlo sampling). Columns: <by>, date,
-    items (Int64). ``groups`` adds groups that had no throughput at all.
+    Days are ``done_date`` (the organisation's zone); today is ``as_of``'s date in the zone furthest
+    ahead (``calendar``, UTC when None). Zero days are rows with items = 0 (they matter for Monte
+    Carlo sampling). Columns: <by>, date, items (Int64). ``groups`` adds groups that had no
+    throughput at all.
     """
-    end = as_of_date(as_of) - timedelta(days=1)
-    start = as_of_date(as_of) - timedelta(days=window_days)
+    day0 = today(as_of, _zones(calendar or UTC_CALENDAR, cycles))
+    end = day0 - timedelta(days=1)
+    start = day0 - timedelta(days=window_days)
     counts = (
         cycles.filter((pl.col("done_date") >= start) & (pl.col("done_date") <= end))
         .with_columns(pl.col(by).fill_null(NO_GROUP))
@@ -455,7 +529,10 @@ def daily_throughput(
 def _category_counts(
     d: FlowData, as_of: datetime, start: date, by: str, categories: Sequence[str]
 ) -> pl.DataFrame:
-    """(group, date, <category>...): delivery items per category at the end of each UTC day.
+    """(group, date, <category>...): delivery items per category at the end of each day.
+
+    Days are cut in the zone of each item's organisation (``d.calendar``); the grid runs to
+    ``as_of``'s date in the zone furthest ahead.
 
     +1/-1 per transition, summed per day and cumulated. The state before an item's first recorded
     transition is reconstructed so today's count equals the current status category
@@ -464,8 +541,9 @@ def _category_counts(
     on (group, day) cells of the output grid instead of group-bys over millions of events.
     """
     cats = list(categories)
-    end = as_of_date(as_of)
     items = d.items
+    zones = _zones(d.calendar, items)
+    end = today(as_of, zones)
     group = items[by].fill_null(NO_GROUP)
     keep = (items["delivery"] & (items["created"] <= as_of)).fill_null(False).to_numpy()
     names = group.unique().sort()
@@ -485,9 +563,20 @@ def _category_counts(
     ix = d.events["ix"].to_numpy()
     ev_keep = keep[ix]
     ev_ix = ix[ev_keep]
-    ev_cell = gid[ev_ix] * n_days + day(d.events["at"].dt.date().filter(pl.Series(ev_keep)))
+    if zones == ["UTC"]:
+        event_day = d.events["at"].dt.date()
+        created_day = items["created"].dt.date()
+    else:
+        org = items["organisation"].gather(ix)
+        event_day = (
+            pl.DataFrame({"at": d.events["at"], "organisation": org})
+            .select(_local("at", d.calendar, zones))
+            .to_series()
+        )
+        created_day = items.select(_local("created", d.calendar, zones)).to_series()
+    ev_cell = gid[ev_ix] * n_days + day(event_day.filter(pl.Series(ev_keep)))
     kept_rows = np.flatnonzero(keep)
-    item_cell = gid[kept_rows] * n_days + day(items["created"].dt.date().gather(kept_rows))
+    item_cell = gid[kept_rows] * n_days + day(created_day.gather(kept_rows))
     counts: dict[str, Any] = {}
     for c in cats:
         code = _CODES[c]
@@ -531,14 +620,15 @@ def cumulative_flow(
     *,
     data: FlowData | None = None,
 ) -> pl.DataFrame:
-    """Cumulative flow: delivery items per status category at the end of each UTC day.
+    """Cumulative flow: delivery items per status category at the end of each day (cut in the
+    zone of the item's organisation; the last day is ``as_of``'s date in the zone furthest ahead).
 
     Columns: <by>, date, todo, in_progress, done (Int64). ``done`` includes everything finished
     before ``start`` (the bands of a CFD stack up from the total ever finished).
     """
     p = params or FlowParams()
     d = _data(data, work_items, status_changes, as_of, p.work_levels)
-    first = start or as_of_date(as_of) - timedelta(days=p.window_days)
+    first = start or today(as_of, _zones(d.calendar, d.items)) - timedelta(days=p.window_days)
     return _category_counts(d, as_of, first, by, CATEGORIES).rename({"group": by})
 
 
@@ -553,26 +643,32 @@ def aging_wip(
     params: FlowParams | None = None,
     *,
     data: FlowData | None = None,
+    exact: bool = False,
 ) -> pl.DataFrame:
     """Open in-progress delivery items, their age, and the team's cycle-time percentiles.
 
     Columns: item_id, key, url, title, team, organisation, raw_status, assignee, started,
-    started_known (False: no history, ``created`` used), age_days, team_p<p> per configured
-    percentile, age_band ("within_p<lowest>", "above_p<p>" for the highest percentile exceeded,
-    "no_history" when the team finished nothing in the window), over_p85. Sorted oldest first.
+    started_known (False: no history, ``created`` used), wip_age_days (whole days, Vacanti:
+    today - start date + 1, dates in the organisation's zone), age_days (exact: as_of - started),
+    team_p<p> per configured percentile, age_band ("within_p<lowest>", "above_p<p>" for the
+    highest percentile exceeded, "no_history" when the team finished nothing in the window),
+    over_p85. The bands compare ``wip_age_days`` with the whole-day cycle-time percentiles
+    (``exact=True``: ``age_days`` with the exact ones). Sorted oldest first.
     """
     p = params or FlowParams()
     d = _data(data, work_items, status_changes, as_of, p.work_levels)
-    pct = cycle_time_percentiles(cycles, as_of, p, "team").select(
+    zones = _zones(d.calendar, d.items)
+    age = "age_days" if exact else "wip_age_days"
+    pct = cycle_time_percentiles(cycles, as_of, p, "team", exact=exact).select(
         "team", *[pl.col(f"cycle_p{q}").alias(f"team_p{q}") for q in p.percentiles]
     )
     qs = sorted(p.percentiles)
     band: Any = pl.when(pl.col(f"team_p{qs[0]}").is_null()).then(pl.lit("no_history"))
     for q in reversed(qs):
-        band = band.when(pl.col("age_days") > pl.col(f"team_p{q}")).then(pl.lit(f"above_p{q}"))
+        band = band.when(pl.col(age) > pl.col(f"team_p{q}")).then(pl.lit(f"above_p{q}"))
     band = band.otherwise(pl.lit(f"within_p{qs[0]}")).alias("age_band")
     over85 = (
-        (pl.col("age_days") > pl.col("team_p85")).fill_null(False)
+        (pl.col(age) > pl.col("team_p85")).fill_null(False)
         if 85 in qs
         else pl.lit(None, pl.Boolean)
     )
@@ -582,7 +678,13 @@ def aging_wip(
             pl.col("started").is_not_null().alias("started_known"),
             pl.coalesce("started", "created").alias("started"),
         )
-        .with_columns(days_between("started", pl.lit(as_of)).alias("age_days"))
+        .with_columns(
+            days_between("started", pl.lit(as_of)).alias("age_days"),
+            whole_days(
+                _local("started", d.calendar, zones),
+                _local(pl.lit(_in_utc(as_of)), d.calendar, zones),
+            ).alias("wip_age_days"),
+        )
         .with_columns(pl.col("team").fill_null(NO_GROUP))
         .join(pct, on="team", how="left")
         .with_columns(band, over85.alias("over_p85"))
@@ -597,6 +699,7 @@ def aging_wip(
             "assignee",
             "started",
             "started_known",
+            "wip_age_days",
             "age_days",
             *[f"team_p{q}" for q in p.percentiles],
             "age_band",
@@ -740,6 +843,58 @@ def flow_efficiency_items(
     )
 
 
+#: Why a group's flow efficiency is not measurable (``efficiency_note``; null = measurable).
+NO_WAITING_CONFIGURED: Final = "no_waiting_states_configured"
+NO_WAITING_SEEN: Final = "no_waiting_status_seen"
+
+
+def _is_waiting_status(p: FlowParams) -> pl.Expr:
+    """An in-progress ``status`` (lower-cased name) that counts as waiting, not active."""
+    waiting = pl.col("status").is_in([s.lower() for s in p.waiting_statuses]).fill_null(False)
+    if p.active_statuses:
+        active = pl.col("status").is_in([s.lower() for s in p.active_statuses]).fill_null(False)
+        waiting = waiting | ~active
+    return waiting
+
+
+def waiting_states_seen(
+    work_items: pl.DataFrame,
+    status_changes: pl.DataFrame,
+    as_of: datetime,
+    params: FlowParams | None = None,
+    by: str = "team",
+    *,
+    data: FlowData | None = None,
+) -> pl.DataFrame:
+    """Per ``by``: did any delivery item ever (at or before ``as_of``) sit in a waiting state?
+
+    A waiting state is an in-progress status that counts as waiting in flow efficiency: one of
+    ``waiting_statuses``, or (when ``active_statuses`` is set) any in-progress status not in it.
+    Columns: <by>, waiting_seen (groups with no status history at all are absent).
+    """
+    p = params or FlowParams()
+    d = _data(data, work_items, status_changes, as_of, p.work_levels)
+    delivery = d.items.filter(pl.col("delivery")).select(
+        "ix", pl.col(by).fill_null(NO_GROUP).alias(by)
+    )
+    ev = d.events.join(delivery, on="ix", how="inner")
+    names = d.status_changes.select(
+        pl.col("from_status").str.to_lowercase(), pl.col("to_status").str.to_lowercase()
+    )
+    states = []
+    for cat, column in (("from_cat", "from_status"), ("to_cat", "to_status")):
+        inside = ev.filter(pl.col(cat) == IN_PROGRESS)
+        states.append(inside.select(by, names[column].gather(inside["row"]).alias("status")))
+    seen = pl.concat(states).group_by(by).agg(_is_waiting_status(p).any().alias("waiting_seen"))
+    return (
+        ev.select(by)
+        .unique()
+        .join(seen, on=by, how="left")
+        .with_columns(pl.col("waiting_seen").fill_null(False))
+        .sort(by)
+    )
+
+
 def flow_efficiency(
     work_items: pl.DataFrame,
     status_changes: pl.DataFrame,
@@ -752,9 +907,28 @@ def flow_efficiency(
 ) -> pl.DataFrame:
     """Flow efficiency per ``by``: total active time / total cycle time of items done in window.
 
-    Columns: <by>, items, active_days, waiting_days, flow_efficiency, median_item_efficiency.
+    Measurable only where waiting can be seen: with no waiting states configured
+    (``waiting_statuses`` and ``active_statuses`` both empty) every group gets
+    ``efficiency_note`` = NO_WAITING_CONFIGURED, and a group whose delivery items never sat in a
+    waiting state (``waiting_states_seen``) gets NO_WAITING_SEEN; there ``flow_efficiency`` and
+    ``median_item_efficiency`` are null (the workflow makes every in-progress day look active).
+    Columns: <by>, items, active_days, waiting_days, flow_efficiency, median_item_efficiency,
+    efficiency_note.
     """
-    per_item = flow_efficiency_items(work_items, status_changes, cycles, as_of, params, data=data)
+    p = params or FlowParams()
+    d = _data(data, work_items, status_changes, as_of, p.work_levels)
+    per_item = flow_efficiency_items(work_items, status_changes, cycles, as_of, p, data=d)
+    if not p.waiting_statuses and not p.active_statuses:
+        note = pl.lit(NO_WAITING_CONFIGURED)
+    else:
+        seen = waiting_states_seen(work_items, status_changes, as_of, p, by, data=d)
+        waiting_groups = seen.filter(pl.col("waiting_seen"))[by].implode()
+        note = (
+            pl.when(pl.col(by).is_in(waiting_groups))
+            .then(pl.lit(None, pl.String))
+            .otherwise(pl.lit(NO_WAITING_SEEN))
+        )
+    measurable = pl.col("efficiency_note").is_null()
     return (
         per_item.with_columns(pl.col(by).fill_null(NO_GROUP))
         .group_by(by)
@@ -767,10 +941,23 @@ def flow_efficiency(
         .with_columns(
             (pl.col("active_days") / (pl.col("active_days") + pl.col("waiting_days"))).alias(
                 "flow_efficiency"
-            )
+            ),
+            note.cast(pl.String).alias("efficiency_note"),
+        )
+        .with_columns(
+            pl.when(measurable).then(pl.col("flow_efficiency")).alias("flow_efficiency"),
+            pl.when(measurable)
+            .then(pl.col("median_item_efficiency"))
+            .alias("median_item_efficiency"),
         )
         .select(
-            by, "items", "active_days", "waiting_days", "flow_efficiency", "median_item_efficiency"
+            by,
+            "items",
+            "active_days",
+            "waiting_days",
+            "flow_efficiency",
+            "median_item_efficiency",
+            "efficiency_note",
         )
         .sort(by)
     )
@@ -811,18 +998,23 @@ def littles_law(
     as_of: datetime,
     params: FlowParams | None = None,
     by: str = "team",
+    *,
+    calendar: Calendar | None = None,
 ) -> pl.DataFrame:
     """Sanity check: average WIP against throughput x average cycle time over the window.
 
-    The window is the ``window_days`` full UTC days before ``as_of``'s date. ``wip`` is the
-    ``wip_daily`` frame (it must cover the window). Columns: <by>, window_start, window_end,
-    avg_wip, throughput_per_day, avg_cycle_time_days, predicted_wip, ratio (avg_wip /
-    predicted_wip), consistent (|ratio - 1| <= littles_tolerance). Large gaps mean the window is
-    not stable (WIP growing or shrinking) or the history is incomplete.
+    The window is the ``window_days`` full days before today (``as_of``'s date in the zone furthest
+    ahead, ``calendar``). ``wip`` is the ``wip_daily`` frame (it must cover the window); the
+    cycle time is the exact one (fractional days), in the same unit as WIP per day. Columns:
+    <by>, window_start, window_end, avg_wip, throughput_per_day, avg_cycle_time_days,
+    predicted_wip, ratio (avg_wip / predicted_wip), consistent (|ratio - 1| <=
+    littles_tolerance). Large gaps mean the window is not stable (WIP growing or shrinking) or
+    the history is incomplete.
     """
     p = params or FlowParams()
-    end = as_of_date(as_of) - timedelta(days=1)
-    start = as_of_date(as_of) - timedelta(days=p.window_days)
+    day0 = today(as_of, _zones(calendar or UTC_CALENDAR, cycles))
+    end = day0 - timedelta(days=1)
+    start = day0 - timedelta(days=p.window_days)
     avg_wip = (
         wip.filter(pl.col("date").is_between(start, end))
         .group_by(by)
@@ -881,32 +1073,47 @@ def flow_summary(
     as_of: datetime,
     params: FlowParams | None = None,
     by: str = "team",
+    *,
+    calendar: Calendar | None = None,
 ) -> pl.DataFrame:
     """One row per ``by`` with the headline flow figures (the outputs of the functions above).
 
-    Columns: <by>, items_done (in the window), cycle_p<p> and lead_p<p> per configured percentile,
-    cycle_mean_days, throughput_per_week (items_done / (window_days / 7)), wip (delivery items in
-    progress at the end of ``as_of``'s day; ``wip`` rows of one date are summed, so relabelling
+    Columns: <by>, items_done (in the window), cycle_p<p> and lead_p<p> per configured percentile
+    (whole days), cycle_mean_days, throughput_per_week (items done in the window_days // 7 complete
+    ISO weeks before the current one, divided by that number of weeks: the current, partial week
+    is left out), wip (delivery items in progress at the end of today, ``as_of``'s date in the zone
+    furthest ahead of ``calendar``; ``wip`` rows of one date are summed, so relabelling
     ``by`` to one value gives the total), avg_wip (over the window), aging_over_p85 (open
-    in-progress items older than their team's P85), flow_efficiency, littles_ratio,
-    littles_consistent (the last three null when ``efficiency`` / ``littles`` is None).
+    in-progress items older than their team's P85), flow_efficiency, efficiency_note (why it is
+    null: see ``flow_efficiency``), littles_ratio, littles_consistent (null when ``efficiency`` /
+    ``littles`` is None).
     """
     p = params or FlowParams()
     pct = cycle_time_percentiles(cycles, as_of, p, by).rename({"items": "items_done"})
-    pct = pct.with_columns(
-        pl.col("items_done").cast(pl.Int64),
-        (pl.col("items_done") / (p.window_days / 7)).alias("throughput_per_week"),
+    pct = pct.with_columns(pl.col("items_done").cast(pl.Int64))
+    day0 = today(as_of, _zones(calendar or UTC_CALENDAR, cycles, aging))
+    start = day0 - timedelta(days=p.window_days)
+    weeks = max(1, p.window_days // 7)
+    this_week = monday(day0)
+    weekly = (
+        cycles.filter(
+            monday_expr("done_date").is_between(this_week - timedelta(weeks=weeks), this_week)
+            & (monday_expr("done_date") < this_week)
+            & (pl.col("done_at") <= as_of)
+        )
+        .with_columns(pl.col(by).fill_null(NO_GROUP))
+        .group_by(by)
+        .agg((pl.len() / weeks).alias("throughput_per_week"))
     )
-    today = as_of_date(as_of)
-    start = today - timedelta(days=p.window_days)
+    pct = pct.join(weekly, on=by, how="full", coalesce=True)
     per_day = (
         wip.with_columns(pl.col(by).fill_null(NO_GROUP))
         .group_by(by, "date")
         .agg(pl.col("wip").sum())
     )
-    wip_now = per_day.filter(pl.col("date") == today).select(by, pl.col("wip").cast(pl.Int64))
+    wip_now = per_day.filter(pl.col("date") == day0).select(by, pl.col("wip").cast(pl.Int64))
     avg_wip = (
-        per_day.filter(pl.col("date").is_between(start, today - timedelta(days=1)))
+        per_day.filter(pl.col("date").is_between(start, day0 - timedelta(days=1)))
         .group_by(by)
         .agg(pl.col("wip").mean().alias("avg_wip"))
     )
@@ -919,9 +1126,14 @@ def flow_summary(
     for part in (wip_now, avg_wip, old):
         out = out.join(part, on=by, how="full", coalesce=True)
     if efficiency is not None:
-        out = out.join(efficiency.select(by, "flow_efficiency"), on=by, how="left")
+        out = out.join(
+            efficiency.select(by, "flow_efficiency", "efficiency_note"), on=by, how="left"
+        )
     else:
-        out = out.with_columns(pl.lit(None, pl.Float64).alias("flow_efficiency"))
+        out = out.with_columns(
+            pl.lit(None, pl.Float64).alias("flow_efficiency"),
+            pl.lit(None, pl.String).alias("efficiency_note"),
+        )
     if littles is not None:
         out = out.join(
             littles.select(
@@ -955,6 +1167,7 @@ def flow_summary(
             "avg_wip",
             "aging_over_p85",
             "flow_efficiency",
+            "efficiency_note",
             "littles_ratio",
             "littles_consistent",
         )
