@@ -75,7 +75,7 @@ def test_what_counts_as_an_impediment_and_why():
     ip = {"status_category": "in_progress", "raw_status": "In Progress"}
     items = work_items(
         {"item_id": "I1", "level": "impediment", "raw_type": "Impediment"},
-        {"item_id": "F1", "flagged": True},
+        {"item_id": "F1", "flagged": True, "status_category": "in_progress"},
         {"item_id": "S1", "raw_status": "On Hold", "status_category": "in_progress"},
         {"item_id": "D1", **ip},  # in progress, blocker open: blocks now
         {"item_id": "D4", "sprint_id": "now"},  # committed to the current sprint
@@ -87,6 +87,8 @@ def test_what_counts_as_an_impediment_and_why():
         {"item_id": "D3", **ip},  # unresolved link: not counted
         {"item_id": "D7", **ip},  # linked to itself: no item holds itself up
         {"item_id": "X1", "flagged": True, "status_category": "done"},  # done: not open
+        {"item_id": "X3", "flagged": True},  # flagged, but nobody works on it yet: stops no one
+        {"item_id": "F3", "flagged": True, "sprint_id": "now"},  # flagged in the current sprint
         {"item_id": "X2", "level": "impediment", "status_category": "done"},
     )
     e = edges(
@@ -104,9 +106,10 @@ def test_what_counts_as_an_impediment_and_why():
         ("D4", "blocked_by_dependency"),
         ("D6", "blocked_by_dependency"),
         ("F1", "flagged"),
+        ("F3", "flagged"),
         ("I1", "type"),
         ("S1", "blocked_status"),
-    ]
+    ]  # X3: flagged, but neither in progress nor in the current sprint
     # every red-line state counts, whatever the dependent's plan
     for state in RED_LINES:
         red = edges(edge("B1", "D5", dependent_sprint="next", timing=state))
@@ -136,8 +139,18 @@ def test_blocked_statuses_are_per_source_case_insensitive():
 def test_age_counts_from_the_flag_and_the_blocked_status_never_from_created():
     # every item was created 30 days before as_of (T0); none of that counts
     items = work_items(
-        {"item_id": "F1", "flagged": True, "updated": AS_OF - DAY},
-        {"item_id": "F2", "flagged": True, "updated": AS_OF - 3 * DAY},  # no history: updated
+        {
+            "item_id": "F1",
+            "flagged": True,
+            "status_category": "in_progress",
+            "updated": AS_OF - DAY,
+        },
+        {
+            "item_id": "F2",
+            "flagged": True,
+            "status_category": "in_progress",
+            "updated": AS_OF - 3 * DAY,
+        },  # no history: updated
         {"item_id": "S1", "raw_status": "Blocked", "updated": AS_OF - DAY},
         {"item_id": "S2", "raw_status": "On Hold", "updated": AS_OF - DAY},
         {"item_id": "S3", "raw_status": "Blocked", "updated": AS_OF - DAY},  # no history: updated
@@ -206,7 +219,7 @@ def test_a_dependency_ages_from_when_the_dependent_started_or_its_sprint_began()
 def test_what_it_holds_up_gives_the_weight_and_the_order_never_itself():
     ip = {"status_category": "in_progress", "raw_status": "In Progress"}
     items = work_items(
-        {"item_id": "B1", "flagged": True, "estimate": 2.0, "business_value": 10.0,
+        {"item_id": "B1", "flagged": True, "status_category": "in_progress", "estimate": 2.0, "business_value": 10.0,
          "updated": AS_OF},
         {"item_id": "D1", **ip, "estimate": 3.0, "business_value": 50.0, "updated": AS_OF - DAY},
         {"item_id": "D2", "estimate": 5.0, "status_category": "done"},
@@ -238,12 +251,37 @@ def test_what_it_holds_up_gives_the_weight_and_the_order_never_itself():
 def test_escalation_levels_at_the_threshold_edges():
     params = {"sos_age_days": 5, "eat_age_days": 15, "sos_weight": 10, "eat_weight": 40}
     items = work_items(
-        {"item_id": "young", "flagged": True, "updated": AS_OF - 4 * DAY},
-        {"item_id": "sos_age", "flagged": True, "updated": AS_OF - 5 * DAY},
-        {"item_id": "eat_age", "flagged": True, "updated": AS_OF - 15 * DAY},
-        {"item_id": "sos_weight", "flagged": True, "updated": AS_OF},
-        {"item_id": "eat_weight", "flagged": True, "updated": AS_OF},
-        {"item_id": "almost", "flagged": True, "updated": AS_OF},
+        {
+            "item_id": "young",
+            "flagged": True,
+            "status_category": "in_progress",
+            "updated": AS_OF - 4 * DAY,
+        },
+        {
+            "item_id": "sos_age",
+            "flagged": True,
+            "status_category": "in_progress",
+            "updated": AS_OF - 5 * DAY,
+        },
+        {
+            "item_id": "eat_age",
+            "flagged": True,
+            "status_category": "in_progress",
+            "updated": AS_OF - 15 * DAY,
+        },
+        {
+            "item_id": "sos_weight",
+            "flagged": True,
+            "status_category": "in_progress",
+            "updated": AS_OF,
+        },
+        {
+            "item_id": "eat_weight",
+            "flagged": True,
+            "status_category": "in_progress",
+            "updated": AS_OF,
+        },
+        {"item_id": "almost", "flagged": True, "status_category": "in_progress", "updated": AS_OF},
         # what the last three hold up: future work, on track, so no impediments themselves
         {"item_id": "w9", "sprint_id": "next"},
         {"item_id": "w39", "sprint_id": "next"},
@@ -283,7 +321,14 @@ def test_bad_escalation_thresholds_are_config_errors_at_load(values, message):
 
 
 def test_snapshot_has_every_level():
-    items = work_items({"item_id": "a", "flagged": True, "updated": AS_OF - 2 * DAY})
+    items = work_items(
+        {
+            "item_id": "a",
+            "flagged": True,
+            "status_category": "in_progress",
+            "updated": AS_OF - 2 * DAY,
+        }
+    )
     snap = impediment_snapshot(backlog(items), AS_OF)
     assert snap.select("level", "open", "mean_age_days").rows() == [
         ("team", 1, 2.0),

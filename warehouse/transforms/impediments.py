@@ -1,8 +1,9 @@
 """The Scrum@Scale impediment backlog: what stops a team *now*, what it holds up, and who must
 solve it.
 
-An impediment is an open live item that is of level "impediment", is flagged, sits in a blocked
-status, or is the dependent of a dependency that blocks work now (the dependent is in progress
+An impediment is an open live item that is of level "impediment", is flagged while the team works
+on it (in progress, or in its current sprint: a flag on work nobody has started stops no one yet),
+sits in a blocked status, or is the dependent of a dependency that blocks work now (the dependent is in progress
 or in the current sprint while its blocker is not done, or the pair is a red line). A planned,
 on-track dependency is not one. Each gets an age (from when the blocking began, never from
 ``created`` of a blocked item), a weight (what it holds up, never itself) and an escalation level
@@ -40,6 +41,7 @@ _ITEM_COLUMNS = (
     "flagged",
     "raw_status",
     "status_category",
+    "sprint_id",
     "created",
     "updated",
     "estimate",
@@ -229,12 +231,28 @@ def impediment_backlog(
         },
         schema={"source": pl.String, "_bs": pl.List(pl.String)},
     )
+    # a flag stops the team now only on work it is doing: in progress or in its current sprint
+    if sprints is None or sprints.width == 0:
+        current = pl.DataFrame(schema={"sprint_id": pl.String})
+    else:
+        current = sprints.filter(
+            (pl.col("state") == "active").fill_null(False)
+            & pl.col("start").is_not_null()
+            & (pl.col("start") <= as_of.astimezone(UTC))
+        ).select("sprint_id")
+    current_ids = current["sprint_id"].unique().to_list()
     cand = (
         items.join(per_source.lazy(), on="source", how="left")
         .join(per_dependent, on="item_id", how="left")
         .with_columns(
             (pl.col("level") == "impediment").fill_null(False).alias("_type"),
-            pl.col("flagged").fill_null(False).alias("_flagged"),
+            (
+                pl.col("flagged").fill_null(False)
+                & (
+                    (pl.col("status_category") == "in_progress").fill_null(False)
+                    | pl.col("sprint_id").is_in(current_ids).fill_null(False)
+                )
+            ).alias("_flagged"),
             _is_blocked("raw_status").alias("_blocked"),
             pl.col("_dep").fill_null(False),
         )
