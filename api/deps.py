@@ -17,7 +17,7 @@ import typing
 import weakref
 from collections import OrderedDict
 from collections.abc import Callable, Hashable
-from datetime import UTC, date, datetime
+from datetime import UTC, date, datetime, time
 from enum import StrEnum
 from typing import Annotated, Any, Generic, TypeVar
 
@@ -188,6 +188,67 @@ Moment = Annotated[
     WithJsonSchema({"type": "string", "format": "date-time", "pattern": _DAY_PATTERN}),
 ]
 """A time in a query, bounded like ``Day``; a time without offset is UTC (the warehouse's)."""
+
+AS_OF_DESCRIPTION = (
+    "Answer as of this moment: the analyses see the warehouse as it was known then (items "
+    "created later left out; statuses, flags and sprints rebuilt from the history up to it). "
+    "A day (YYYY-MM-DD) means the end of that day, 23:59:59 UTC, as the report's --as-of; a "
+    "time without offset is UTC. Omitted, or the kept results' own moment: the results kept "
+    f"after the last sync. Between {FIRST_DAY} and {LAST_DAY}."
+)
+
+
+def _as_of_text(value: object) -> object:
+    """A bare day is the end of that day (UTC); anything else is read as a time."""
+    value = _iso_text(value)
+    if isinstance(value, str) and re.fullmatch(r"\d{4}-\d{2}-\d{2}", value):
+        return datetime.combine(_day_in_range(date.fromisoformat(value)), time(23, 59, 59), UTC)
+    if isinstance(value, date) and not isinstance(value, datetime):
+        return datetime.combine(_day_in_range(value), time(23, 59, 59), UTC)
+    return value
+
+
+AsOfMoment = Annotated[
+    datetime,
+    BeforeValidator(_as_of_text),
+    AfterValidator(_moment_in_range),
+    WithJsonSchema(
+        {
+            "anyOf": [
+                {"type": "string", "format": "date", "pattern": _DAY_PATTERN},
+                {"type": "string", "format": "date-time", "pattern": _DAY_PATTERN},
+            ]
+        }
+    ),
+]
+"""A day or a time in a query, bounded like ``Day``: a day is its end (23:59:59 UTC)."""
+
+
+class Results:
+    """The analyses a request reads, as of its ``as_of`` (None: as kept after the last sync)."""
+
+    def __init__(self, runtime: Runtime, as_of: datetime | None) -> None:
+        self.runtime = runtime
+        self.as_of = as_of
+
+    def get(self, name: str) -> pl.DataFrame:
+        return self.runtime.results.get(name, as_of=self.as_of)
+
+    @property
+    def key(self) -> Hashable:
+        """Part of a cache key: what distinguishes these results within one generation."""
+        return self.as_of
+
+
+async def results_as_of(
+    runtime: RuntimeDep,
+    as_of: Annotated[AsOfMoment | None, Query(description=AS_OF_DESCRIPTION)] = None,
+) -> Results:
+    return Results(runtime, as_of)
+
+
+ResultsDep = Annotated[Results, Depends(results_as_of)]
+"""The analyses as of the request's optional ``as_of`` query parameter."""
 
 # --------------------------------------------------------------- what a 422 may echo back
 

@@ -11,11 +11,12 @@ close the script element.
 
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import UTC, datetime
 from functools import cache
 from typing import Any, Literal
 
 import jinja2
+import polars as pl
 
 from pmolens.reports.blocks import ReportContext
 from pmolens.reports.i18n import Lang
@@ -30,8 +31,9 @@ from pmolens.reports.sections import (
     kpis,
     portfolio,
 )
-from pmolens.warehouse.analyses import ANALYSES, Inputs
+from pmolens.warehouse.analyses import Inputs
 from pmolens.warehouse.config import Settings
+from pmolens.warehouse.results import kept_as_of, same_moment
 from pmolens.warehouse.store import Warehouse, utcnow
 
 PlotlyMode = Literal["inline", "cdn"]
@@ -71,7 +73,7 @@ def render(ctx: ReportContext, *, plotly: PlotlyMode = "inline") -> str:
         lang=ctx.lang,
         sections=sections,
         generated=utcnow().strftime("%Y-%m-%d %H:%M UTC"),
-        as_of=ctx.inputs.as_of.strftime("%Y-%m-%d"),
+        as_of=ctx.inputs.as_of.astimezone(UTC).strftime("%Y-%m-%d %H:%M:%S UTC"),
         scope=ctx.organisation or ctx.t("all_organisations"),
         plotly_inline=_plotly_js() if plotly == "inline" else None,
         plotly_cdn=f"https://cdn.plot.ly/plotly-{_plotly_js_version(plotly_pkg)}.min.js",
@@ -99,32 +101,33 @@ def build_report(
     """Everything from the warehouse to the HTML string.
 
     Without ``as_of`` the report is as of the last refresh and reads the results kept for the
-    current generation (computed once after the sync); with ``as_of`` it computes them for that
-    moment.
+    current generation (computed once after the sync); with ``as_of`` it is as of that moment:
+    every section, the executive summary included, sees the warehouse as known then
+    (``Inputs.known_at``, the same snapshot the API's ``as_of`` answers from), reading the kept
+    results only when ``as_of`` is their moment.
     """
-    stored: frozenset[str] = frozenset()
-    if as_of is None:
-        kept = warehouse.query(
-            "SELECT name, as_of FROM results WHERE generation = ?", [warehouse.generation()]
-        )
-        last = kept["as_of"].max() if kept.height else None
-        if isinstance(last, datetime):
-            stored = frozenset(kept["name"].to_list()) & frozenset(ANALYSES)
-            as_of = last
-    inputs = Inputs(warehouse.frames(), settings, as_of or utcnow(), warehouse)
+    kept, names = kept_as_of(warehouse, warehouse.generation())
+    if as_of is None or (kept is not None and same_moment(as_of, kept)):
+        as_of = kept
+    moment = as_of or utcnow()
+    stored = names if as_of is not None and as_of == kept else frozenset()
+    inputs = Inputs.known_at(warehouse.frames(), settings, moment, warehouse)
     if organisation and organisation not in inputs.work_items["organisation"].unique().to_list():
         known = sorted(inputs.frames["organisations"]["organisation"].to_list())
         raise ValueError(f"unknown organisation {organisation!r}; known: {known}")
-    freshness = warehouse.query(
+    last_runs = warehouse.query(
         """
-        SELECT s.source, s.kind, s.organisation, r.finished, r.outcome,
-               (SELECT count(*) FROM work_items w WHERE w.source = s.source AND NOT w.is_deleted)
-                   AS items
+        SELECT s.source, s.kind, s.organisation, r.finished, r.outcome
         FROM sources s LEFT JOIN (
             SELECT * FROM sync_runs WHERE outcome IN ('success', 'partial', 'failed')
             QUALIFY row_number() OVER (PARTITION BY source ORDER BY run_id DESC) = 1
         ) r USING (source) ORDER BY s.source
         """
+    )
+    # items per source as of the report's moment, like every other figure
+    items = inputs.work_items.group_by("source").agg(pl.len().cast(pl.Int64).alias("items"))
+    freshness = last_runs.join(items, on="source", how="left").with_columns(
+        pl.col("items").fill_null(0)
     )
     ctx = ReportContext(inputs, lang, organisation, freshness, stored=stored)
     return render(ctx, plotly=plotly)

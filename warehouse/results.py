@@ -3,12 +3,15 @@
 ``compute`` runs registered analyses (``warehouse.analyses``) over one snapshot of the frames;
 ``pipeline.refresh`` materialises them after a sync as tables ``result_<name>`` with a row in
 ``results`` saying which generation (last successful sync run id) each belongs to.
-``ResultCache`` serves them from memory until the generation moves.
+``ResultCache`` serves them from memory until the generation moves, and answers "as of" another
+moment by computing over the frames as known then (``Inputs.known_at``), in a small LRU.
 """
 
 from __future__ import annotations
 
 import threading
+from collections import OrderedDict
+from datetime import datetime
 
 import polars as pl
 
@@ -21,19 +24,66 @@ def compute(inputs: Inputs, names: list[str] | None = None) -> dict[str, pl.Data
     return {name: ANALYSES[name](inputs) for name in (names or list(ANALYSES))}
 
 
-class ResultCache:
-    """In-memory copies of the materialised results, dropped when the generation moves."""
+AS_OF_RESULTS = 64
+"""Most results kept for moments other than the kept generation's as-of (LRU)."""
+AS_OF_INPUTS = 2
+"""Most as-of snapshots (frames plus their intermediates) kept at once (LRU): the routes asked
+about one past moment share one snapshot, and memory stays bounded."""
 
-    def __init__(self, warehouse: Warehouse, settings: Settings) -> None:
+
+def kept_as_of(warehouse: Warehouse, generation: int) -> tuple[datetime | None, frozenset[str]]:
+    """The as-of moment of the results kept for ``generation`` and their names (None, empty
+    when none are kept for it)."""
+    kept = warehouse.query("SELECT name, as_of FROM results WHERE generation = ?", [generation])
+    last = kept["as_of"].max() if kept.height else None
+    if not isinstance(last, datetime):
+        return None, frozenset()
+    return last, frozenset(kept["name"].to_list()) & frozenset(ANALYSES)
+
+
+def same_moment(as_of: datetime, kept: datetime | None) -> bool:
+    """Whether ``as_of`` names the kept results' moment: the same second (reports and answers
+    show it to the second, so a figure read there can be asked for again)."""
+    return kept is not None and as_of.replace(microsecond=0) == kept.replace(microsecond=0)
+
+
+class ResultCache:
+    """In-memory copies of the materialised results, dropped when the generation moves; results
+    as of another moment are computed once and kept in a bounded LRU keyed by
+    (generation, as_of, name)."""
+
+    def __init__(
+        self, warehouse: Warehouse, settings: Settings, as_of_results: int = AS_OF_RESULTS
+    ) -> None:
         self._warehouse = warehouse
         self._settings = settings
         self._lock = threading.Lock()
         self._generation = -1
         self._frames: dict[str, pl.DataFrame] = {}
+        self._kept_as_of: tuple[int, datetime | None] = (-1, None)
+        self._as_of_results = as_of_results
+        self._past: OrderedDict[tuple[int, datetime, str], pl.DataFrame] = OrderedDict()
+        self._inputs: OrderedDict[tuple[int, datetime], Inputs] = OrderedDict()
 
-    def get(self, name: str) -> pl.DataFrame:
+    def kept_as_of(self) -> datetime | None:
+        """The as-of moment of the results kept for the current generation (None: none kept)."""
+        generation = self._warehouse.generation()
+        with self._lock:
+            known_generation, moment = self._kept_as_of
+        if known_generation != generation:
+            moment = kept_as_of(self._warehouse, generation)[0]
+            if moment is not None:  # none kept yet: ask again once the refresh has kept them
+                with self._lock:
+                    self._kept_as_of = (generation, moment)
+        return moment
+
+    def get(self, name: str, as_of: datetime | None = None) -> pl.DataFrame:
+        """Analysis ``name`` as kept for the current generation, or as of ``as_of`` when that is
+        another moment than the kept one (computed over the frames known then)."""
         if name not in ANALYSES:
             raise KeyError(name)
+        if as_of is not None and not same_moment(as_of, self.kept_as_of()):
+            return self._as_of(name, as_of)
         generation = self._warehouse.generation()
         with self._lock:
             if generation != self._generation:
@@ -51,4 +101,35 @@ class ResultCache:
         with self._lock:
             if generation == self._generation:
                 self._frames[name] = frame
+        return frame
+
+    def _as_of(self, name: str, as_of: datetime) -> pl.DataFrame:
+        generation = self._warehouse.generation()
+        key = (generation, as_of, name)
+        with self._lock:
+            for old in [k for k in self._past if k[0] != generation]:
+                del self._past[old]
+            for moment in [k for k in self._inputs if k[0] != generation]:
+                del self._inputs[moment]
+            cached = self._past.get(key)
+            if cached is not None:
+                self._past.move_to_end(key)
+                return cached
+            inputs = self._inputs.get((generation, as_of))
+            if inputs is not None:
+                self._inputs.move_to_end((generation, as_of))
+        if inputs is None:  # outside the lock: two first requests may both build, both correct
+            frames = self._warehouse.frames()
+            inputs = Inputs.known_at(frames, self._settings, as_of, self._warehouse)
+            with self._lock:
+                inputs = self._inputs.setdefault((generation, as_of), inputs)
+                self._inputs.move_to_end((generation, as_of))
+                while len(self._inputs) > AS_OF_INPUTS:
+                    self._inputs.popitem(last=False)
+        frame = ANALYSES[name](inputs)
+        with self._lock:
+            self._past[key] = frame
+            self._past.move_to_end(key)
+            while len(self._past) > self._as_of_results:
+                self._past.popitem(last=False)
         return frame

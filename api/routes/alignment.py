@@ -17,6 +17,7 @@ from pmolens.api.deps import (
     Limit,
     Offset,
     Page,
+    ResultsDep,
     RuntimeDep,
     paged,
     records,
@@ -107,9 +108,9 @@ class Impediment(BaseModel):
 
 
 @router.get("/alignment/rules", response_model=list[AlignmentRule])
-def rules(runtime: RuntimeDep, fmt: FormatDep):
+def rules(runtime: RuntimeDep, results: ResultsDep, fmt: FormatDep):
     """Every rule with the thresholds in force (and per-organisation differences)."""
-    catalogue = runtime.results.get("alignment_rules")
+    catalogue = results.get("alignment_rules")
     exported = table(catalogue, fmt, "alignment-rules")
     if exported is not None:
         return exported
@@ -122,6 +123,7 @@ def rules(runtime: RuntimeDep, fmt: FormatDep):
 @router.get("/alignment/findings", response_model=Page[Finding])
 def findings(
     runtime: RuntimeDep,
+    results: ResultsDep,
     fmt: FormatDep,
     rule: Annotated[str | None, Query()] = None,
     severity: Annotated[Severity | None, Query()] = None,
@@ -139,7 +141,7 @@ def findings(
     offset: Offset = 0,
 ):
     frame = where_equal(
-        runtime.results.get("findings"),
+        results.get("findings"),
         rule=rule,
         severity=severity,
         team=team,
@@ -156,6 +158,7 @@ def findings(
 @router.get("/alignment/scores", response_model=AlignmentScores)
 def scores(
     runtime: RuntimeDep,
+    results: ResultsDep,
     fmt: FormatDep,
     by: Annotated[Literal["team", "organisation"], Query()] = "team",
     organisation: Annotated[str | None, Query()] = None,
@@ -164,7 +167,7 @@ def scores(
 ):
     """Alignment score (100 = no findings) per team or organisation, with its daily trend."""
     name = "alignment_scores_team" if by == "team" else "alignment_scores_org"
-    frame = where_equal(runtime.results.get(name), organisation=organisation)
+    frame = where_equal(results.get(name), organisation=organisation)
     if by == "team":
         frame = where_equal(frame, team=team)
     exported = table(frame, fmt, f"alignment-scores-{by}")
@@ -190,6 +193,7 @@ def scores(
 @router.get("/impediments", response_model=Page[Impediment])
 def impediments(
     runtime: RuntimeDep,
+    results: ResultsDep,
     fmt: FormatDep,
     team: Annotated[str | None, Query()] = None,
     organisation: Annotated[str | None, Query()] = None,
@@ -202,6 +206,6 @@ def impediments(
 ):
     """The impediment backlog, heaviest first."""
     frame = where_equal(
-        runtime.results.get("impediments"), team=team, organisation=organisation, level=level
+        results.get("impediments"), team=team, organisation=organisation, level=level
     )
     return paged(frame, fmt, "impediments", limit, offset)

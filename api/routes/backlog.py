@@ -11,7 +11,15 @@ import polars as pl
 from fastapi import APIRouter, Depends, Query
 from pydantic import BaseModel
 
-from pmolens.api.deps import FormatDep, RuntimeDep, records, require_viewer, table, where_equal
+from pmolens.api.deps import (
+    FormatDep,
+    ResultsDep,
+    RuntimeDep,
+    records,
+    require_viewer,
+    table,
+    where_equal,
+)
 
 router = APIRouter(tags=["backlog"], dependencies=[Depends(require_viewer)])
 
@@ -77,11 +85,11 @@ class ScopeChange(BaseModel):
     team: str | None
     organisation: str | None
     programme: str | None
-    epic_started: datetime | None
-    items_total: int
-    items_added_after_start: int
-    estimate_total: float
-    estimate_added_after_start: float
+    window_start: datetime
+    items_at_window_start: int
+    items_added_in_window: int
+    estimate_at_window_start: float
+    estimate_added_in_window: float
     scope_change_share: float | None
 
 
@@ -116,6 +124,7 @@ ProgrammeQuery = Annotated[
 @router.get("/backlog-health", response_model=list[BacklogHealth])
 def backlog_health(
     runtime: RuntimeDep,
+    results: ResultsDep,
     fmt: FormatDep,
     by: Annotated[By | None, Query(description="kind of backlog (default: all three)")] = None,
     organisation: OrgQuery = None,
@@ -125,7 +134,7 @@ def backlog_health(
 ):
     """One row per backlog with every signal, the grade and, in words, why it is not an A.
     ``team`` / ``programme`` select that one team / programme backlog."""
-    frame = runtime.results.get("backlog_health")
+    frame = results.get("backlog_health")
     if by is not None:
         frame = frame.filter(pl.col("by") == by)
     if organisation is not None:
@@ -142,13 +151,14 @@ def backlog_health(
 @router.get("/backlog-health/net-flow", response_model=list[SprintFlow])
 def net_flow(
     runtime: RuntimeDep,
+    results: ResultsDep,
     fmt: FormatDep,
     organisation: OrgQuery = None,
     team: TeamQuery = None,
     closed: Annotated[bool | None, Query(description="only closed (or only open) sprints")] = None,
 ):
     """Intake vs throughput of delivery items per team sprint (net flow > 0: backlog grows)."""
-    frame = runtime.results.get("backlog_net_flow")
+    frame = results.get("backlog_net_flow")
     frame = where_equal(frame, organisation=organisation, team=team, closed=closed)
     return table(frame, fmt, "backlog-net-flow") or records(frame)
 
@@ -156,6 +166,7 @@ def net_flow(
 @router.get("/backlog-health/scope-change", response_model=list[ScopeChange])
 def scope_change(
     runtime: RuntimeDep,
+    results: ResultsDep,
     fmt: FormatDep,
     organisation: OrgQuery = None,
     team: TeamQuery = None,
@@ -164,9 +175,10 @@ def scope_change(
         float | None, Query(ge=0, le=1, description="only epics with at least this share added")
     ] = None,
 ):
-    """Per epic: delivery items created after the epic started (scope added mid-flight)."""
+    """Per epic: delivery items added in the last ``scope_window_days`` / items it held at the
+    window start (scope added; null for an epic that held nothing then)."""
     frame = where_equal(
-        runtime.results.get("backlog_scope_change"),
+        results.get("backlog_scope_change"),
         organisation=organisation,
         team=team,
         programme=programme,
@@ -179,6 +191,7 @@ def scope_change(
 @router.get("/backlog-health/epics", response_model=list[EpicProgress])
 def epics(
     runtime: RuntimeDep,
+    results: ResultsDep,
     fmt: FormatDep,
     organisation: OrgQuery = None,
     team: TeamQuery = None,
@@ -187,7 +200,7 @@ def epics(
 ):
     """Epic progress by count and by estimate of the delivery items under each epic."""
     frame = where_equal(
-        runtime.results.get("backlog_epic_progress"),
+        results.get("backlog_epic_progress"),
         organisation=organisation,
         team=team,
         programme=programme,

@@ -11,7 +11,7 @@ import polars as pl
 from fastapi import APIRouter, Depends, HTTPException, Query
 from pydantic import BaseModel
 
-from pmolens.api.deps import Day, FormatDep, RuntimeDep, records, require_viewer, table
+from pmolens.api.deps import Day, FormatDep, ResultsDep, RuntimeDep, records, require_viewer, table
 from pmolens.warehouse.transforms.forecast import forecast_how_many
 
 router = APIRouter(tags=["forecast"], dependencies=[Depends(require_viewer)])
@@ -81,6 +81,7 @@ TeamQuery = Annotated[str | None, Query(description="only work of this team")]
 @router.get("/forecast/epics", response_model=list[EpicForecast])
 def epics(
     runtime: RuntimeDep,
+    results: ResultsDep,
     fmt: FormatDep,
     organisation: OrgQuery = None,
     team: Annotated[
@@ -91,7 +92,7 @@ def epics(
 ):
     """When each forecast open epic lands, latest P85 last; ``driven_by`` names the blocker that
     set the date most often."""
-    frame = runtime.results.get("forecast_epics")
+    frame = results.get("forecast_epics")
     if organisation is not None:
         frame = frame.filter(pl.col("organisation") == organisation)
     if team is not None:
@@ -103,9 +104,11 @@ def epics(
 
 
 @router.get("/forecast/initiatives", response_model=list[InitiativeForecast])
-def initiatives(runtime: RuntimeDep, fmt: FormatDep, organisation: OrgQuery = None):
+def initiatives(
+    runtime: RuntimeDep, results: ResultsDep, fmt: FormatDep, organisation: OrgQuery = None
+):
     """When each initiative (release) lands: per trial the latest of its forecast epics."""
-    frame = runtime.results.get("forecast_initiatives")
+    frame = results.get("forecast_initiatives")
     if organisation is not None:
         frame = frame.filter(pl.col("organisation") == organisation)
     return table(frame, fmt, "forecast-initiatives") or records(frame)
@@ -114,6 +117,7 @@ def initiatives(runtime: RuntimeDep, fmt: FormatDep, organisation: OrgQuery = No
 @router.get("/forecast/teams", response_model=list[TeamHowMany])
 def teams(
     runtime: RuntimeDep,
+    results: ResultsDep,
     fmt: FormatDep,
     date_: Annotated[
         Day | None,
@@ -128,7 +132,7 @@ def teams(
 ):
     """How many items each team finishes by ``date`` (Monte Carlo over its daily throughput)."""
     params = runtime.settings.analytics.forecast
-    daily = runtime.results.get("forecast_daily_throughput")
+    daily = results.get("forecast_daily_throughput")
     if organisation is not None:
         daily = daily.filter(pl.col("organisation") == organisation)
     if team is not None:

@@ -13,7 +13,16 @@ import polars as pl
 from fastapi import APIRouter, Depends, Query
 from pydantic import BaseModel
 
-from pmolens.api.deps import Day, FormatDep, RuntimeDep, records, require_viewer, table, where_equal
+from pmolens.api.deps import (
+    Day,
+    FormatDep,
+    ResultsDep,
+    RuntimeDep,
+    records,
+    require_viewer,
+    table,
+    where_equal,
+)
 from pmolens.warehouse.transforms.kpis import TEAM_METRICS
 
 router = APIRouter(tags=["kpis"], dependencies=[Depends(require_viewer)])
@@ -129,6 +138,7 @@ TeamQuery = Annotated[str | None, Query(description="only this team")]
 @router.get("/kpis", response_model=list[SprintKpi])
 def kpis(
     runtime: RuntimeDep,
+    results: ResultsDep,
     fmt: FormatDep,
     organisation: OrgQuery = None,
     team: TeamQuery = None,
@@ -139,7 +149,7 @@ def kpis(
     ] = None,
 ):
     """Productivity, value, quality, predictability and sustainability per team sprint."""
-    frame = where_equal(runtime.results.get("kpi_sprints"), organisation=organisation, team=team)
+    frame = where_equal(results.get("kpi_sprints"), organisation=organisation, team=team)
     if sprint is not None:
         frame = frame.filter((pl.col("sprint_id") == sprint) | (pl.col("sprint") == sprint))
     if closed is not None:
@@ -151,10 +161,14 @@ def kpis(
 
 @router.get("/kpis/teams", response_model=list[TeamKpi])
 def kpi_teams(
-    runtime: RuntimeDep, fmt: FormatDep, organisation: OrgQuery = None, team: TeamQuery = None
+    runtime: RuntimeDep,
+    results: ResultsDep,
+    fmt: FormatDep,
+    organisation: OrgQuery = None,
+    team: TeamQuery = None,
 ):
     """Per team the KPIs over its last ``trend_sprints`` closed sprints (the headline)."""
-    frame = where_equal(runtime.results.get("kpi_teams"), organisation=organisation, team=team)
+    frame = where_equal(results.get("kpi_teams"), organisation=organisation, team=team)
     return table(frame, fmt, "kpi-teams") or records(frame)
 
 
@@ -189,6 +203,7 @@ def trend(
 @router.get("/portfolio/value", response_model=list[ValueRow])
 def value(
     runtime: RuntimeDep,
+    results: ResultsDep,
     fmt: FormatDep,
     organisation: OrgQuery = None,
     team: TeamQuery = None,
@@ -197,9 +212,7 @@ def value(
     limit: Annotated[int, Query(ge=1, le=100_000)] = 1000,
 ):
     """Value, cost, effort and WSJF per epic and initiative, best WSJF first per level."""
-    frame = where_equal(
-        runtime.results.get("portfolio_value"), organisation=organisation, team=team
-    )
+    frame = where_equal(results.get("portfolio_value"), organisation=organisation, team=team)
     frame = where_equal(frame, level=level)
     if open_only:
         frame = frame.filter(pl.col("status_category") != "done")
@@ -210,28 +223,29 @@ def value(
 @router.get("/portfolio/effort", response_model=list[EffortRow])
 def effort(
     runtime: RuntimeDep,
+    results: ResultsDep,
     fmt: FormatDep,
     organisation: Annotated[str | None, Query(description="teams of this organisation")] = None,
     team: TeamQuery = None,
     epic: Annotated[str | None, Query(description="one epic, by item id or key")] = None,
 ):
     """Resource view: each epic's work per team (items, estimate, share of the epic)."""
-    frame = where_equal(
-        runtime.results.get("portfolio_effort"), organisation=organisation, team=team
-    )
+    frame = where_equal(results.get("portfolio_effort"), organisation=organisation, team=team)
     if epic is not None:
         frame = frame.filter((pl.col("epic_id") == epic) | (pl.col("epic_key") == epic))
     return table(frame, fmt, "portfolio-effort") or records(frame)
 
 
 @router.get("/portfolio/investment", response_model=list[InvestmentRow])
-def investment(runtime: RuntimeDep, fmt: FormatDep, organisation: OrgQuery = None):
+def investment(
+    runtime: RuntimeDep, results: ResultsDep, fmt: FormatDep, organisation: OrgQuery = None
+):
     """Where the effort goes: delivery work per initiative (theme); theme_id null = work with
     no initiative above it. With ``organisation``: that organisation's work and shares."""
     if organisation is None:
-        frame = runtime.results.get("portfolio_investment")
+        frame = results.get("portfolio_investment")
     else:
-        frame = runtime.results.get("portfolio_investment_org").filter(
+        frame = results.get("portfolio_investment_org").filter(
             pl.col("organisation") == organisation
         )
     return table(frame, fmt, "portfolio-investment") or records(frame)

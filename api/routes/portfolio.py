@@ -17,6 +17,7 @@ from pmolens.api.deps import (
     FormatDep,
     Limit,
     Offset,
+    ResultsDep,
     RuntimeDep,
     generation_cache,
     json_response,
@@ -40,6 +41,7 @@ class PortfolioPage(Portfolio):
 @router.get("/portfolio", response_model=PortfolioPage)
 async def portfolio(
     runtime: RuntimeDep,
+    results: ResultsDep,
     fmt: FormatDep,
     organisation: Annotated[str | None, Query()] = None,
     team: Annotated[str | None, Query()] = None,
@@ -53,10 +55,10 @@ async def portfolio(
     generation = runtime.warehouse.generation()
     cache = generation_cache(runtime)
     levels = (level,) if level else ("initiative", "epic", "feature")
-    key = ("portfolio", organisation, team, levels)
+    key = ("portfolio", results.key, organisation, team, levels)
 
     def nodes() -> pl.DataFrame:
-        frame = runtime.results.get("portfolio")
+        frame = results.get("portfolio")
         if organisation:
             frame = frame.filter(pl.col("organisation") == organisation)
         if team:
@@ -68,8 +70,8 @@ async def portfolio(
 
     def encoded() -> bytes:
         chosen: pl.DataFrame = cache.get(generation, key, nodes)
-        by_team = runtime.results.get("portfolio_by_team").rename({"team": "name"})
-        by_org = runtime.results.get("portfolio_by_organisation").rename({"organisation": "name"})
+        by_team = results.get("portfolio_by_team").rename({"team": "name"})
+        by_org = results.get("portfolio_by_organisation").rename({"organisation": "name"})
         if organisation:
             by_org = by_org.filter(pl.col("name") == organisation)
             teams = chosen.get_column("team").unique().to_list()

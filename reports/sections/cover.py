@@ -1,4 +1,9 @@
-"""Executive summary: headline figures and how fresh each source's data is."""
+"""Executive summary: headline figures and how fresh each source's data is.
+
+Every count is as of the report's moment: ``ctx.inputs`` holds the warehouse as known then
+(``Inputs.known_at``), so "open" and "done" are the status categories of that day, and items
+created later are not counted.
+"""
 
 from __future__ import annotations
 
