@@ -75,8 +75,8 @@ add_labels(
             "nl": "Hoge prioriteit wacht op lagere prioriteit",
         },
         "align_rule_dependency_timing_conflict": {
-            "en": "Dependent work planned before its blocker",
-            "nl": "Afhankelijk werk gepland vóór zijn blokkade",
+            "en": "Waiting work with a red line",
+            "nl": "Wachtend werk met een rode lijn",
         },
         "align_rule_sprint_cadence_misalignment": {
             "en": "Team off the sprint cadence",
