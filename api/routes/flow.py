@@ -17,6 +17,7 @@ from pmolens.api.deps import (
     Limit,
     Offset,
     Page,
+    ResultsDep,
     RuntimeDep,
     paged,
     records,
@@ -29,6 +30,8 @@ router = APIRouter(tags=["flow"], dependencies=[Depends(require_viewer)])
 
 WorkType = Literal["feature", "defect", "risk", "debt"]
 Percentiles = dict[str, float | None]  # "p50" -> days, one key per configured percentile
+#: Why flow efficiency is null (docs/flow.md): no waiting states configured, or none in the history.
+EfficiencyNote = Literal["no_waiting_states_configured", "no_waiting_status_seen"]
 
 
 class FlowSummary(BaseModel):
@@ -45,6 +48,7 @@ class FlowSummary(BaseModel):
     avg_wip: float | None
     aging_over_p85: int
     flow_efficiency: float | None
+    efficiency_note: EfficiencyNote | None
     littles_ratio: float | None
     littles_consistent: bool | None
 
@@ -65,7 +69,10 @@ class CycleTime(BaseModel):
     started: datetime | None
     done_at: datetime
     done_date: date
-    cycle_time_days: float | None
+    cycle_days: int | None  # whole days (Vacanti), dates in the organisation's zone
+    cycle_time_days: float | None  # exact, fractional days
+    cycle_working_days: int | None
+    lead_days: int | None
     lead_time_days: float | None
 
 
@@ -104,7 +111,8 @@ class AgingItem(BaseModel):
     assignee: str | None
     started: datetime | None
     started_known: bool
-    age_days: float | None
+    wip_age_days: int | None  # whole days (Vacanti), compared with the percentiles
+    age_days: float | None  # exact, fractional days
     team_percentiles: Percentiles
     age_band: str
     over_p85: bool | None
@@ -118,6 +126,7 @@ class Efficiency(BaseModel):
     waiting_days: float
     flow_efficiency: float | None
     median_item_efficiency: float | None
+    efficiency_note: EfficiencyNote | None
 
 
 class Distribution(BaseModel):
@@ -169,11 +178,15 @@ def _nest(rows: list[dict[str, Any]], prefix: str, into: str) -> list[dict[str, 
 
 @router.get("/flow", response_model=list[FlowSummary])
 def summary(
-    runtime: RuntimeDep, fmt: FormatDep, organisation: OrgQuery = None, team: TeamQuery = None
+    runtime: RuntimeDep,
+    results: ResultsDep,
+    fmt: FormatDep,
+    organisation: OrgQuery = None,
+    team: TeamQuery = None,
 ):
     """Per team: cycle and lead time percentiles, throughput per week, WIP now and on average,
     items aging past the team's P85, flow efficiency and the Little's Law check."""
-    frame = where_equal(runtime.results.get("flow_summary"), organisation=organisation, team=team)
+    frame = where_equal(results.get("flow_summary"), organisation=organisation, team=team)
     exported = table(frame, fmt, "flow")
     if exported is not None:
         return exported
@@ -183,6 +196,7 @@ def summary(
 @router.get("/flow/cycle-time", response_model=Page[CycleTime])
 def cycle_time(
     runtime: RuntimeDep,
+    results: ResultsDep,
     fmt: FormatDep,
     organisation: OrgQuery = None,
     team: TeamQuery = None,
@@ -195,7 +209,7 @@ def cycle_time(
     """Every finished delivery item with its cycle time (first in progress -> done) and lead
     time (created -> done), by finish date; ``from``/``to`` filter on the finish date."""
     frame = where_equal(
-        runtime.results.get("flow_cycle_times"),
+        results.get("flow_cycle_times"),
         organisation=organisation,
         team=team,
         work_type=work_type,
@@ -207,6 +221,7 @@ def cycle_time(
 @router.get("/flow/throughput", response_model=list[ThroughputWeek])
 def throughput(
     runtime: RuntimeDep,
+    results: ResultsDep,
     fmt: FormatDep,
     organisation: OrgQuery = None,
     team: TeamQuery = None,
@@ -214,9 +229,7 @@ def throughput(
     end: ToQuery = None,
 ):
     """Items and estimate finished per ISO week (Monday) per team, empty weeks as zero."""
-    frame = where_equal(
-        runtime.results.get("flow_throughput"), organisation=organisation, team=team
-    )
+    frame = where_equal(results.get("flow_throughput"), organisation=organisation, team=team)
     frame = _between(frame, "week", start, end)
     return table(frame, fmt, "flow-throughput") or records(frame)
 
@@ -224,6 +237,7 @@ def throughput(
 @router.get("/flow/wip", response_model=list[WipDay])
 def wip(
     runtime: RuntimeDep,
+    results: ResultsDep,
     fmt: FormatDep,
     organisation: OrgQuery = None,
     team: TeamQuery = None,
@@ -232,7 +246,7 @@ def wip(
 ):
     """Delivery items in an in-progress status at the end of each day, per team."""
     frame = _between(
-        where_equal(runtime.results.get("flow_wip"), organisation=organisation, team=team),
+        where_equal(results.get("flow_wip"), organisation=organisation, team=team),
         "date",
         start,
         end,
@@ -243,6 +257,7 @@ def wip(
 @router.get("/flow/cfd", response_model=list[CfdDay])
 def cfd(
     runtime: RuntimeDep,
+    results: ResultsDep,
     fmt: FormatDep,
     organisation: OrgQuery = None,
     team: TeamQuery = None,
@@ -251,7 +266,7 @@ def cfd(
 ):
     """Cumulative flow: delivery items per status category at the end of each day, per team."""
     frame = _between(
-        where_equal(runtime.results.get("flow_cfd"), organisation=organisation, team=team),
+        where_equal(results.get("flow_cfd"), organisation=organisation, team=team),
         "date",
         start,
         end,
@@ -262,6 +277,7 @@ def cfd(
 @router.get("/flow/aging", response_model=list[AgingItem])
 def aging(
     runtime: RuntimeDep,
+    results: ResultsDep,
     fmt: FormatDep,
     organisation: OrgQuery = None,
     team: TeamQuery = None,
@@ -272,7 +288,7 @@ def aging(
 ):
     """Open in-progress items, oldest first, with their team's cycle-time percentiles."""
     frame = where_equal(
-        runtime.results.get("flow_aging"), organisation=organisation, team=team, over_p85=over_p85
+        results.get("flow_aging"), organisation=organisation, team=team, over_p85=over_p85
     )
     exported = table(frame, fmt, "flow-aging")
     if exported is not None:
@@ -282,18 +298,22 @@ def aging(
 
 @router.get("/flow/efficiency", response_model=list[Efficiency])
 def efficiency(
-    runtime: RuntimeDep, fmt: FormatDep, organisation: OrgQuery = None, team: TeamQuery = None
+    runtime: RuntimeDep,
+    results: ResultsDep,
+    fmt: FormatDep,
+    organisation: OrgQuery = None,
+    team: TeamQuery = None,
 ):
-    """Active time / cycle time of items finished in the window (blocked counts as waiting)."""
-    frame = where_equal(
-        runtime.results.get("flow_efficiency"), organisation=organisation, team=team
-    )
+    """Active time / cycle time of items finished in the window (blocked counts as waiting);
+    null with ``efficiency_note`` where the team's workflow shows no waiting to measure."""
+    frame = where_equal(results.get("flow_efficiency"), organisation=organisation, team=team)
     return table(frame, fmt, "flow-efficiency") or records(frame)
 
 
 @router.get("/flow/distribution", response_model=list[Distribution])
 def distribution(
     runtime: RuntimeDep,
+    results: ResultsDep,
     fmt: FormatDep,
     organisation: OrgQuery = None,
     team: TeamQuery = None,
@@ -301,7 +321,7 @@ def distribution(
 ):
     """Share of finished items per work type (feature / defect / risk / debt) in the window."""
     frame = where_equal(
-        runtime.results.get("flow_distribution"),
+        results.get("flow_distribution"),
         organisation=organisation,
         team=team,
         work_type=work_type,
@@ -311,10 +331,12 @@ def distribution(
 
 @router.get("/flow/littles-law", response_model=list[LittlesLaw])
 def littles_law(
-    runtime: RuntimeDep, fmt: FormatDep, organisation: OrgQuery = None, team: TeamQuery = None
+    runtime: RuntimeDep,
+    results: ResultsDep,
+    fmt: FormatDep,
+    organisation: OrgQuery = None,
+    team: TeamQuery = None,
 ):
     """Average WIP against throughput x average cycle time over the window (a sanity check)."""
-    frame = where_equal(
-        runtime.results.get("flow_littles_law"), organisation=organisation, team=team
-    )
+    frame = where_equal(results.get("flow_littles_law"), organisation=organisation, team=team)
     return table(frame, fmt, "flow-littles-law") or records(frame)

@@ -1,7 +1,8 @@
 """/flow and its tables over the seeded warehouse plus a sync with status history.
 
-Second sync (as of 10 Jan 2026): NW-4 (Web) in progress 2 Jan -> done 5 Jan (cycle 3 days, lead 4);
-NW-5 (Web) in progress since 3 Jan (age 7 days). App (NW-3) and Pay (CO-2) have to-do work only.
+Second sync (as of Sat 10 Jan 2026): NW-4 (Web) in progress 2 Jan -> done 5 Jan (cycle 3 days
+exact, 4 whole days; lead 4 exact, 5 whole); NW-5 (Web) in progress since 3 Jan (age 7 days exact,
+8 whole). App (NW-3) and Pay (CO-2) have to-do work only. Northwind has no time zone: UTC.
 """
 
 from __future__ import annotations
@@ -73,10 +74,14 @@ def test_summary_per_team(api):
     assert [r["team"] for r in body] == ["App", "Pay", "Web"]
     web = body[2]
     assert web["organisation"] == "Northwind" and web["items_done"] == 1
-    assert web["cycle_time_days"] == {"p50": 3.0, "p70": 3.0, "p85": 3.0, "p95": 3.0}
-    assert web["lead_time_days"]["p85"] == 4.0
-    assert (web["wip"], web["aging_over_p85"], web["flow_efficiency"]) == (1, 1, 1.0)
-    assert web["throughput_per_week"] == pytest.approx(1 / (90 / 7))
+    # percentiles on whole days
+    assert web["cycle_time_days"] == {"p50": 4.0, "p70": 4.0, "p85": 4.0, "p95": 4.0}
+    assert web["lead_time_days"]["p85"] == 5.0
+    assert (web["wip"], web["aging_over_p85"]) == (1, 1)
+    # Web's history has no waiting status: efficiency is not measurable, and says why
+    assert (web["flow_efficiency"], web["efficiency_note"]) == (None, "no_waiting_status_seen")
+    # 12 complete weeks before the week of Mon 5 Jan; NW-4 finished in that (current) week
+    assert web["throughput_per_week"] == 0.0
     assert [r["team"] for r in api.get("/flow", params={"organisation": "Contoso"}).json()] == [
         "Pay"
     ]
@@ -88,6 +93,7 @@ def test_cycle_time_table_and_filters(api):
     assert body["total"] == 1
     item = body["items"][0]
     assert (item["key"], item["cycle_time_days"], item["lead_time_days"]) == ("NW-4", 3.0, 4.0)
+    assert (item["cycle_days"], item["lead_days"], item["cycle_working_days"]) == (4, 5, 2)
     assert item["work_type"] == "feature"
     assert api.get("/flow/cycle-time", params={"team": "App"}).json()["total"] == 0
     assert api.get("/flow/cycle-time", params={"from": "2026-01-06"}).json()["total"] == 0
@@ -106,11 +112,14 @@ def test_throughput_wip_cfd(api):
 
 def test_aging_efficiency_distribution_littles(api):
     aging = api.get("/flow/aging").json()
-    assert [(a["key"], a["age_days"], a["age_band"]) for a in aging] == [("NW-5", 7.0, "above_p95")]
-    assert aging[0]["team_percentiles"]["p85"] == 3.0
+    assert [(a["key"], a["wip_age_days"], a["age_days"], a["age_band"]) for a in aging] == [
+        ("NW-5", 8, 7.0, "above_p95")
+    ]
+    assert aging[0]["team_percentiles"]["p85"] == 4.0
     assert api.get("/flow/aging", params={"over_p85": "false"}).json() == []
     eff = api.get("/flow/efficiency", params={"team": "Web"}).json()
-    assert (eff[0]["items"], eff[0]["flow_efficiency"]) == (1, 1.0)
+    assert (eff[0]["items"], eff[0]["active_days"], eff[0]["flow_efficiency"]) == (1, 3.0, None)
+    assert eff[0]["efficiency_note"] == "no_waiting_status_seen"
     dist = api.get("/flow/distribution").json()
     assert [(d["team"], d["work_type"], d["share"]) for d in dist] == [("Web", "feature", 1.0)]
     littles = api.get("/flow/littles-law", params={"team": "Web"}).json()[0]
