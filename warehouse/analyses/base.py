@@ -31,8 +31,8 @@ from pmolens.warehouse.model import UTC_TS
 from pmolens.warehouse.store import Warehouse
 from pmolens.warehouse.transforms.calendar import Calendar
 from pmolens.warehouse.transforms.dependencies import dependency_edges
+from pmolens.warehouse.transforms.dependencies.blocked import flag_on
 from pmolens.warehouse.transforms.flow import FlowData, prepare
-from pmolens.warehouse.transforms.impediments import _flag_on as flag_on
 
 Analysis = Callable[["Inputs"], pl.DataFrame]
 ANALYSES: dict[str, Analysis] = {}

@@ -22,10 +22,13 @@ import polars as pl
 from pmolens.warehouse.model import SCHEMAS, UTC_TS
 from pmolens.warehouse.settings_analytics import ImpedimentParams
 from pmolens.warehouse.transforms.dependencies import RED_LINES
+from pmolens.warehouse.transforms.dependencies.blocked import (
+    blocked_status_table,
+    flag_on,
+    is_blocked,
+)
 
 LEVELS = ("team", "sos", "eat")
-#: Blocked statuses of a source that has none configured (``sources.blocked_statuses``' default).
-DEFAULT_BLOCKED = ("Blocked", "Impeded", "On Hold")
 REASONS = ("type", "flagged", "blocked_status", "blocked_by_dependency")
 DAY_US = 86_400_000_000
 #: The work item columns the backlog reads (the rest are never copied).
@@ -93,24 +96,6 @@ def _params(thresholds: ImpedimentParams | Mapping[str, Any] | None) -> Impedime
 def _days(start: str | pl.Expr, end: pl.Expr) -> pl.Expr:
     s = pl.col(start) if isinstance(start, str) else start
     return (end - s).dt.total_microseconds() / DAY_US
-
-
-def _flag_on(col: str) -> pl.Expr:
-    """A flagged change turns the flag on (Jira "Impediment", ADO "Yes"), not off."""
-    return pl.col(col).is_not_null() & ~pl.col(col).str.strip_chars().str.to_lowercase().is_in(
-        ["", "false", "no", "0", "none"]
-    )
-
-
-def _is_blocked(col: str) -> pl.Expr:
-    """``col`` is one of the row's source's blocked statuses (``_bs``, else ``DEFAULT_BLOCKED``)."""
-    status = pl.col(col).str.strip_chars().str.to_lowercase()
-    return (
-        pl.when(pl.col("_bs").is_not_null())
-        .then(pl.col("_bs").list.contains(status))
-        .otherwise(status.is_in([s.lower() for s in DEFAULT_BLOCKED]))
-        .fill_null(False)
-    )
 
 
 def _not(category: str, value: str) -> pl.Expr:
@@ -223,14 +208,7 @@ def impediment_backlog(
         .rename({"dependent_id": "item_id"})
         .with_columns(pl.lit(True).alias("_dep"))
     )
-    blocked = blocked_statuses or {}
-    per_source = pl.DataFrame(
-        {
-            "source": list(blocked),
-            "_bs": [[s.strip().lower() for s in v] for v in blocked.values()],
-        },
-        schema={"source": pl.String, "_bs": pl.List(pl.String)},
-    )
+    per_source = blocked_status_table(blocked_statuses)
     # a flag stops the team now only on work it is doing: in progress or in its current sprint
     if sprints is None or sprints.width == 0:
         current = pl.DataFrame(schema={"sprint_id": pl.String})
@@ -253,7 +231,7 @@ def impediment_backlog(
                     | pl.col("sprint_id").is_in(current_ids).fill_null(False)
                 )
             ).alias("_flagged"),
-            _is_blocked("raw_status").alias("_blocked"),
+            is_blocked("raw_status").alias("_blocked"),
             pl.col("_dep").fill_null(False),
         )
         .filter(pl.col("_type") | pl.col("_flagged") | pl.col("_blocked") | pl.col("_dep"))
@@ -263,7 +241,7 @@ def impediment_backlog(
     flag_since = (
         changes.filter(pl.col("field") == "flagged")
         .join(cand.lazy().filter(pl.col("_flagged")).select("item_id"), on="item_id", how="semi")
-        .filter(_flag_on("to_status"))
+        .filter(flag_on("to_status"))
         .group_by("item_id")
         .agg(pl.col("at").max().alias("_flag_at"))
     )
@@ -271,7 +249,7 @@ def impediment_backlog(
         status_moves.join(
             cand.lazy().filter(pl.col("_blocked")).select("item_id", "_bs"), on="item_id"
         )
-        .filter(_is_blocked("to_status") & ~_is_blocked("from_status"))
+        .filter(is_blocked("to_status") & ~is_blocked("from_status"))
         .group_by("item_id")
         .agg(pl.col("at").max().alias("_status_at"))
     )

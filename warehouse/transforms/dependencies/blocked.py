@@ -23,12 +23,39 @@ BLOCKED_SCHEMA: dict[str, Any] = {
     "blocked_now": pl.Boolean,
     "blocked_since": UTC_TS,  # start of the current blocked period
 }
+#: Blocked statuses of a source that has none configured (``sources.blocked_statuses``' default).
 DEFAULT_BLOCKED = ("Blocked", "Impeded", "On Hold")
 
 
-def _flag_on(col: str) -> pl.Expr:
+def flag_on(col: str) -> pl.Expr:
+    """A flagged change turns the flag on (Jira "Impediment", ADO "Yes"), not off."""
     return pl.col(col).is_not_null() & ~pl.col(col).str.strip_chars().str.to_lowercase().is_in(
         ["", "false", "no", "0", "none"]
+    )
+
+
+def blocked_status_table(blocked_statuses: Mapping[str, Sequence[str]] | None) -> pl.DataFrame:
+    """(source, ``_bs``): each configured source's blocked status names, lower case, to join on
+    ``source`` before ``is_blocked``."""
+    blocked = blocked_statuses or {}
+    return pl.DataFrame(
+        {
+            "source": list(blocked),
+            "_bs": [[s.strip().lower() for s in v] for v in blocked.values()],
+        },
+        schema={"source": pl.String, "_bs": pl.List(pl.String)},
+    )
+
+
+def is_blocked(col: str) -> pl.Expr:
+    """``col`` is one of the row's source's blocked statuses (``_bs``, else ``DEFAULT_BLOCKED``),
+    case-insensitive."""
+    status = pl.col(col).str.strip_chars().str.to_lowercase()
+    return (
+        pl.when(pl.col("_bs").is_not_null())
+        .then(pl.col("_bs").list.contains(status))
+        .otherwise(status.is_in([s.lower() for s in DEFAULT_BLOCKED]))
+        .fill_null(False)
     )
 
 
@@ -54,22 +81,7 @@ def blocked_time(
     items = items.select(
         "item_id", "source", "flagged", "raw_status", "updated", "created"
     ).with_row_index("ix")
-    per_source = pl.DataFrame(
-        {
-            "source": list((blocked_statuses or {}).keys()),
-            "_bs": [[s.strip().lower() for s in v] for v in (blocked_statuses or {}).values()],
-        },
-        schema={"source": pl.String, "_bs": pl.List(pl.String)},
-    )
-
-    def is_blocked(col: str) -> pl.Expr:
-        status = pl.col(col).str.strip_chars().str.to_lowercase()
-        return (
-            pl.when(pl.col("_bs").is_not_null())
-            .then(pl.col("_bs").list.contains(status))
-            .otherwise(status.is_in([s.lower() for s in DEFAULT_BLOCKED]))
-            .fill_null(False)
-        )
+    per_source = blocked_status_table(blocked_statuses)
 
     changes = (
         status_changes.select("item_id", "source", "at", "field", "to_status")
@@ -81,7 +93,7 @@ def blocked_time(
         changes.select("source", "to_status")
         .unique()
         .join(per_source, on="source", how="left")
-        .with_columns(is_blocked("to_status").alias("_blk"), _flag_on("to_status").alias("_fon"))
+        .with_columns(is_blocked("to_status").alias("_blk"), flag_on("to_status").alias("_fon"))
         .drop("_bs")
     )
     flag = (pl.col("field") == "flagged").fill_null(False)
