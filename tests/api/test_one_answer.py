@@ -22,12 +22,11 @@ import pmolens.warehouse.transforms.alignment as A
 from pmolens.api.app import ROUTERS, create_app
 from pmolens.api.demo import _print_findings
 from pmolens.api.routes import dependencies as dependency_routes
-from pmolens.api.runtime import make_runtime
 from pmolens.pipeline.refresh import refresh
 from pmolens.reports.steering import build_report
 from pmolens.warehouse.store import Staged
 from pmolens.warehouse.transforms.dependencies.timing import red_line_headline
-from tests.api.conftest import OPERATOR, VIEWER, auth, chain_settings, seed
+from tests.api.conftest import VIEWER, auth
 from tests.factories import frame, work_items
 
 AS_OF = datetime(2026, 1, 5, tzinfo=UTC)
@@ -42,21 +41,6 @@ def _nw(item_id: str, team: str, due: date | None = None, **kw: Any) -> dict[str
 def _link(link_id: str, blocker: str, dependent: str) -> dict[str, Any]:
     return {"source": "nw", "link_id": link_id, "from_item": blocker, "to_item": dependent,
             "kind": "blocks", "raw_type": "Blocks"}  # fmt: skip
-
-
-@pytest.fixture
-def settings(tmp_path, monkeypatch):
-    monkeypatch.setenv("TEST_VIEWER_TOKEN", VIEWER)
-    monkeypatch.setenv("TEST_OPERATOR_TOKEN", OPERATOR)
-    return chain_settings(tmp_path)
-
-
-@pytest.fixture
-def runtime(settings):
-    rt = make_runtime(settings)
-    seed(rt.warehouse, settings)
-    yield rt
-    rt.warehouse.close()
 
 
 @pytest.fixture
