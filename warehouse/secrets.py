@@ -109,14 +109,6 @@ def _clean_record(record: logging.LogRecord) -> logging.LogRecord:
 _formatter = logging.Formatter()
 
 
-class RedactingFilter(logging.Filter):
-    """Masks secrets in a log record before a handler formats it (for handlers of your own)."""
-
-    def filter(self, record: logging.LogRecord) -> bool:
-        _clean_record(record)
-        return True
-
-
 class _RedactingFactory:
     """A log record factory that cleans every record as it is made, whoever logs it.
 
@@ -141,9 +133,7 @@ def install_log_redaction() -> None:
             logging.setLogRecordFactory(_RedactingFactory(current))
 
 
-def install_log_filter(logger_name: str = "pmolens") -> None:
-    """Kept for callers of the first version: log redaction is process-wide now."""
-    install_log_redaction()
+install_log_redaction()
 
 
 install_log_redaction()
