@@ -49,11 +49,12 @@ RuntimeDep = Annotated[Runtime, Depends(get_runtime)]
 
 # ------------------------------------------------------------------------------------ auth
 
-_bearer = HTTPBearer(auto_error=False)
+bearer = HTTPBearer(auto_error=False)
 ROLES = {"viewer": 1, "operator": 2}
 
 
-def _role_of(runtime: Runtime, credentials: HTTPAuthorizationCredentials | None) -> str | None:
+def role_of(runtime: Runtime, credentials: HTTPAuthorizationCredentials | None) -> str | None:
+    """The caller's role for these credentials, or None (anonymous or an unknown token)."""
     server = runtime.settings.server
     if server.auth == "none":
         return "operator"
@@ -72,9 +73,9 @@ def _role_of(runtime: Runtime, credentials: HTTPAuthorizationCredentials | None)
 def _require(minimum: str) -> Any:
     async def check(
         runtime: RuntimeDep,
-        credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)],
+        credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(bearer)],
     ) -> str:
-        role = _role_of(runtime, credentials)
+        role = role_of(runtime, credentials)
         if role is None:
             raise HTTPException(
                 status.HTTP_401_UNAUTHORIZED,
@@ -317,7 +318,7 @@ class BodyGuard:
         if minimum is not None:
             scheme, token = get_authorization_scheme_param(headers.get("authorization"))
             offered = HTTPAuthorizationCredentials(scheme=scheme, credentials=token)
-            role = _role_of(scope["app"].state.runtime, offered if token else None)
+            role = role_of(scope["app"].state.runtime, offered if token else None)
             if role is None:
                 await _refuse(
                     send, 401, "missing or invalid bearer token", {"WWW-Authenticate": "Bearer"}

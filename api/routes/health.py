@@ -14,7 +14,7 @@ from typing import Annotated
 from fastapi import APIRouter, Depends
 from fastapi.security import HTTPAuthorizationCredentials
 
-from pmolens.api.deps import ROLES, RuntimeDep, _bearer, _role_of
+from pmolens.api.deps import ROLES, RuntimeDep, bearer, role_of
 from pmolens.api.models import Health, SourceHealth
 from pmolens.warehouse.secrets import redact
 
@@ -24,9 +24,9 @@ router = APIRouter(tags=["health"])
 @router.get("/health", response_model=Health)
 def health(
     runtime: RuntimeDep,
-    credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)],
+    credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(bearer)],
 ) -> Health:
-    role = _role_of(runtime, credentials)  # optional: a missing or wrong token is anonymous
+    role = role_of(runtime, credentials)  # optional: a missing or wrong token is anonymous
     show_errors = role is not None and ROLES[role] >= ROLES["viewer"]
     try:
         last = runtime.warehouse.query(
