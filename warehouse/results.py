@@ -103,6 +103,44 @@ class ResultCache:
                 self._frames[name] = frame
         return frame
 
+    def inputs(self, as_of: datetime | None = None) -> Inputs:
+        """The inputs behind ``get(name, as_of)``: the current frames at the kept results' moment
+        (as the refresh saw them), or the frames as known at another ``as_of``. Kept in the same
+        bounded LRU as the as-of snapshots, so a route that computes on top of the analyses
+        (the forecast what-if) reads the warehouse once per generation and moment, not per
+        request. Before any results are kept: a fresh snapshot as of now, not kept."""
+        kept = self.kept_as_of()
+        if as_of is not None and not same_moment(as_of, kept):
+            return self._snapshot(self._warehouse.generation(), as_of, past=True)
+        if kept is None:
+            return Inputs(self._warehouse.frames(), self._settings, utcnow(), self._warehouse)
+        return self._snapshot(self._warehouse.generation(), kept, past=False)
+
+    def _snapshot(self, generation: int, as_of: datetime, past: bool) -> Inputs:
+        """The LRU's inputs for (generation, as_of), built when missing: as known at ``as_of``
+        (``past``) or the frames as they are (the kept moment, never a ``past`` key: ``get``
+        reads kept results for that moment)."""
+        key = (generation, as_of)
+        with self._lock:
+            for moment in [k for k in self._inputs if k[0] != generation]:
+                del self._inputs[moment]
+            inputs = self._inputs.get(key)
+            if inputs is not None:
+                self._inputs.move_to_end(key)
+                return inputs
+        # outside the lock: two first requests may both build, both correct
+        frames = self._warehouse.frames()
+        if past:
+            inputs = Inputs.known_at(frames, self._settings, as_of, self._warehouse)
+        else:
+            inputs = Inputs(frames, self._settings, as_of, self._warehouse)
+        with self._lock:
+            inputs = self._inputs.setdefault(key, inputs)
+            self._inputs.move_to_end(key)
+            while len(self._inputs) > AS_OF_INPUTS:
+                self._inputs.popitem(last=False)
+        return inputs
+
     def _as_of(self, name: str, as_of: datetime) -> pl.DataFrame:
         generation = self._warehouse.generation()
         key = (generation, as_of, name)
@@ -115,17 +153,7 @@ class ResultCache:
             if cached is not None:
                 self._past.move_to_end(key)
                 return cached
-            inputs = self._inputs.get((generation, as_of))
-            if inputs is not None:
-                self._inputs.move_to_end((generation, as_of))
-        if inputs is None:  # outside the lock: two first requests may both build, both correct
-            frames = self._warehouse.frames()
-            inputs = Inputs.known_at(frames, self._settings, as_of, self._warehouse)
-            with self._lock:
-                inputs = self._inputs.setdefault((generation, as_of), inputs)
-                self._inputs.move_to_end((generation, as_of))
-                while len(self._inputs) > AS_OF_INPUTS:
-                    self._inputs.popitem(last=False)
+        inputs = self._snapshot(generation, as_of, past=True)
         frame = ANALYSES[name](inputs)
         with self._lock:
             self._past[key] = frame

@@ -8,11 +8,22 @@ from datetime import UTC, date, datetime, timedelta
 from typing import Annotated
 
 import polars as pl
-from fastapi import APIRouter, Depends, HTTPException, Query
-from pydantic import BaseModel
+from fastapi import APIRouter, Depends, HTTPException, Path, Query
+from pydantic import BaseModel, Field, StringConstraints
 
-from pmolens.api.deps import Day, FormatDep, ResultsDep, RuntimeDep, records, require_viewer, table
-from pmolens.warehouse.transforms.forecast import forecast_how_many
+from pmolens.api.deps import (
+    AS_OF_DESCRIPTION,
+    AsOfMoment,
+    Day,
+    FormatDep,
+    ResultsDep,
+    RuntimeDep,
+    records,
+    require_viewer,
+    table,
+)
+from pmolens.warehouse.analyses.forecast import find_epic, parse_change, what_if
+from pmolens.warehouse.transforms.forecast import WhatIfError, forecast_how_many
 
 router = APIRouter(tags=["forecast"], dependencies=[Depends(require_viewer)])
 
@@ -157,3 +168,107 @@ def teams(
         "team", "organisation", *[c for c in frame.columns if c not in ("team", "organisation")]
     )
     return table(frame, fmt, "forecast-teams") or records(frame)
+
+
+class WhatIfPin(BaseModel):
+    id: str = Field(description="The pinned item or node, by id.")
+    key: str | None
+    date: date
+
+
+class WhatIfDrop(BaseModel):
+    blocker: str
+    blocker_key: str | None
+    dependent: str
+    dependent_key: str | None
+
+
+class WhatIfChange(BaseModel):
+    pins: list[WhatIfPin]
+    drop: list[WhatIfDrop]
+    team: str | None
+
+
+class WhatIfRun(BaseModel):
+    """One epic's forecast in one run (the same figures as ``GET /forecast/epics``)."""
+
+    team: str | None
+    teams: list[str]
+    remaining_items: int
+    p50: date | None
+    p85: date | None
+    p95: date | None
+    own_p85: date | None
+    p_on_time: float | None
+    driven_by: str | None
+    driven_by_key: str | None
+    driven_share: float | None
+    dependency_delay_days_p85: int | None
+    blockers: list[str]
+    unforecast_blockers: int
+    cycle_broken: bool
+    note: str | None
+
+
+class WhatIfForecast(BaseModel):
+    """An epic's forecast now and under a change; nothing in the warehouse changed."""
+
+    epic_id: str
+    key: str | None
+    title: str | None
+    url: str | None
+    target_date: date | None
+    as_of: date = Field(description="Day 0 of the simulation (the sync day).")
+    change: WhatIfChange
+    query: str = Field(description="The change as a URL query, by id: a shareable what-if.")
+    current: WhatIfRun
+    scenario: WhatIfRun
+    p50_shift_days: int | None = Field(description="Scenario P50 minus current P50, in days.")
+    p85_shift_days: int | None = Field(description="Scenario P85 minus current P85, in days.")
+
+
+MAX_CHANGES = 50
+"""Most pins and most dropped links in one what-if (each is a pass over the dependency links)."""
+PinText = Annotated[str, StringConstraints(pattern=r"^[^=]+=\d{4}-\d{2}-\d{2}$", max_length=300)]
+DropText = Annotated[str, StringConstraints(pattern=r"^[^=]+=[^=]+$", max_length=600)]
+
+
+@router.get("/forecast/epics/{epic_id}/what-if", response_model=WhatIfForecast)
+def epic_what_if(
+    runtime: RuntimeDep,
+    epic_id: Annotated[str, Path(max_length=300, description="the epic, by item id or key")],
+    pin: Annotated[
+        list[PinText] | None,
+        Query(
+            max_length=MAX_CHANGES,
+            description="ITEM=YYYY-MM-DD (repeatable): this blocker of the epic (item or epic, "
+            "id or key) finishes on that day in every trial",
+        ),
+    ] = None,
+    drop: Annotated[
+        list[DropText] | None,
+        Query(
+            max_length=MAX_CHANGES,
+            description="BLOCKER=DEPENDENT (repeatable, ids or keys; two epics = every link "
+            "between them): ignore this dependency on the epic's chain of blockers",
+        ),
+    ] = None,
+    team: Annotated[
+        str | None,
+        Query(max_length=300, description="move the epic's remaining work to this team's queue"),
+    ] = None,
+    as_of: Annotated[AsOfMoment | None, Query(description=AS_OF_DESCRIPTION)] = None,
+):
+    """The epic's forecast now and under a change (pin a blocker's finish day, drop a
+    dependency, move the epic to another team), same seed, nothing stored: the URL is the
+    shareable what-if. 404: no such open epic; 422: a malformed or impossible change (unknown
+    team, a pin on something that does not block the epic, a link not on its chain)."""
+    inputs = runtime.results.inputs(as_of)
+    try:
+        epic = find_epic(inputs, epic_id)
+    except WhatIfError as error:
+        raise HTTPException(404 if error.code == "unknown_epic" else 422, str(error)) from None
+    try:
+        return what_if(inputs, epic, parse_change(pin or (), drop or (), team))
+    except WhatIfError as error:
+        raise HTTPException(422, str(error)) from None

@@ -28,7 +28,7 @@ from __future__ import annotations
 import heapq
 import zlib
 from collections.abc import Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import date, datetime, timedelta
 from typing import Any
 
@@ -242,6 +242,8 @@ class Plan:
     unforecast: dict[str, int]  # dependent node -> open blockers that cannot be forecast
     samples: dict[str, np.ndarray]  # team -> daily throughput over the window
     as_of_day: date
+    #: node -> fixed finish day in every trial (a what-if pin); empty for the forecast itself
+    pins: dict[str, int] = field(default_factory=dict)
 
 
 def _edge_ends(edges: pl.DataFrame, items: pl.DataFrame) -> pl.DataFrame:
@@ -271,6 +273,48 @@ def _edge_ends(edges: pl.DataFrame, items: pl.DataFrame) -> pl.DataFrame:
     return out
 
 
+def _open_edges(edges: pl.DataFrame, items: pl.DataFrame) -> pl.DataFrame:
+    """The edges that still count: both ends known, the dependent open, the blocker not done."""
+    return _edge_ends(edges, items).filter(
+        pl.col("blocker_id").is_not_null()
+        & pl.col("dependent_id").is_not_null()
+        & (pl.col("blocker_category") != "done").fill_null(True)
+        & (pl.col("dependent_category") != "done").fill_null(False)
+    )
+
+
+def _node_edges(open_edges: pl.DataFrame, nodes: pl.DataFrame) -> pl.DataFrame:
+    """Open edges whose dependent is a node, with both ends' nodes (an end's node is its epic,
+    else the item itself when it is a standalone node) and ``_known`` = the blocker's node is
+    forecast. Item ids stay, so a what-if can drop one link of many between two nodes."""
+    node_set = nodes["node_id"].implode()
+    return (
+        open_edges.with_columns(
+            pl.coalesce("dependent_epic", "dependent_id").alias("dependent_node"),
+            pl.coalesce("blocker_epic", "blocker_id").alias("blocker_node"),
+        )
+        .filter(pl.col("dependent_node").is_in(node_set))
+        .with_columns(pl.col("blocker_node").is_in(node_set).alias("_known"))
+    )
+
+
+def _node_graph(mapped: pl.DataFrame) -> tuple[pl.DataFrame, dict[str, int]]:
+    """The node graph (blocker_node, dependent_node; distinct, no self loops) and per dependent
+    node the open blockers that cannot be forecast."""
+    unforecast = (
+        mapped.filter(~pl.col("_known"))
+        .group_by("dependent_node")
+        .agg(pl.col("blocker_id").n_unique().alias("n"))
+    )
+    graph = (
+        mapped.filter(pl.col("_known") & (pl.col("blocker_node") != pl.col("dependent_node")))
+        .select("blocker_node", "dependent_node")
+        .unique()
+        .sort("dependent_node", "blocker_node")
+    )
+    return graph, dict(unforecast.iter_rows())
+
+
 def plan(data: FlowData, edges: pl.DataFrame, daily: pl.DataFrame) -> Plan:
     """Build the simulation input: nodes, per-team queues, the blocker graph, the samples.
 
@@ -285,13 +329,7 @@ def plan(data: FlowData, edges: pl.DataFrame, daily: pl.DataFrame) -> Plan:
     epic_rows = items.filter(pl.col("level") == "epic")
 
     # blocking items outside any epic become one-item nodes
-    ends = _edge_ends(edges, items)
-    open_edges = ends.filter(
-        pl.col("blocker_id").is_not_null()
-        & pl.col("dependent_id").is_not_null()
-        & (pl.col("blocker_category") != "done").fill_null(True)
-        & (pl.col("dependent_category") != "done").fill_null(False)
-    )
+    open_edges = _open_edges(edges, items)
     blocking_ids = open_edges.select(pl.col("blocker_id").alias("item_id")).unique()
     standalone = delivery.filter(open_ & pl.col("epic_id").is_null()).join(
         blocking_ids, on="item_id", how="semi"
@@ -347,27 +385,7 @@ def plan(data: FlowData, edges: pl.DataFrame, daily: pl.DataFrame) -> Plan:
         .select("node_id", "team", "remaining", "target")
     )
 
-    # node graph: an end's node is its epic, else the item itself when it is a standalone node
-    node_set = nodes["node_id"].implode()
-    mapped = (
-        open_edges.with_columns(
-            pl.coalesce("dependent_epic", "dependent_id").alias("dependent_node"),
-            pl.coalesce("blocker_epic", "blocker_id").alias("blocker_node"),
-        )
-        .filter(pl.col("dependent_node").is_in(node_set))
-        .with_columns(pl.col("blocker_node").is_in(node_set).alias("_known"))
-    )
-    unforecast = (
-        mapped.filter(~pl.col("_known"))
-        .group_by("dependent_node")
-        .agg(pl.col("blocker_id").n_unique().alias("n"))
-    )
-    graph = (
-        mapped.filter(pl.col("_known") & (pl.col("blocker_node") != pl.col("dependent_node")))
-        .select("blocker_node", "dependent_node")
-        .unique()
-        .sort("dependent_node", "blocker_node")
-    )
+    graph, unforecast = _node_graph(_node_edges(open_edges, nodes))
 
     teams = set(queue["team"].to_list())
     samples = {
@@ -378,7 +396,7 @@ def plan(data: FlowData, edges: pl.DataFrame, daily: pl.DataFrame) -> Plan:
         nodes=nodes,
         queue=queue,
         edges=graph,
-        unforecast=dict(unforecast.iter_rows()),
+        unforecast=unforecast,
         samples=samples,
         as_of_day=as_of_date(data.as_of),
     )
@@ -551,6 +569,9 @@ def simulate(
             own[:, cols[part]] = np.maximum(
                 own[:, cols[part]], stream.finish_days(targets[part], max_horizon_days)
             )
+    for node, day in p.pins.items():  # a what-if pin: this day in every trial
+        if node in index:
+            own[:, index[node]] = day
     final = own.copy(order="F")
     broken_set = set(broken)
     blockers: dict[str, list[str]] = {n: [] for n in order_all}
@@ -639,20 +660,25 @@ def forecast(
     """
     p = params or ForecastParams()
     pl_plan = plan(data, edges, daily)
-    epic_nodes = (
-        pl_plan.nodes.filter(pl.col("kind") == "epic")
-        .sort(list(BACKLOG_ORDER), nulls_last=True)["node_id"]
-        .to_list()
-    )
-    if epic_ids is None:
-        selected = epic_nodes[: p.max_epics]
-    else:
-        asked = set(epic_ids)
-        selected = [e for e in epic_nodes if e in asked]
+    selected = selection(pl_plan, p, epic_ids)
     sim = simulate(pl_plan, p.trials, p.seed, p.max_horizon_days, selected, p.max_nodes)
     return Forecast(
         _epic_frame(pl_plan, sim, selected), _initiative_frame(data.items, pl_plan, sim, selected)
     )
+
+
+def selection(p: Plan, params: ForecastParams, epic_ids: Sequence[str] | None = None) -> list[str]:
+    """The epics a forecast reports, in backlog order: the first ``max_epics`` open epics, or
+    the open ones among ``epic_ids``."""
+    epic_nodes = (
+        p.nodes.filter(pl.col("kind") == "epic")
+        .sort(list(BACKLOG_ORDER), nulls_last=True)["node_id"]
+        .to_list()
+    )
+    if epic_ids is None:
+        return epic_nodes[: params.max_epics]
+    asked = set(epic_ids)
+    return [e for e in epic_nodes if e in asked]
 
 
 def _epic_frame(p: Plan, sim: Simulation, selected: Sequence[str]) -> pl.DataFrame:
@@ -793,6 +819,204 @@ def _initiative_frame(
 def _p_on_time(finish: np.ndarray, day0: date, target: date) -> float:
     """Share of trials done on or before ``target`` (day d of the simulation = day0 + d)."""
     return float((finish <= (target - day0).days).mean())
+
+
+# --------------------------------------------------------------------------- what-if
+
+
+class WhatIfError(ValueError):
+    """A what-if that cannot be run as asked. ``code`` names the reason (unknown_epic,
+    unknown_team, unknown_item, not_forecast, pin_self, pin_twice, not_a_blocker,
+    no_such_dependency, malformed_pin, malformed_drop, ambiguous_key), so a caller can say it in
+    its own words and language; ``subject`` is the id or text it is about."""
+
+    def __init__(self, code: str, message: str, subject: str = "") -> None:
+        super().__init__(message)
+        self.code = code
+        self.subject = subject
+
+
+@dataclass(frozen=True)
+class WhatIf:
+    """A change to try on one epic's forecast; nothing in the warehouse changes.
+
+    ``pins``: (blocker, day): that blocker finishes on that day in every trial and no longer
+    waits on its own blockers; an item id stands for its node (its epic, or the item itself
+    when it is a blocking item outside any epic). Its team's queue is unchanged: the pin moves
+    the date, not the capacity.
+    ``drop``: (blocker, dependent) pairs of item ids or node ids: the open dependency links
+    between them are ignored (node ids: every link between those two nodes).
+    ``team``: the epic's remaining work moves to this team's queue, in its backlog order, and is
+    done at that team's throughput; the teams it leaves serve their other epics sooner.
+    """
+
+    pins: tuple[tuple[str, date], ...] = ()
+    drop: tuple[tuple[str, str], ...] = ()
+    team: str | None = None
+
+    @property
+    def empty(self) -> bool:
+        return not self.pins and not self.drop and self.team is None
+
+
+WHAT_IF_SCHEMA: dict[str, Any] = {
+    "run": pl.String,  # current | scenario
+    **{k: v for k, v in EPIC_SCHEMA.items() if k != "backlog_position"},
+}
+
+
+def what_if_plan(
+    p: Plan,
+    data: FlowData,
+    edges: pl.DataFrame,
+    daily: pl.DataFrame,
+    epic_id: str,
+    change: WhatIf,
+) -> Plan:
+    """``p`` with ``change`` applied for epic ``epic_id`` (ids, not keys); ``p`` itself is not
+    touched. Every part of the change must be able to move this epic's date, else WhatIfError:
+    a pin or dropped link off the epic's chain of blockers is most likely a wrong id, and a
+    shared what-if must not suggest that it mattered."""
+    kinds = dict(p.nodes.select("node_id", "kind").iter_rows())
+    if kinds.get(epic_id) != "epic":
+        raise WhatIfError("unknown_epic", f"no open epic {epic_id!r} to forecast", epic_id)
+    if change.empty:
+        return p
+    graph, unforecast = p.edges, p.unforecast
+    if change.drop:
+        mapped = _node_edges(_open_edges(edges, data.items), p.nodes)
+        upstream = list(_closure({epic_id}, p.edges))
+        keep = pl.lit(True)
+        for blocker, dependent in change.drop:
+            hit = (
+                ((pl.col("blocker_id") == blocker) | (pl.col("blocker_node") == blocker))
+                & ((pl.col("dependent_id") == dependent) | (pl.col("dependent_node") == dependent))
+                & pl.col("dependent_node").is_in(upstream)
+            )
+            if mapped.filter(hit).height == 0:
+                raise WhatIfError(
+                    "no_such_dependency",
+                    f"no open dependency {blocker} -> {dependent} on the way to epic {epic_id}",
+                    f"{blocker}={dependent}",
+                )
+            keep = keep & ~hit
+        graph, unforecast = _node_graph(mapped.filter(keep))
+    pins: dict[str, int] = {}
+    if change.pins:
+        upstream_now = _closure({epic_id}, graph) - {epic_id}
+        epic_of = dict(
+            data.items.filter(pl.col("item_id").is_in([i for i, _ in change.pins]))
+            .select("item_id", "epic_id")
+            .iter_rows()
+        )
+        for ident, day in change.pins:
+            node = ident if ident in kinds else epic_of.get(ident)
+            if node is None or node not in kinds:
+                raise WhatIfError(
+                    "not_forecast", f"{ident} is not open work that the forecast simulates", ident
+                )
+            if node == epic_id:
+                raise WhatIfError(
+                    "pin_self",
+                    f"{ident} is epic {epic_id}'s own work: pin one of its blockers",
+                    ident,
+                )
+            if node not in upstream_now:
+                raise WhatIfError(
+                    "not_a_blocker",
+                    f"{ident} does not block epic {epic_id}, directly or through others: "
+                    "a pin there cannot move its date",
+                    ident,
+                )
+            day = day.date() if isinstance(day, datetime) else day
+            finish = max(0, (day - p.as_of_day).days)
+            if pins.get(node, finish) != finish:
+                raise WhatIfError("pin_twice", f"{node} is pinned to two different days", node)
+            pins[node] = finish
+        graph = graph.filter(~pl.col("dependent_node").is_in(list(pins)))  # pinned: no waiting
+    nodes, queue, samples = p.nodes, p.queue, p.samples
+    if change.team is not None:
+        known = sorted(set(daily["team"].to_list()) - {NO_GROUP})
+        if change.team not in known:
+            shown = ", ".join(known[:30]) + (
+                f" and {len(known) - 30} more" if len(known) > 30 else ""
+            )
+            raise WhatIfError(
+                "unknown_team", f"unknown team {change.team!r}; known teams: {shown}", change.team
+            )
+        nodes, queue, samples = _move_epic(p, epic_id, change.team, daily)
+    return replace(
+        p, nodes=nodes, queue=queue, edges=graph, unforecast=unforecast, samples=samples, pins=pins
+    )
+
+
+def _move_epic(
+    p: Plan, epic_id: str, team: str, daily: pl.DataFrame
+) -> tuple[pl.DataFrame, pl.DataFrame, dict[str, np.ndarray]]:
+    """Nodes, queue and samples with the epic's remaining work (summed over its teams) in
+    ``team``'s queue at its backlog position; every team's targets recomputed as plan does."""
+    nodes = p.nodes.with_columns(
+        pl.when(pl.col("node_id") == epic_id)
+        .then(pl.lit(team))
+        .otherwise(pl.col("team"))
+        .alias("team")
+    )
+    mine = p.queue.filter(pl.col("node_id") == epic_id)
+    if mine.height == 0:  # nothing left to move
+        return nodes, p.queue, p.samples
+    moved = pl.DataFrame(
+        {"node_id": [epic_id], "team": [team], "remaining": [int(mine["remaining"].sum())]},
+        schema={"node_id": pl.String, "team": pl.String, "remaining": pl.Int64},
+    )
+    queue = (
+        pl.concat([p.queue.filter(pl.col("node_id") != epic_id).select(moved.columns), moved])
+        .join(p.nodes.select(*BACKLOG_ORDER), on="node_id", how="inner")
+        .sort(["team", *BACKLOG_ORDER], nulls_last=True)
+        .with_columns(pl.col("remaining").cum_sum().over("team").alias("target"))
+        .select("node_id", "team", "remaining", "target")
+    )
+    samples = dict(p.samples)
+    if team not in samples:  # same order as plan takes it: the daily frame's own
+        samples[team] = daily.filter(pl.col("team") == team)["items"].to_numpy().astype(np.int64)
+    return nodes, queue, samples
+
+
+def what_if_forecast(
+    data: FlowData,
+    edges: pl.DataFrame,
+    daily: pl.DataFrame,
+    params: ForecastParams | None,
+    epic_id: str,
+    change: WhatIf,
+    *,
+    base: Plan | None = None,
+    current: Simulation | None = None,
+) -> pl.DataFrame:
+    """Epic ``epic_id`` forecast as it is (run "current") and with ``change`` (run "scenario"):
+    two rows of WHAT_IF_SCHEMA, the EPIC_SCHEMA columns without backlog_position.
+
+    Both runs simulate what the forecast simulates (its ``selection`` of epics, plus this epic
+    when it is beyond ``max_epics``) with the same seed, so "current" is bit-identical to the
+    epic's row in ``forecast()`` (the same blockers fall within ``max_nodes``) and the runs
+    differ by the change alone. ``base`` = the plan already built from the same inputs (plan is
+    the costly step on a large warehouse); ``current`` = ``simulate(base, ...)`` over
+    ``selection(base, params)`` already run (the same for every epic of the selection).
+    """
+    p = params or ForecastParams()
+    before = base if base is not None else plan(data, edges, daily)
+    after = what_if_plan(before, data, edges, daily, epic_id, change)
+    nodes = selection(before, p)
+    if epic_id not in nodes:
+        nodes, current = [*nodes, epic_id], None
+    frames = []
+    for run, run_plan in (("current", before), ("scenario", after)):
+        if run == "current" and current is not None:
+            sim = current
+        elif run == "current" or run_plan is not before:
+            sim = simulate(run_plan, p.trials, p.seed, p.max_horizon_days, nodes, p.max_nodes)
+        row = _epic_frame(run_plan, sim, [epic_id]).drop("backlog_position")
+        frames.append(row.select(pl.lit(run).alias("run"), pl.all()))
+    return pl.concat(frames)
 
 
 HOW_MANY_SCHEMA: dict[str, Any] = {
