@@ -826,7 +826,7 @@ def _p_on_time(finish: np.ndarray, day0: date, target: date) -> float:
 
 class WhatIfError(ValueError):
     """A what-if that cannot be run as asked. ``code`` names the reason (unknown_epic,
-    unknown_team, unknown_item, not_forecast, pin_self, pin_twice, not_a_blocker,
+    unknown_team, not_forecast, pin_self, pin_twice, not_a_blocker,
     no_such_dependency, malformed_pin, malformed_drop, ambiguous_key), so a caller can say it in
     its own words and language; ``subject`` is the id or text it is about."""
 
