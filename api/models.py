@@ -182,3 +182,65 @@ class ValidationProblem(BaseModel):
     """The body of a 422: the issues per parameter, or one sentence for a semantic refusal."""
 
     detail: list[ValidationIssue] | str
+
+
+class BoardLane(BaseModel):
+    organisation: str | None
+    team: str | None
+    n_cards: int
+    outside_filter: bool = Field(
+        description="Only shown for a card at the far end of a kept arrow, outside the filter."
+    )
+
+
+class BoardSprint(BaseModel):
+    team: str
+    organisation: str | None
+    sprint_id: str
+    name: str | None
+    start: date
+    end: date
+    state: str | None
+
+
+class BoardCard(BaseModel):
+    card_id: str = Field(description="item_id of the feature or epic")
+    key: str | None
+    title: str | None
+    url: str | None
+    level: Literal["feature", "epic"]
+    organisation: str | None
+    team: str | None
+    epic_id: str | None = Field(description="A feature's epic; an epic itself.")
+    epic_key: str | None
+    planned_end: date | None = Field(
+        description="End of the latest sprint among the card's open items; null: not planned."
+    )
+    planned_sprint_id: str | None
+    p85: date | None = Field(description="Forecast P85 (epics only).")
+    ghost: bool = Field(description="The P85 falls after the planned end (or nothing is planned).")
+    open_items: int
+    done_items: int
+    status_category: str | None
+    outside_filter: bool
+
+
+class BoardArrow(BaseModel):
+    from_card: str = Field(description="The blocker's card.")
+    to_card: str = Field(description="The dependent's card.")
+    timing: Literal["conflict", "unscheduled_blocker", "at_risk", "unplanned", "on_track"] = Field(
+        description="The worst timing among the dependencies the arrow stands for."
+    )
+    kind: Literal["conflict", "unscheduled", "same_sprint", "unplanned", "on_track"]
+    cross_org: bool
+    links: int = Field(description="Item-level dependencies drawn as this arrow.")
+
+
+class ProgramBoard(BaseModel):
+    """The program board (docs/board.md): lanes per team, their sprints, cards and arrows."""
+
+    generation: int
+    lanes: list[BoardLane]
+    sprints: list[BoardSprint]
+    cards: list[BoardCard]
+    arrows: list[BoardArrow]
