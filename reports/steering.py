@@ -24,6 +24,7 @@ from pmolens.reports.sections import (
     alignment,
     backlog,
     cover,
+    decisions,
     dependencies,
     flow,
     forecast,
@@ -40,8 +41,20 @@ PlotlyMode = Literal["inline", "cdn"]
 
 
 def _sections() -> list[Any]:
-    """The report's sections, in reading order (each a module with ``build(ctx)``)."""
-    return [cover, portfolio, backlog, dependencies, forecast, flow, kpis, alignment, impediments]
+    """The report's sections, in reading order (each a module with ``build(ctx)``): what needs a
+    decision today opens it (docs/decisions.md)."""
+    return [
+        decisions,
+        cover,
+        portfolio,
+        backlog,
+        dependencies,
+        forecast,
+        flow,
+        kpis,
+        alignment,
+        impediments,
+    ]
 
 
 SECTIONS = _sections

@@ -106,3 +106,57 @@ def test_report_as_of_the_sync_reads_the_kept_results(warehouse, monkeypatch):
     assert "Portfolio overview" in page
     with pytest.raises(AssertionError, match="recomputed"):
         build_report(wh, settings, as_of=datetime(2026, 11, 22, tzinfo=UTC), plotly="cdn")
+
+
+@pytest.fixture(scope="module")
+def with_red_line(tmp_path_factory):
+    """The seed plus one conflict: NW-5 (Web, due 1 Feb) blocks NW-4 (App, due 10 Jan)."""
+    from datetime import date
+
+    from pmolens.pipeline.refresh import refresh
+    from pmolens.warehouse.store import Staged
+    from tests.factories import frame, work_items
+
+    settings = chain_settings(tmp_path_factory.mktemp("decisions"))
+    with Warehouse(settings.warehouse_path) as wh:
+        seed(wh, settings)
+        items = work_items(
+            *[
+                {"item_id": f"nw:{n}", "source": "nw", "key": f"NW-{n}", "team": team,
+                 "organisation": "Northwind", "due_date": due}
+                for n, team, due in ((4, "App", date(2026, 1, 10)), (5, "Web", date(2026, 2, 1)))
+            ]
+        )  # fmt: skip
+        link = frame(
+            "links",
+            {"source": "nw", "link_id": "L2", "from_item": "nw:5", "to_item": "nw:4",
+             "kind": "blocks", "raw_type": "Blocks"},
+        )  # fmt: skip
+        run_id = wh.begin_run("nw", "incremental", None)
+        wh.commit_sync(
+            run_id, "nw", Staged(work_items=[items], links=[link]), live_ids=None, cursor=None
+        )
+        refresh(wh, settings, as_of=datetime(2026, 1, 5, tzinfo=UTC))
+        yield wh, settings
+
+
+@pytest.mark.parametrize(
+    ("lang", "title", "who", "what"),
+    [
+        ("en", "What needs a decision today", "Who acts", "re-plan one of the two"),
+        ("nl", "Wat vandaag een besluit vraagt", "Actiehouder", "herplan één van beide"),
+    ],
+)
+def test_the_decisions_block_opens_the_report(with_red_line, lang, title, who, what):
+    """Issue 13: "What needs a decision today" is the first section, in both languages, with
+    one counter per kind and the same lines as GET /decisions, items linked."""
+    wh, settings = with_red_line
+    page = build_report(wh, settings, lang=lang, plotly="cdn")
+    sections = re.findall(r'<section id="([^"]+)">', page)
+    assert sections[0] == "decisions" and sections[1] == "summary"
+    block = page.split('<section id="decisions">', 1)[1].split("</section>", 1)[0]
+    assert f"<h2>{title}</h2>" in block and f"<th>{who}</th>" in block
+    assert len(re.findall(r"<div><b>[^<]*</b><span>", block)) == 8  # the total and 7 kinds
+    assert what in block and "Scrum of Scrums Master" in block
+    assert '<a href="https://tracker.example/browse/NW-4"' in block  # the waiting item
+    assert '<a href="https://tracker.example/browse/NW-5"' in block  # the blocking item

@@ -10,6 +10,8 @@ from pmolens.warehouse.analyses.base import ANALYSES, SNAPSHOTS, Inputs, analysi
 # isort: off
 from pmolens.warehouse.analyses import alignment, dependencies, flow, backlog  # noqa: F401  (registers)
 from pmolens.warehouse.analyses import forecast, kpis, portfolio  # noqa: F401  (registers)
+from pmolens.warehouse.analyses import decisions  # noqa: F401  (registers; reads the above)
+from pmolens.warehouse.analyses import board  # noqa: F401  (registers)
 
 # isort: on
 
