@@ -13,6 +13,7 @@ from collections.abc import AsyncIterator
 from fastapi import Depends, FastAPI
 from fastapi.exceptions import RequestValidationError
 
+from pmolens.api import web
 from pmolens.api.deps import (
     BodyGuard,
     document_responses,
@@ -24,6 +25,8 @@ from pmolens.api.handoff import release_claim, write_claim
 from pmolens.api.routes import (
     alignment,
     backlog,
+    board,
+    decisions,
     dependencies,
     flow,
     forecast,
@@ -46,6 +49,7 @@ ROUTERS = [
     sources,
     sync,
     work_items,
+    decisions,
     portfolio,
     dependencies,
     alignment,
@@ -53,6 +57,7 @@ ROUTERS = [
     flow,
     forecast,
     kpis,
+    board,
     reports,
 ]
 
@@ -91,6 +96,7 @@ def create_app(
     app.add_middleware(BodyGuard, roles=route_roles(routes))  # token, size: before the body
     app.add_exception_handler(RequestValidationError, validation_error)  # 422 echoes little
     document_responses(app, routes)
+    web.install(app)  # the steering web app at / (pages are not part of the OpenAPI)
     return app
 
 

@@ -37,6 +37,7 @@ from starlette.routing import BaseRoute, Match
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from pmolens.api.runtime import Runtime
+from pmolens.warehouse.config import TokenConfig
 from pmolens.warehouse.store import Warehouse
 
 
@@ -53,21 +54,25 @@ bearer = HTTPBearer(auto_error=False)
 ROLES = {"viewer": 1, "operator": 2}
 
 
+def token_of(runtime: Runtime, offered: str) -> TokenConfig | None:
+    """The configured token this secret is (the highest role when several match), or None."""
+    best = None
+    for token in runtime.settings.server.tokens:
+        expected = os.environ.get(token.env, "")
+        matches = bool(expected) and secrets.compare_digest(offered.encode(), expected.encode())
+        if matches and (best is None or ROLES[token.role] > ROLES[best.role]):
+            best = token
+    return best
+
+
 def role_of(runtime: Runtime, credentials: HTTPAuthorizationCredentials | None) -> str | None:
     """The caller's role for these credentials, or None (anonymous or an unknown token)."""
-    server = runtime.settings.server
-    if server.auth == "none":
+    if runtime.settings.server.auth == "none":
         return "operator"
     if credentials is None or credentials.scheme.lower() != "bearer":
         return None
-    offered = credentials.credentials.encode()
-    role = None
-    for token in server.tokens:
-        expected = os.environ.get(token.env, "")
-        matches = bool(expected) and secrets.compare_digest(offered, expected.encode())
-        if matches and (role is None or ROLES[token.role] > ROLES[role]):
-            role = token.role
-    return role
+    token = token_of(runtime, credentials.credentials)
+    return token.role if token else None
 
 
 def _require(minimum: str) -> Any:

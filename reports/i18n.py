@@ -5,10 +5,16 @@ Shared labels live here; a section adds its own with ``add_labels`` in its modul
 from __future__ import annotations
 
 from collections.abc import Callable
+from datetime import UTC, date, datetime
 from typing import Literal
+
+from babel.dates import format_date, format_datetime
+from babel.numbers import format_decimal, format_percent
 
 Lang = Literal["en", "nl"]
 LANGS: tuple[Lang, ...] = ("en", "nl")
+LOCALES: dict[Lang, str] = {"en": "en_GB", "nl": "nl_NL"}
+DAY_FORMAT: dict[Lang, str] = {"en": "d MMM yyyy", "nl": "dd-MM-yyyy"}
 
 CATALOGUE: dict[str, dict[str, str]] = {
     "report_title": {"en": "Steering report", "nl": "Stuurrapportage"},
@@ -104,3 +110,44 @@ def translator(lang: Lang) -> Callable[[str], str]:
         return entry[lang]
 
     return t
+
+
+# ------------------------------------------------------------------ numbers and dates
+
+
+def number(value: float | int | None, lang: Lang, decimals: int = 1) -> str:
+    """A number as a reader of ``lang`` writes it (nl: 1.082 and 2,5; en: 1,082 and 2.5);
+    at most ``decimals`` decimals, none for whole numbers. None is a dash."""
+    if value is None:
+        return "–"
+    pattern = "#,##0" + ("." + "#" * decimals if decimals else "")
+    return format_decimal(value, format=pattern, locale=LOCALES[lang])
+
+
+def percent(share: float | None, lang: Lang) -> str:
+    """A share (0..1) as a whole percentage (nl: 45%; en: 45%)."""
+    return "–" if share is None else format_percent(share, locale=LOCALES[lang])
+
+
+def day(value: date | datetime | None, lang: Lang) -> str:
+    """A day (nl: 14-12-2026; en: 14 Dec 2026). None is a dash."""
+    if value is None:
+        return "–"
+    if isinstance(value, datetime):
+        value = value.date()
+    return format_date(value, format=DAY_FORMAT[lang], locale=LOCALES[lang])
+
+
+def short_day(value: date, lang: Lang, with_year: bool = False) -> str:
+    """A day on a time axis (nl: 14 dec.; en: 14 Dec), with the year when asked."""
+    pattern = "d MMM" + (" yyyy" if with_year else "")
+    return format_date(value, format=pattern, locale=LOCALES[lang])
+
+
+def moment(value: datetime | None, lang: Lang) -> str:
+    """A moment in UTC, to the minute (nl: 14-12-2026 09:30 UTC)."""
+    if value is None:
+        return "–"
+    return format_datetime(
+        value, format=DAY_FORMAT[lang] + " HH:mm 'UTC'", tzinfo=UTC, locale=LOCALES[lang]
+    )

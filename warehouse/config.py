@@ -215,6 +215,12 @@ class OrganisationConfig(Strict):
 class TokenConfig(Strict):
     role: Literal["viewer", "operator"]
     env: str  # environment variable holding the bearer token
+    # who signs in with it in the web app (saved views are kept per name); default: the env name
+    name: str | None = None
+
+    @property
+    def viewer(self) -> str:
+        return self.name or self.env
 
 
 class ServerConfig(Strict):
@@ -222,6 +228,10 @@ class ServerConfig(Strict):
     port: int = Field(default=8765, ge=1, le=65535)
     auth: Literal["token", "none"] = "token"
     tokens: list[TokenConfig] = []
+    # environment variable holding the key that signs web-app session cookies; needed when
+    # several replicas serve one app (a cookie signed by one is read by another). Unset: a random
+    # key per process (sessions end when the server restarts).
+    session_secret_env: str | None = None
 
     @model_validator(mode="after")
     def _none_only_on_loopback(self) -> ServerConfig:

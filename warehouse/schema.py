@@ -172,7 +172,19 @@ def _v3(con: duckdb.DuckDBPyConnection) -> None:
     )
 
 
-MIGRATIONS: list[Callable[[duckdb.DuckDBPyConnection], None]] = [_v1, _v2, _v3]
+def _v4(con: duckdb.DuckDBPyConnection) -> None:
+    """Saved views of the web app: named bookmarks (a path with its query) per viewer."""
+    con.execute(
+        """
+        CREATE TABLE IF NOT EXISTS saved_views (
+            viewer VARCHAR NOT NULL, name VARCHAR NOT NULL, url VARCHAR NOT NULL,
+            created TIMESTAMPTZ NOT NULL, PRIMARY KEY (viewer, name)
+        )
+        """
+    )
+
+
+MIGRATIONS: list[Callable[[duckdb.DuckDBPyConnection], None]] = [_v1, _v2, _v3, _v4]
 SCHEMA_VERSION = len(MIGRATIONS)
 
 

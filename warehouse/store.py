@@ -351,6 +351,29 @@ class Warehouse:
             cursor,
         )
 
+    # ------------------------------------------------------------------ saved views
+
+    def save_view(self, viewer: str, name: str, url: str) -> None:
+        """Keep (or replace) one viewer's named bookmark."""
+        with self.transaction() as con:
+            con.execute("DELETE FROM saved_views WHERE viewer = ? AND name = ?", [viewer, name])
+            con.execute("INSERT INTO saved_views VALUES (?, ?, ?, now())", [viewer, name, url])
+
+    def saved_views(self, viewer: str) -> list[tuple[str, str]]:
+        """(name, url) of one viewer's bookmarks, by name."""
+        rows = self.query(
+            "SELECT name, url FROM saved_views WHERE viewer = ? ORDER BY name", [viewer]
+        )
+        return list(rows.iter_rows())
+
+    def delete_view(self, viewer: str, name: str) -> bool:
+        with self.transaction() as con:
+            found = con.execute(
+                "DELETE FROM saved_views WHERE viewer = ? AND name = ? RETURNING name",
+                [viewer, name],
+            ).fetchall()
+        return bool(found)
+
 
 def _reconcile(
     con: duckdb.DuckDBPyConnection,

@@ -34,7 +34,7 @@ def _known(results: Results, column: str, organisation: str | None = None) -> li
     return sorted(values[column].drop_nulls().unique().to_list())
 
 
-@router.get("/board", response_model=ProgramBoard)
+@router.get("/program-board", response_model=ProgramBoard)
 def board(
     runtime: RuntimeDep,
     results: ResultsDep,

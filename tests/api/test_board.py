@@ -1,4 +1,4 @@
-"""GET /board over the seeded two-organisation warehouse, and on simulated demo data checked
+"""GET /program-board over the seeded two-organisation warehouse, and on simulated demo data checked
 against /dependencies/conflicts and /dependencies/red-lines.
 
 ``chain`` adds to the seed (NW-1 epic of Web holding NW-3; CO-1 epic of Pay holding CO-2; L1:
@@ -25,8 +25,7 @@ import polars as pl
 import pytest
 from fastapi.testclient import TestClient
 
-from pmolens.api.app import ROUTERS, create_app
-from pmolens.api.routes import board as board_routes
+from pmolens.api.app import create_app
 from pmolens.api.runtime import make_runtime
 from pmolens.pipeline.refresh import refresh
 from pmolens.pipeline.sync import sync_all
@@ -39,10 +38,7 @@ from tests.factories import frame, work_items
 
 
 def _app(runtime):
-    app = create_app(runtime)
-    if board_routes not in ROUTERS:  # until api/app.py lists it in a commit
-        app.include_router(board_routes.router)
-    return app
+    return create_app(runtime)
 
 
 def at(month: int, day: int) -> datetime:
@@ -112,11 +108,11 @@ def chain(runtime, settings):
 
 def test_needs_a_viewer_token(runtime):
     with TestClient(_app(runtime)) as c:
-        assert c.get("/board").status_code == 401
+        assert c.get("/program-board").status_code == 401
 
 
 def test_the_whole_board(chain):
-    got = chain.get("/board")
+    got = chain.get("/program-board")
     assert got.status_code == 200, got.text
     body = got.json()
     assert [(lane["organisation"], lane["team"], lane["n_cards"]) for lane in body["lanes"]] == [
@@ -145,7 +141,7 @@ def test_the_whole_board(chain):
 
 
 def test_one_organisation_keeps_the_cross_organisation_red_arrow(chain):
-    body = chain.get("/board", params={"organisation": "Northwind"}).json()
+    body = chain.get("/program-board", params={"organisation": "Northwind"}).json()
     outside = {c["card_id"]: c["outside_filter"] for c in body["cards"]}
     assert outside == {"nw:1": False, "co:1": True, "co:F1": True}
     assert any(
@@ -157,10 +153,12 @@ def test_one_organisation_keeps_the_cross_organisation_red_arrow(chain):
         ("App", False),
         ("Web", False),
     ]
-    feb = chain.get("/board", params={"date_from": "2026-02-01", "date_to": "2026-02-28"}).json()
+    feb = chain.get(
+        "/program-board", params={"date_from": "2026-02-01", "date_to": "2026-02-28"}
+    ).json()
     assert [c["card_id"] for c in feb["cards"] if not c["outside_filter"]] == ["co:F1"]
     assert {s["sprint_id"] for s in feb["sprints"]} == {"co:C2", "nw:W2"}
-    epic = chain.get("/board", params={"epic": "CO-1"}).json()
+    epic = chain.get("/program-board", params={"epic": "CO-1"}).json()
     assert {c["card_id"] for c in epic["cards"] if not c["outside_filter"]} == {
         "co:1",
         "co:F1",
@@ -169,16 +167,16 @@ def test_one_organisation_keeps_the_cross_organisation_red_arrow(chain):
 
 
 def test_unknown_organisation_or_team_is_a_422_naming_the_known_ones(chain):
-    got = chain.get("/board", params={"organisation": "Fabrikam"})
+    got = chain.get("/program-board", params={"organisation": "Fabrikam"})
     assert got.status_code == 422
     assert "'Contoso', 'Northwind'" in got.json()["detail"]
-    got = chain.get("/board", params={"organisation": "Northwind", "team": "Pay"})
+    got = chain.get("/program-board", params={"organisation": "Northwind", "team": "Pay"})
     assert got.status_code == 422
     assert "'App', 'Web'" in got.json()["detail"]
-    assert chain.get("/board", params={"team": "Pay"}).status_code == 200
-    got = chain.get("/board", params={"date_from": "2026-03-01", "date_to": "2026-02-01"})
+    assert chain.get("/program-board", params={"team": "Pay"}).status_code == 200
+    got = chain.get("/program-board", params={"date_from": "2026-03-01", "date_to": "2026-02-01"})
     assert got.status_code == 422
-    assert chain.get("/board", params={"as_of": "2026-01-10"}).status_code == 200
+    assert chain.get("/program-board", params={"as_of": "2026-01-10"}).status_code == 200
 
 
 # ---------------------------------------------------------------- simulated demo data
@@ -229,7 +227,7 @@ def _card_of(items: pl.DataFrame) -> dict[str, str]:
 
 def test_demo_red_arrows_are_the_card_pairs_of_the_conflicts(demo):
     client, runtime = demo
-    board = client.get("/board").json()
+    board = client.get("/program-board").json()
     conflicts = client.get("/dependencies/conflicts").json()
     headline = client.get("/dependencies/red-lines").json()
     card_of = _card_of(runtime.warehouse.frames()["work_items"])
@@ -260,11 +258,11 @@ def test_demo_red_arrows_are_the_card_pairs_of_the_conflicts(demo):
 
 def test_demo_board_filtered_to_one_organisation_shows_its_cross_organisation_red_arrows(demo):
     client, _ = demo
-    whole = client.get("/board").json()
+    whole = client.get("/program-board").json()
     org_of = {c["card_id"]: c["organisation"] for c in whole["cards"]}
     crossing = [a for a in whole["arrows"] if a["cross_org"] and a["timing"] == "conflict"]
     org = org_of[crossing[0]["to_card"]]
-    one = client.get("/board", params={"organisation": org}).json()
+    one = client.get("/program-board", params={"organisation": org}).json()
     kept = {(a["from_card"], a["to_card"]) for a in one["arrows"]}
     assert (crossing[0]["from_card"], crossing[0]["to_card"]) in kept
     outside = {c["card_id"] for c in one["cards"] if c["outside_filter"]}

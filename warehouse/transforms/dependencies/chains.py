@@ -223,3 +223,60 @@ def _chain_sum(pred: np.ndarray, weight: np.ndarray, tails: np.ndarray) -> np.nd
         total[live_] += weight[cur[live_]]
         cur = np.where(live_, pred[np.maximum(cur, 0)], -1)
     return total.astype(np.int64)
+
+
+def epic_chain(
+    edges: pl.DataFrame, epic_id: str, direction: str = "upstream", max_depth: int = 12
+) -> pl.DataFrame:
+    """The epics one epic waits on (``upstream``) or that wait on it (``downstream``), through
+    open dependencies, each with its distance in steps and the worst timing on the way in.
+
+    Epic level: an item-level edge counts between its ends' epics (items without an epic are
+    left out); a cycle ends the walk where it closes. Columns: epic_id, epic_key, depth, links,
+    red_lines.
+    """
+    near, far = (
+        ("dependent_epic", "blocker_epic")
+        if direction == "upstream"
+        else ("blocker_epic", "dependent_epic")
+    )
+    far_key = far + "_key"
+    pairs = (
+        edges.filter(
+            pl.col("open")
+            & pl.col(near).is_not_null()
+            & pl.col(far).is_not_null()
+            & (pl.col(near) != pl.col(far))
+        )
+        .group_by(near, far)
+        .agg(
+            pl.col(far_key).first().alias("epic_key"),
+            pl.len().cast(pl.Int64).alias("links"),
+            pl.col("timing")
+            .is_in(["conflict", "unscheduled_blocker", "at_risk"])
+            .sum()
+            .cast(pl.Int64)
+            .alias("red_lines"),
+        )
+    )
+    seen = {epic_id}
+    frontier = [epic_id]
+    found: list[pl.DataFrame] = []
+    for depth in range(1, max_depth + 1):
+        step = (
+            pairs.filter(pl.col(near).is_in(frontier) & ~pl.col(far).is_in(list(seen)))
+            .group_by(far)
+            .agg(pl.col("epic_key").first(), pl.col("links").sum(), pl.col("red_lines").sum())
+            .rename({far: "epic_id"})
+            .with_columns(pl.lit(depth, pl.Int64).alias("depth"))
+        )
+        if step.height == 0:
+            break
+        found.append(step)
+        frontier = step["epic_id"].to_list()
+        seen.update(frontier)
+    columns = ["epic_id", "epic_key", "depth", "links", "red_lines"]
+    if not found:
+        schema = {"epic_id": pl.String, "epic_key": pl.String, "depth": pl.Int64}
+        return pl.DataFrame(schema={**schema, "links": pl.Int64, "red_lines": pl.Int64})
+    return pl.concat(found).select(columns).sort("depth", "epic_key")

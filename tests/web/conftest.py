@@ -1,0 +1,117 @@
+"""A small simulated chain (three organisations, three trackers, synced over real HTTP) with one
+planted cross-organisation red line, served by a real uvicorn on a free loopback port.
+
+The plant: a Fabrikam item planned in a late sprint blocks a Northwind item planned in an early
+one (a ``conflict`` between organisations), written as an ordinary tracker link row and picked up
+by the refresh like any other link.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import socket
+import threading
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+import pytest
+import uvicorn
+
+from pmolens.api.app import create_app
+from pmolens.api.runtime import make_runtime
+from pmolens.pipeline.refresh import refresh
+from pmolens.pipeline.sync import sync_all
+from pmolens.simulator import DEMO_TOKEN, Simulator, demo_settings
+from pmolens.warehouse.config import Settings, settings_from_dict
+from pmolens.warehouse.store import Warehouse
+
+VIEWER = "web-viewer-token-8c1f"
+OPERATOR = "web-operator-token-5d2e"
+
+
+@dataclass
+class Chain:
+    settings: Settings
+    blocker: dict  # the planted conflict's blocker (Fabrikam) and dependent (Northwind)
+    dependent: dict
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+def _plant_cross_org_conflict(warehouse: Warehouse) -> tuple[dict, dict]:
+    """Link the Fabrikam item with the latest planned end (in an epic) to the Northwind item with
+    the earliest one: the dependent is planned to finish before its blocker."""
+    planned = """
+        SELECT w.item_id, w.key, w.organisation, w.parent_id, s."end" AS planned_end
+        FROM work_items w JOIN sprints s ON w.sprint_id = s.sprint_id
+        WHERE NOT w.is_deleted AND w.status_category = 'todo' AND w.level = 'story'
+          AND w.organisation = ? AND w.parent_id IS NOT NULL
+        ORDER BY s."end" {order}, w.key LIMIT 1
+    """
+    blocker = warehouse.query(planned.format(order="DESC"), ["Fabrikam"]).row(0, named=True)
+    dependent = warehouse.query(planned.format(order="ASC"), ["Northwind"]).row(0, named=True)
+    assert blocker["planned_end"] > dependent["planned_end"]
+    with warehouse.transaction() as con:
+        con.execute(
+            "INSERT INTO links (source, link_id, from_item, to_item, kind, raw_type) "
+            "VALUES ('fabrikam-jira-dc', 'planted-cross-org', ?, ?, 'blocks', 'Blocks')",
+            [blocker["item_id"], dependent["item_id"]],
+        )
+    return blocker, dependent
+
+
+@pytest.fixture(scope="session")
+def chain(tmp_path_factory) -> Iterator[Chain]:
+    directory: Path = tmp_path_factory.mktemp("web-chain")
+    os.environ["PMOLENS_DEMO_TOKEN"] = DEMO_TOKEN
+    os.environ["WEB_VIEWER_TOKEN"] = VIEWER
+    os.environ["WEB_OPERATOR_TOKEN"] = OPERATOR
+    with Simulator(seed=7, size=500) as sim:
+        data = demo_settings(sim.url)
+        data["warehouse"] = {"path": str(directory / "web.duckdb")}
+        data["server"] = {
+            "auth": "token",
+            "tokens": [
+                {"role": "viewer", "env": "WEB_VIEWER_TOKEN", "name": "Vera Viewer"},
+                {"role": "operator", "env": "WEB_OPERATOR_TOKEN", "name": "Otto Operator"},
+            ],
+        }
+        settings = settings_from_dict(data, base_dir=directory)
+        with Warehouse(settings.warehouse_path) as warehouse:
+            outcomes = asyncio.run(sync_all(warehouse, settings, full=True))
+            assert all(o.ok for o in outcomes), outcomes
+            blocker, dependent = _plant_cross_org_conflict(warehouse)
+            refresh(warehouse, settings)
+    yield Chain(settings, blocker, dependent)
+
+
+@dataclass
+class Served:
+    url: str
+    chain: Chain
+
+
+@pytest.fixture(scope="session")
+def served(chain: Chain) -> Iterator[Served]:
+    runtime = make_runtime(chain.settings)
+    port = free_port()
+    server = uvicorn.Server(
+        uvicorn.Config(create_app(runtime), host="127.0.0.1", port=port, log_level="warning")
+    )
+    thread = threading.Thread(target=server.run, daemon=True)
+    thread.start()
+    deadline = time.monotonic() + 20
+    while not server.started:
+        assert time.monotonic() < deadline, "server did not start"
+        time.sleep(0.02)
+    yield Served(f"http://127.0.0.1:{port}", chain)
+    server.should_exit = True
+    thread.join(timeout=10)
+    runtime.warehouse.close()
