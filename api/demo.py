@@ -104,8 +104,8 @@ def run_demo(directory: Path, *, size: int, seed: int, console: Console) -> int:
     console.print(
         "\n[bold]Next[/bold]\n"
         f"  pmolens status --config {config_path}\n"
-        f"  pmolens serve  --config {config_path}    # API on http://127.0.0.1:8765 "
-        "(docs at /docs); the demo simulator has stopped, so run `pmolens simulator` "
+        f"  pmolens serve  --config {config_path}    # web app on http://127.0.0.1:8765/, API "
+        "docs at /docs; the demo simulator has stopped, so run `pmolens simulator` "
         "beside it for scheduled syncs\n"
         f"  open {directory / 'steering-nl.html'} or {directory / 'steering-en.html'}"
     )
