@@ -12,6 +12,7 @@ from collections.abc import AsyncIterator
 
 from fastapi import Depends, FastAPI
 from fastapi.exceptions import RequestValidationError
+from fastapi_offline import FastAPIOffline
 
 from pmolens.api import web
 from pmolens.api.deps import (
@@ -82,7 +83,10 @@ def create_app(
             if claim_url:
                 release_claim(runtime.settings, runtime.instance)
 
-    app = FastAPI(
+    # /docs and /redoc load Swagger UI and ReDoc from this server (fastapi-offline ships them),
+    # not from a CDN: many government and partner networks have no internet
+    app = FastAPIOffline(
+        static_url="/docs-assets",
         title="pmolens",
         version="0.1.0",
         summary="Cross-team and cross-organisation steering analytics over Jira and Azure DevOps.",
