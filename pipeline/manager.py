@@ -91,6 +91,11 @@ class SyncManager:
         if not self.running:
             await self.refresh()
 
+    @property
+    def refreshing(self) -> bool:
+        """Whether the results are being recomputed right now (jobs that follow syncs wait)."""
+        return self._refresh_lock.locked()
+
     async def refresh(self) -> None:
         """Recompute the kept results. A failure never passes silently: the synced data stays
         committed, the results stay at their last generation, and ``refresh_error`` (shown by

@@ -242,6 +242,86 @@ class ServerConfig(Strict):
         return self
 
 
+ENV_NAME = r"^[A-Za-z_][A-Za-z0-9_]*$"  # an environment variable's name, never its value
+
+
+class SmtpConfig(Strict):
+    """Where a report is mailed. Credentials are named, never written: ``username_env`` and
+    ``password_env`` are environment variables read at delivery time; they are sent only after
+    STARTTLS, so a config with credentials needs ``starttls = true``."""
+
+    host: str = Field(min_length=1)
+    port: int = Field(587, ge=1, le=65535)
+    starttls: bool = True
+    username_env: str | None = Field(None, pattern=ENV_NAME)
+    password_env: str | None = Field(None, pattern=ENV_NAME)
+    # a CA bundle (PEM) that signs the mail relay's certificate, e.g. an internal CA; relative to
+    # the config's directory. Default: the system's trusted CAs.
+    ca_file: str | None = None
+    sender: str = Field(pattern=r"^[^@\s]+@[^@\s]+$")
+    recipients: list[str] = Field(min_length=1)
+    timeout_seconds: float = Field(30.0, gt=0)
+
+    @field_validator("recipients")
+    @classmethod
+    def _addresses(cls, value: list[str]) -> list[str]:
+        wrong = [a for a in value if not re.match(r"^[^@\s,;]+@[^@\s,;]+$", a)]
+        if wrong:
+            raise ValueError(f"{wrong} are not mail addresses; one address per list entry")
+        return value
+
+    @model_validator(mode="after")
+    def _credentials(self) -> SmtpConfig:
+        if bool(self.username_env) != bool(self.password_env):
+            raise ValueError("username_env and password_env go together: set both or neither")
+        if self.username_env and not self.starttls:
+            raise ValueError(
+                "credentials are never sent in clear: set starttls = true "
+                "(or drop username_env/password_env for a relay that needs no login)"
+            )
+        return self
+
+    def credentials(self) -> tuple[str, str] | None:
+        """(user, password) read from the environment only now; the password is remembered as a
+        secret, so it is masked in every message from then on."""
+        if not self.username_env or not self.password_env:
+            return None
+        values = []
+        for key, env in (("username_env", self.username_env), ("password_env", self.password_env)):
+            value = os.environ.get(env, "")
+            if not value:
+                raise ConfigError(
+                    f"smtp.{key}: environment variable {env} is not set - export it "
+                    "(the mail relay's login)"
+                )
+            values.append(value)
+        secrets.remember(values[1])
+        return values[0], values[1]
+
+
+class ReportConfig(Strict):
+    """A steering report delivered on a cron (``[[reports]]``): built in ``lang`` for one
+    organisation (or the whole chain), as HTML or PDF, mailed (``smtp``) and/or written to
+    ``to_folder``. When it runs and with which sync's data: docs/delivery.md."""
+
+    name: str = Field(pattern=r"^[A-Za-z0-9_.-]+$")
+    cron: str = Field(min_length=1)  # five fields, e.g. "0 7 * * mon"; checked at start-up
+    lang: Literal["nl", "en"] = "en"
+    organisation: str | None = None  # None: every organisation of the chain
+    format: Literal["html", "pdf"] = "html"
+    to_folder: str | None = None  # relative to the config's directory
+    smtp: SmtpConfig | None = None
+
+    @model_validator(mode="after")
+    def _somewhere(self) -> ReportConfig:
+        if not self.to_folder and self.smtp is None:
+            raise ValueError(
+                'a report needs somewhere to go: add to_folder = "reports" and/or an '
+                "[reports.smtp] table"
+            )
+        return self
+
+
 class WarehouseConfig(Strict):
     path: str = "pmolens.duckdb"
 
@@ -255,6 +335,7 @@ class Settings(Strict):
     # per-rule switches and thresholds, typed (warehouse/settings_analytics.py)
     rules: RulesSettings = RulesSettings()
     custom_rules: list[CustomRule] = []  # organisation rules written as SQL
+    reports: list[ReportConfig] = []  # scheduled delivery (docs/delivery.md)
     analytics: AnalyticsSettings = AnalyticsSettings()  # [analytics.<domain>] knobs, typed
     base_dir: Path = Path(".")  # directory of the config file; relative paths resolve here
 
@@ -274,6 +355,18 @@ class Settings(Strict):
         for pattern in self.cross_links:
             if pattern.source not in names:
                 raise ValueError(f"cross_links pattern names unknown source {pattern.source!r}")
+        reports = [r.name for r in self.reports]
+        repeated = {n for n in reports if reports.count(n) > 1}
+        if repeated:
+            raise ValueError(f"report names must be unique, repeated: {sorted(repeated)}")
+        organisations = known or {s.organisation for s in self.sources}
+        for report in self.reports:
+            if report.organisation is not None and report.organisation not in organisations:
+                raise ValueError(
+                    f"reports ({report.name}).organisation: {report.organisation!r} is not a "
+                    f"configured organisation (known: {sorted(organisations)}); leave it out for "
+                    "the whole chain"
+                )
         problem = duplicate_ids(self.custom_rules) or self.rules.unknown_ids(
             rule.id for rule in self.custom_rules
         )
@@ -285,6 +378,29 @@ class Settings(Strict):
     def warehouse_path(self) -> Path:
         path = Path(os.environ.get("PMOLENS_WAREHOUSE", self.warehouse.path))
         return path if path.is_absolute() else self.base_dir / path
+
+    def report_folder(self, report: ReportConfig) -> Path | None:
+        """Where ``report`` is written (relative paths resolve at the config's directory)."""
+        if not report.to_folder:
+            return None
+        path = Path(report.to_folder)
+        return path if path.is_absolute() else self.base_dir / path
+
+    def report(self, name: str) -> ReportConfig:
+        for report in self.reports:
+            if report.name == name:
+                return report
+        raise ConfigError(
+            f"no report named {name!r} under [[reports]] (known: {[r.name for r in self.reports]})"
+        )
+
+    def report_sources(self, report: ReportConfig) -> list[str]:
+        """The sources in a report's scope: its organisation's, or all of them."""
+        return [
+            s.name
+            for s in self.sources
+            if report.organisation is None or s.organisation == report.organisation
+        ]
 
     def source(self, name: str) -> SourceConfig:
         for source in self.sources:

@@ -184,7 +184,22 @@ def _v4(con: duckdb.DuckDBPyConnection) -> None:
     )
 
 
-MIGRATIONS: list[Callable[[duckdb.DuckDBPyConnection], None]] = [_v1, _v2, _v3, _v4]
+def _v5(con: duckdb.DuckDBPyConnection) -> None:
+    """Scheduled report deliveries (``[[reports]]``): one row per attempt, ``running`` until it
+    ends ``success`` or ``failed``; ``error`` is one redacted line; ``as_of`` is the report's data
+    moment. ``/health`` and ``pmolens status`` show the last one per report."""
+    con.execute(
+        """
+        CREATE TABLE IF NOT EXISTS report_deliveries (
+            delivery_id BIGINT, report VARCHAR, started TIMESTAMPTZ, finished TIMESTAMPTZ,
+            outcome VARCHAR, target VARCHAR, error VARCHAR, as_of TIMESTAMPTZ
+        )
+        """
+    )
+    con.execute("CREATE SEQUENCE IF NOT EXISTS delivery_ids START 1")
+
+
+MIGRATIONS: list[Callable[[duckdb.DuckDBPyConnection], None]] = [_v1, _v2, _v3, _v4, _v5]
 SCHEMA_VERSION = len(MIGRATIONS)
 
 

@@ -351,6 +351,62 @@ class Warehouse:
             cursor,
         )
 
+    # ------------------------------------------------------------------ report deliveries
+
+    def begin_delivery(self, report: str, target: str) -> int:
+        """Record that a delivery started (committed at once). A delivery of the same report
+        still ``running`` was left by a process that stopped: it is marked failed."""
+        with self.transaction() as con:
+            con.execute(
+                "UPDATE report_deliveries SET outcome = 'failed', finished = now(), "
+                "error = 'the process stopped before this delivery finished' "
+                "WHERE report = ? AND outcome = 'running'",
+                [report],
+            )
+            row = con.execute("SELECT nextval('delivery_ids')").fetchone()
+            assert row is not None
+            delivery_id = int(row[0])
+            con.execute(
+                "INSERT INTO report_deliveries (delivery_id, report, started, outcome, target) "
+                "VALUES (?, ?, now(), 'running', ?)",
+                [delivery_id, report, target],
+            )
+        return delivery_id
+
+    def finish_delivery(
+        self, delivery_id: int, *, error: str | None, as_of: datetime | None
+    ) -> None:
+        """``success`` without an error, else ``failed`` with it (one line, already redacted)."""
+        with self.transaction() as con:
+            con.execute(
+                "UPDATE report_deliveries SET finished = now(), outcome = ?, error = ?, "
+                "as_of = ? WHERE delivery_id = ?",
+                ["failed" if error else "success", error, as_of, delivery_id],
+            )
+
+    def last_deliveries(self, reports: Sequence[str]) -> pl.DataFrame:
+        """The last delivery of each named report (in the given order); a report never
+        delivered has a row of nulls."""
+        wanted = pl.DataFrame(
+            {"report": list(reports), "order": list(range(len(reports)))},
+            schema={"report": pl.String, "order": pl.Int64},
+        )
+        con = self.cursor()
+        try:
+            con.register("wanted_reports", wanted.to_arrow())
+            return con.sql(
+                """
+                SELECT w.report, d.outcome, d.started, d.finished, d.target, d.error, d.as_of
+                FROM wanted_reports w LEFT JOIN (
+                    SELECT * FROM report_deliveries QUALIFY row_number() OVER
+                        (PARTITION BY report ORDER BY delivery_id DESC) = 1
+                ) d USING (report)
+                ORDER BY w."order"
+                """
+            ).pl()
+        finally:
+            con.close()
+
     # ------------------------------------------------------------------ saved views
 
     def save_view(self, viewer: str, name: str, url: str) -> None:
