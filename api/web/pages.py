@@ -223,14 +223,75 @@ def _severity_first(findings: pl.DataFrame) -> pl.DataFrame:
 # --------------------------------------------------------------------------------- epic
 
 
+def _known_items(page: Page) -> pl.DataFrame | None:
+    """The work items as known at the view's as-of moment (None: now, read with SQL)."""
+    if page.filters.as_of is None:
+        return None
+    return page.runtime.results.inputs(page.filters.as_of).work_items
+
+
 def item_row(page: Page, item_id: str) -> dict[str, Any] | None:
-    """One work item by id or key (as of now: the warehouse row)."""
-    found = page.runtime.warehouse.query(
-        "SELECT * FROM work_items WHERE NOT is_deleted AND (item_id = ? OR key = ?) "
-        "ORDER BY item_id = ? DESC LIMIT 1",
-        [item_id, item_id, item_id],
-    )
+    """One work item by id or key, as the view's moment knew it."""
+    known = _known_items(page)
+    if known is not None:
+        found = known.filter((pl.col("item_id") == item_id) | (pl.col("key") == item_id))
+        found = found.sort(pl.col("item_id") != item_id).head(1)
+    else:
+        found = page.runtime.warehouse.query(
+            "SELECT * FROM work_items WHERE NOT is_deleted AND (item_id = ? OR key = ?) "
+            "ORDER BY item_id = ? DESC LIMIT 1",
+            [item_id, item_id, item_id],
+        )
     return found.row(0, named=True) if found.height else None
+
+
+ITEM_COLUMNS = (
+    "item_id",
+    "key",
+    "title",
+    "level",
+    "raw_status",
+    "status_category",
+    "team",
+    "estimate",
+    "url",
+)
+
+
+def descendants(page: Page, root: str, max_depth: int = 6) -> pl.DataFrame:
+    """The items under ``root`` (children, grandchildren, ...), open first in rank order."""
+    known = _known_items(page)
+    if known is None:
+        return page.runtime.warehouse.query(
+            f"""
+            WITH RECURSIVE tree(item_id, depth) AS (
+                SELECT item_id, 0 FROM work_items WHERE item_id = ?
+                UNION ALL
+                SELECT w.item_id, t.depth + 1 FROM work_items w
+                JOIN tree t ON w.parent_id = t.item_id
+                WHERE t.depth < {max_depth} AND NOT w.is_deleted
+            )
+            SELECT {", ".join("w." + c for c in ITEM_COLUMNS)}
+            FROM tree JOIN work_items w USING (item_id)
+            WHERE tree.depth > 0
+            ORDER BY w.status_category = 'done', w.rank NULLS LAST, w.key
+            """,
+            [root],
+        )
+    found, frontier = [], [root]
+    for _ in range(max_depth):
+        level = known.filter(pl.col("parent_id").is_in(frontier))
+        if level.height == 0:
+            break
+        found.append(level)
+        frontier = level["item_id"].to_list()
+    if not found:
+        return known.select(ITEM_COLUMNS).clear()
+    return (
+        pl.concat(found)
+        .sort(pl.col("status_category") == "done", "rank", "key", nulls_last=True)
+        .select(ITEM_COLUMNS)
+    )
 
 
 @router.get("/epic/{epic_id}", response_class=HTMLResponse)
@@ -241,22 +302,7 @@ async def epic_page(page: PageDep, epic_id: Name) -> Response:
     epic_id = epic["item_id"]
     forecast = page.get("forecast_epics").filter(pl.col("epic_id") == epic_id)
     edges = page.get("dependency_edges")
-    items = page.runtime.warehouse.query(
-        """
-        WITH RECURSIVE tree(item_id, depth) AS (
-            SELECT item_id, 0 FROM work_items WHERE item_id = ?
-            UNION ALL
-            SELECT w.item_id, t.depth + 1 FROM work_items w JOIN tree t ON w.parent_id = t.item_id
-            WHERE t.depth < 6 AND NOT w.is_deleted
-        )
-        SELECT w.item_id, w.key, w.title, w.level, w.raw_status, w.status_category, w.team,
-               w.estimate, w.url
-        FROM tree JOIN work_items w USING (item_id)
-        WHERE tree.depth > 0
-        ORDER BY w.status_category = 'done', w.rank NULLS LAST, w.key
-        """,
-        [epic_id],
-    )
+    items = descendants(page, epic_id)
     findings = page.get("findings").filter(
         pl.col("item_id").is_in([epic_id, *items["item_id"].to_list()])
         & (pl.col("status") != "resolved")
