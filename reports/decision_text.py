@@ -11,11 +11,13 @@ a missing value reads as a dash.
 from __future__ import annotations
 
 import json
+import re
 import string
 from collections.abc import Callable, Mapping
+from datetime import date
 from typing import Any
 
-from pmolens.reports.i18n import CATALOGUE, add_labels
+from pmolens.reports.i18n import CATALOGUE, add_labels, day, lang_of, number
 from pmolens.reports.sections import alignment as _alignment  # noqa: F401  (rule titles, severities)
 from pmolens.reports.sections import impediments as _impediments  # noqa: F401  (reasons)
 
@@ -235,13 +237,28 @@ add_labels(
 )
 
 DASH = "–"
+_ISO_DAY = re.compile(r"\d{4}-\d{2}-\d{2}")
 
 
 def _value(value: Any, t: Translate) -> str:
-    """One parameter as text: a label in the reader's language, a number, a day, or a dash."""
+    """One parameter as text: a label in the reader's language, a list ("A, B and 2 more"), a
+    number or an ISO day as the reader writes them (Babel, by ``t``'s language), or a dash.
+    A plain function as ``t`` (no language) gives ISO days and Python's numbers: the English
+    ``message`` columns are written that way."""
+    lang = lang_of(t)
     if value is None:
         return DASH
     if isinstance(value, Mapping):
+        if "list" in value:
+            items = ", ".join(_value(v, t) for v in value.get("list") or [])
+            more = int(value.get("more") or 0)
+            if more <= 0:
+                return items
+            if lang is None:
+                return f"{items} and {more} more"
+            return t("list_more").format(items=items, n=number(more, lang, 0))
+        if value.get("sentence"):  # a sentence inside a sentence (a list entry, a suffix)
+            return sentence(str(value["sentence"]), value.get("params"), t)
         label, text = value.get("label"), value.get("text")
         if label:
             try:
@@ -249,8 +266,14 @@ def _value(value: Any, t: Translate) -> str:
             except KeyError:
                 pass
         return DASH if text is None else str(text)
+    if isinstance(value, bool):
+        return str(value)
+    if isinstance(value, int):
+        return str(value) if lang is None else number(value, lang, 0)
     if isinstance(value, float):
-        return f"{value:g}"
+        return f"{value:g}" if lang is None else number(value, lang, 2)
+    if lang is not None and isinstance(value, str) and _ISO_DAY.fullmatch(value):
+        return day(date.fromisoformat(value), lang)
     return str(value)
 
 

@@ -68,14 +68,15 @@ CATALOGUE: dict[str, dict[str, str]] = {
     "todo": {"en": "To do", "nl": "Te doen"},
     "in_progress": {"en": "In progress", "nl": "Onderhanden"},
     "done": {"en": "Done", "nl": "Gereed"},
-    "more_rows": {"en": "more rows in the export", "nl": "meer rijen in de export"},
+    "more_rows": {"en": "{n} more rows in the export", "nl": "nog {n} rijen in de export"},
+    "list_more": {"en": "{items} and {n} more", "nl": "{items} en nog {n}"},
     "empty": {"en": "Nothing to show.", "nl": "Niets te tonen."},
     # the red-line headline (docs/dependencies.md, "Timing and red lines"): CLI, API, report
     "red_lines": {"en": "Red lines", "nl": "Rode lijnen"},
     "red_line_conflict": {"en": "Conflicts", "nl": "Conflicten"},
     "red_line_unscheduled_blocker": {
         "en": "Blocker not planned",
-        "nl": "Blokkeerder niet gepland",
+        "nl": "Blokkerend item niet gepland",
     },
     "red_line_at_risk": {
         "en": "At risk (same sprint or end date)",
@@ -99,17 +100,30 @@ def add_labels(labels: dict[str, dict[str, str]]) -> None:
         CATALOGUE[key] = entry
 
 
-def translator(lang: Lang) -> Callable[[str], str]:
-    if lang not in LANGS:
-        raise ValueError(f"language must be one of {LANGS}, not {lang!r}")
+class Translator:
+    """``t(key)``: the label in one language. It carries that language (``t.lang``) so that
+    what formats a sentence's numbers and dates (``decision_text.sentence``) needs only ``t``."""
 
-    def t(key: str) -> str:
+    def __init__(self, lang: Lang) -> None:
+        if lang not in LANGS:
+            raise ValueError(f"language must be one of {LANGS}, not {lang!r}")
+        self.lang: Lang = lang
+
+    def __call__(self, key: str) -> str:
         entry = CATALOGUE.get(key)
         if entry is None:
             raise KeyError(f"no label {key!r} in reports/i18n.py")
-        return entry[lang]
+        return entry[self.lang]
 
-    return t
+
+def translator(lang: Lang) -> Callable[[str], str]:
+    return Translator(lang)
+
+
+def lang_of(t: Callable[[str], str]) -> Lang | None:
+    """The language of a translator (None for a plain function, which then gets ISO dates and
+    Python's number format: the English ``message`` of a finding is written that way)."""
+    return getattr(t, "lang", None)
 
 
 # ------------------------------------------------------------------ numbers and dates

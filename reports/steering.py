@@ -19,7 +19,7 @@ import jinja2
 import polars as pl
 
 from pmolens.reports.blocks import ReportContext
-from pmolens.reports.i18n import Lang
+from pmolens.reports.i18n import Lang, moment, number
 from pmolens.reports.sections import (
     alignment,
     backlog,
@@ -85,8 +85,9 @@ def render(ctx: ReportContext, *, plotly: PlotlyMode = "inline") -> str:
         t=ctx.t,
         lang=ctx.lang,
         sections=sections,
-        generated=utcnow().strftime("%Y-%m-%d %H:%M UTC"),
-        as_of=ctx.inputs.as_of.astimezone(UTC).strftime("%Y-%m-%d %H:%M:%S UTC"),
+        generated=moment(utcnow(), ctx.lang),
+        as_of=moment(ctx.inputs.as_of.astimezone(UTC), ctx.lang),
+        num=lambda value: number(value, ctx.lang, 1),
         scope=ctx.organisation or ctx.t("all_organisations"),
         plotly_inline=_plotly_js() if plotly == "inline" else None,
         plotly_cdn=f"https://cdn.plot.ly/plotly-{_plotly_js_version(plotly_pkg)}.min.js",

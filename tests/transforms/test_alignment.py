@@ -26,7 +26,7 @@ def hits(
     """(item_id or team, severity, owner_role) of one rule's findings, sorted."""
     resolved = A.resolve_rules(config)[rule_id]
     out = A.run_rule(resolved, A.RuleContext(frames, edges, as_of))
-    assert out.columns == list(A.FINDINGS_COLUMNS)
+    assert out.columns == list(A.FINDINGS_SCHEMA)
     assert set(out["rule"].to_list()) <= {rule_id}
     return sorted(
         (r["item_id"] or f"team {r['team']}", r["severity"], r["owner_role"])

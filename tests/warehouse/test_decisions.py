@@ -201,7 +201,7 @@ def test_overdue_epics_and_epics_below_their_target_chance():
         "text": None,
     }
     assert decision_sentence(rows["LATER"], translator("en")).startswith(
-        "Epic LATER is 10 days past its target date 2026-02-24; forecast (P85): beyond the "
+        "Epic LATER is 10 days past its target date 24 Feb 2026; forecast (P85): beyond the "
     )
 
 
@@ -249,7 +249,7 @@ def test_impediments_at_the_eat_and_about_to_reach_it():
     ]
     nl = decision_sentence(rows["TUE"], translator("nl"))
     assert nl == (
-        "TUE (gemarkeerd) houdt het werk al 11 dagen tegen en gaat op 2026-03-10 naar het "
+        "TUE (gemarkeerd) houdt het werk al 11 dagen tegen en gaat op 10-03-2026 naar het "
         "Executive Action Team (na 15 dagen): los het op in de Scrum of Scrums of bereid de "
         "escalatie voor"
     )
@@ -339,7 +339,7 @@ def test_what_changed_since():
     assert rows[("red_line_new", "D2")]["owner_role"] == "Chief PO"
     t_nl, t_en = translator("nl"), translator("en")
     assert decision_sentence(rows[("epic_p85_moved", "GAINS")], t_en) == (
-        "Epic GAINS: P85 moved 15 days earlier, from 2026-03-26 to 2026-03-11"
+        "Epic GAINS: P85 moved 15 days earlier, from 26 Mar 2026 to 11 Mar 2026"
     )
     assert decision_sentence(rows[("finding_resolved", "B")], t_nl) == (
         "Opgelost (kritiek): Afwijkende Definition of Done (B)"

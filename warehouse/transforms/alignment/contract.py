@@ -32,10 +32,16 @@ FINDINGS_SCHEMA: dict[str, Any] = {
     "team": pl.String,
     "organisation": pl.String,
     "owner_role": pl.String,
-    "message": pl.String,
+    "message": pl.String,  # the English sentence (kept for API and CSV users)
     "since": UTC_TS,
+    # the same sentence as a catalogue key and its JSON parameters (alignment/text.py), rendered
+    # in the reader's language by reports/finding_text.py; null for custom rules (their own text)
+    "message_key": pl.String,
+    "message_params": pl.String,
 }
-assert tuple(FINDINGS_SCHEMA) == FINDINGS_COLUMNS  # the settings check custom SQL against these
+#: What a custom SQL rule returns: every column but the two message-key columns.
+assert tuple(FINDINGS_SCHEMA)[: len(FINDINGS_COLUMNS)] == FINDINGS_COLUMNS
+MESSAGE_COLUMNS = ("message", "since", "message_key", "message_params")
 #: The columns that name the item a finding is about (null for team-level findings).
 ITEM_COLUMNS = ("item_id", "key", "url", "team", "organisation")
 
@@ -74,10 +80,16 @@ def rule(
 
 def empty_hits() -> pl.DataFrame:
     """No hits: what a rule returns when nothing can fire (the engine fills the other columns)."""
-    return pl.DataFrame(schema={c: FINDINGS_SCHEMA[c] for c in (*ITEM_COLUMNS, "message", "since")})
+    return pl.DataFrame(schema={c: FINDINGS_SCHEMA[c] for c in (*ITEM_COLUMNS, *MESSAGE_COLUMNS)})
 
 
-def team_hits(frame: pl.DataFrame, message: pl.Expr, since: pl.Expr) -> pl.DataFrame:
+def team_hits(
+    frame: pl.DataFrame,
+    message: pl.Expr,
+    since: pl.Expr,
+    message_key: pl.Expr | None = None,
+    message_params: pl.Expr | None = None,
+) -> pl.DataFrame:
     """Team-level findings: item_id, key and url are null."""
     return frame.select(
         pl.lit(None, pl.String).alias("item_id"),
@@ -87,6 +99,10 @@ def team_hits(frame: pl.DataFrame, message: pl.Expr, since: pl.Expr) -> pl.DataF
         "organisation",
         message.alias("message"),
         since.alias("since"),
+        (pl.lit(None, pl.String) if message_key is None else message_key).alias("message_key"),
+        (pl.lit(None, pl.String) if message_params is None else message_params).alias(
+            "message_params"
+        ),
     )
 
 

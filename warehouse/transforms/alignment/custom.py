@@ -3,6 +3,7 @@ tables, checked when the config loads, run here into findings like the built-in 
 
 from __future__ import annotations
 
+import json
 from collections.abc import Mapping, Sequence
 
 import duckdb
@@ -80,14 +81,17 @@ def run_resolved_custom_rules(
 
 
 def _failed(rule_id: str, error: str) -> pl.DataFrame:
+    first = error.splitlines()[0]
     return pl.DataFrame(
         [
             {
                 "rule": rule_id,
                 "severity": "critical",
                 "owner_role": "PMO",
-                "message": f"Custom rule {rule_id} failed on this data: {error.splitlines()[0]} "
+                "message": f"Custom rule {rule_id} failed on this data: {first} "
                 "- fix its SQL in pmolens.toml",
+                "message_key": "finding_custom_failed",
+                "message_params": json.dumps({"rule": rule_id, "error": first}),
             }
         ],
         schema=FINDINGS_SCHEMA,

@@ -10,7 +10,7 @@ import polars as pl
 
 from pmolens.warehouse.transforms.alignment.context import RuleContext, days_between, lit_ts
 from pmolens.warehouse.transforms.alignment.contract import empty_hits, rule, team_hits
-from pmolens.warehouse.transforms.alignment.text import fmt_date, txt
+from pmolens.warehouse.transforms.alignment.text import fmt_date, labelled, params, txt
 
 #: Phases are counted in days from this Monday: two teams with the same cadence and phase start
 #: their sprints on the same days.
@@ -149,4 +149,43 @@ def sprint_cadence_misalignment(ctx: RuleContext, t: Mapping[str, Any]) -> pl.Da
             )
         )
     )
-    return team_hits(off_cadence, message, pl.col("_first_start"))
+    weekday = labelled(  # "Mon" -> finding_weekday_mon
+        pl.format(
+            "finding_weekday_{}", pl.col("_latest_start_day").dt.strftime("%a").str.to_lowercase()
+        ),
+        pl.col("_latest_start_day").dt.strftime("%a"),
+    )
+    majority_weekday = labelled(
+        pl.format(
+            "finding_weekday_{}",
+            pl.col("_majority_latest_start_day").dt.strftime("%a").str.to_lowercase(),
+        ),
+        pl.col("_majority_latest_start_day").dt.strftime("%a"),
+    )
+    own_params = {
+        "team": pl.col("team"),
+        "organisation": txt("organisation"),
+        "days": pl.col("_cadence_days"),
+        "weekday": weekday,
+        "latest": fmt_date("_latest_start_day"),
+    }
+    key = (
+        pl.when(pl.col("_majority_cadence_days").is_null())
+        .then(pl.lit("finding_cadence_no_majority"))
+        .otherwise(pl.lit("finding_cadence_off"))
+    )
+    values = (
+        pl.when(pl.col("_majority_cadence_days").is_null())
+        .then(params(**own_params, teams=pl.col("_org_teams"), cadences=pl.col("_n_cadences")))
+        .otherwise(
+            params(
+                **own_params,
+                majority_teams=pl.col("_majority_teams"),
+                teams=pl.col("_org_teams"),
+                majority_days=pl.col("_majority_cadence_days"),
+                majority_weekday=majority_weekday,
+                majority_latest=fmt_date("_majority_latest_start_day"),
+            )
+        )
+    )
+    return team_hits(off_cadence, message, pl.col("_first_start"), key, values)

@@ -10,7 +10,15 @@ import polars as pl
 
 from pmolens.warehouse.transforms.alignment.context import RuleContext
 from pmolens.warehouse.transforms.alignment.contract import rule
-from pmolens.warehouse.transforms.alignment.text import fmt_date, join_list, label, txt
+from pmolens.warehouse.transforms.alignment.text import (
+    fmt_date,
+    join_list,
+    label,
+    labelled,
+    listed,
+    params,
+    txt,
+)
 from pmolens.warehouse.transforms.dependencies.timing import RED_LINES, is_red_line
 
 
@@ -31,6 +39,19 @@ def _priority_label(col: str) -> pl.Expr:
         .then(pl.lit("unprioritised"))
         .otherwise(pl.format("P{}", pl.col(col)))
     )
+
+
+def _priority_param(col: str) -> pl.Expr:
+    """The priority as a parameter: "P2", or the reader's word for unprioritised."""
+    return labelled(
+        pl.when(pl.col(col).is_null()).then(pl.lit("finding_unprioritised")),
+        _priority_label(col),
+    )
+
+
+def _sentence(sentence_key: str, **fields: pl.Expr) -> pl.Expr:
+    """A parameter that is itself a sentence of the catalogue (reports/decision_text.py)."""
+    return pl.struct(pl.lit(sentence_key).alias("sentence"), pl.struct(**fields).alias("params"))
 
 
 @rule(
@@ -77,6 +98,14 @@ def priority_inversion(ctx: RuleContext, t: Mapping[str, Any]) -> pl.DataFrame:
             )
             .unique(maintain_order=True)
             .alias("_deps"),
+            _sentence(
+                "finding_waiting_entry",
+                key=txt("dependent_key"),
+                priority=_priority_param("dependent_priority_rank"),
+                team=txt("dependent_team"),
+            )
+            .unique(maintain_order=True)
+            .alias("_dep_params"),
             pl.col("_bc").first(),
             pl.col("_dc").min(),
         )
@@ -96,6 +125,13 @@ def priority_inversion(ctx: RuleContext, t: Mapping[str, Any]) -> pl.DataFrame:
             join_list("_deps"),
         ).alias("message"),
         pl.max_horizontal("_bc", "_dc").alias("since"),
+        pl.lit("finding_priority_inversion").alias("message_key"),
+        params(
+            item=label("blocker_key", "blocker_title", "blocker_id"),
+            priority=_priority_param("blocker_priority_rank"),
+            team=txt("blocker_team"),
+            waiting=listed("_dep_params"),
+        ).alias("message_params"),
     )
 
 
@@ -216,6 +252,19 @@ def dependency_timing_conflict(ctx: RuleContext, t: Mapping[str, Any]) -> pl.Dat
         .otherwise(at_risk)
         .alias("message"),
         pl.col("_since").alias("since"),
+        pl.format("finding_timing_{}", "timing").alias("message_key"),
+        params(
+            item=label("dependent_key", "dependent_title", "dependent_id"),
+            planned=fmt_date("dependent_planned_end"),
+            slip=pl.col("slip_days"),
+            blocker=blocker,
+            blocker_planned=fmt_date("blocker_planned_end"),
+            more=pl.struct(
+                pl.when(pl.col("_n") > 1).then(pl.lit("finding_more_suffix")).alias("sentence"),
+                pl.struct((pl.col("_n") - 1).alias("n")).alias("params"),
+                pl.lit("").alias("text"),
+            ),
+        ).alias("message_params"),
         pl.col("_sev")
         .replace_strict({2: "critical", 1: "warning", 0: "info"}, return_dtype=pl.String)
         .alias("severity"),

@@ -12,7 +12,7 @@ import polars as pl
 from pmolens.warehouse.model import UTC_TS
 from pmolens.warehouse.transforms.alignment.context import RuleContext, lit_ts
 from pmolens.warehouse.transforms.alignment.contract import ITEM_COLUMNS, rule, team_hits
-from pmolens.warehouse.transforms.alignment.text import fmt_date, label
+from pmolens.warehouse.transforms.alignment.text import fmt_date, label, labelled, params
 
 
 @rule(
@@ -115,7 +115,29 @@ def dod_drift(ctx: RuleContext, t: Mapping[str, Any]) -> pl.DataFrame:
             )
         )
     )
-    team_level = team_hits(drift, message, pl.lit(None, UTC_TS)).with_columns(
+
+    def states(col: str) -> pl.Expr:
+        return labelled(
+            pl.when(pl.col(col).list.len() == 0).then(pl.lit("finding_none")),
+            pl.col(col).list.join(", "),
+        )
+
+    key = (
+        pl.when(pl.col("_msig").is_null())
+        .then(pl.lit("finding_dod_drift_no_majority"))
+        .otherwise(pl.lit("finding_dod_drift"))
+    )
+    values = params(
+        team=pl.col("team"),
+        teams=pl.col("_teams"),
+        product=pl.col("_product"),
+        variants=pl.col("_variants"),
+        levels=pl.lit(level_name),
+        majority_teams=pl.col("_mn"),
+        extra=states("_extra"),
+        missing=states("_missing"),
+    )
+    team_level = team_hits(drift, message, pl.lit(None, UTC_TS), key, values).with_columns(
         pl.lit(None, pl.String).alias("owner_role")
     )
     required = [str(s) for s in t["required_states"]]
@@ -170,6 +192,15 @@ def _skipped_required(
             ).alias("message"),
             pl.col("_done_at").alias("since"),
             pl.lit("Team PO").alias("owner_role"),
+            pl.lit("finding_dod_skipped").alias("message_key"),
+            params(
+                type=pl.col("_type"),
+                item=label(),
+                done=fmt_date("_done_at"),
+                states=pl.col("_missing")
+                .list.eval(pl.format("'{}'", pl.element()))
+                .list.join(", "),
+            ).alias("message_params"),
         )
-        .select(*ITEM_COLUMNS, "message", "since", "owner_role")
+        .select(*ITEM_COLUMNS, "message", "since", "message_key", "message_params", "owner_role")
     )

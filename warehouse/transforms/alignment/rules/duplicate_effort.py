@@ -11,7 +11,7 @@ import polars as pl
 
 from pmolens.warehouse.transforms.alignment.context import RuleContext
 from pmolens.warehouse.transforms.alignment.contract import ITEM_COLUMNS, empty_hits, rule
-from pmolens.warehouse.transforms.alignment.text import label, short, txt
+from pmolens.warehouse.transforms.alignment.text import label, params, short, txt
 
 _STOP_TEXT = (
     # English
@@ -238,6 +238,20 @@ def duplicate_effort(ctx: RuleContext, t: Mapping[str, Any]) -> pl.DataFrame:
             more,
         ).alias("message"),
         pl.max_horizontal("created", "p_created").alias("since"),
+        pl.when(pl.col("_others") > 1)
+        .then(pl.lit("finding_duplicate_effort_more"))
+        .otherwise(pl.lit("finding_duplicate_effort"))
+        .alias("message_key"),
+        params(
+            type=pl.col("_type"),
+            item=label(),
+            other_key=txt("p_key"),
+            other_title=short("p_title"),
+            other_team=txt("p_team"),
+            other_organisation=txt("p_organisation"),
+            similarity=pl.col("jaccard").round(2),
+            more=pl.col("_others") - 1,
+        ).alias("message_params"),
         pl.when(pl.col("_cross_org"))
         .then(pl.lit("PMO"))
         .otherwise(pl.lit("Chief PO"))

@@ -9,7 +9,7 @@ import polars as pl
 
 from pmolens.warehouse.transforms.alignment.context import RuleContext
 from pmolens.warehouse.transforms.alignment.contract import ITEM_COLUMNS, rule
-from pmolens.warehouse.transforms.alignment.text import join_list, label
+from pmolens.warehouse.transforms.alignment.text import join_list, label, listed, params
 
 
 @rule(
@@ -52,6 +52,10 @@ def done_but_open(ctx: RuleContext, t: Mapping[str, Any]) -> pl.DataFrame:
             join_list("_open_keys"),
         ).alias("message"),
         pl.coalesce("resolved", "updated").alias("since"),
+        pl.lit("finding_done_but_open_closed").alias("message_key"),
+        params(
+            item=label(), open=pl.col("_n_open"), items=pl.col("_n"), keys=listed("_open_keys")
+        ).alias("message_params"),
         pl.lit("warning").alias("severity"),
     )
     finished = epics.filter(pl.col("_open") & (pl.col("_n_open") == 0)).select(
@@ -63,6 +67,8 @@ def done_but_open(ctx: RuleContext, t: Mapping[str, Any]) -> pl.DataFrame:
             "_n",
         ).alias("message"),
         pl.col("_last_done").alias("since"),
+        pl.lit("finding_done_but_open_finished").alias("message_key"),
+        params(item=label(), items=pl.col("_n")).alias("message_params"),
         pl.lit("info").alias("severity"),
     )
     return pl.concat([closed, finished])
@@ -106,5 +112,12 @@ def epic_spread(ctx: RuleContext, t: Mapping[str, Any]) -> pl.DataFrame:
                 pl.lit(t["max_teams"]),
             ).alias("message"),
             pl.col("created").alias("since"),
+            pl.lit("finding_epic_spread").alias("message_key"),
+            params(
+                item=label(),
+                teams=pl.col("_n"),
+                names=listed("_teams", 6),
+                max_teams=pl.lit(t["max_teams"]),
+            ).alias("message_params"),
         )
     )

@@ -9,7 +9,7 @@ import polars as pl
 
 from pmolens.warehouse.transforms.alignment.context import RuleContext, lit_ts
 from pmolens.warehouse.transforms.alignment.contract import ITEM_COLUMNS, rule
-from pmolens.warehouse.transforms.alignment.text import label, txt
+from pmolens.warehouse.transforms.alignment.text import label, labelled, params, txt
 
 
 def _delivery(ctx: RuleContext, levels: Sequence[str]) -> pl.DataFrame:
@@ -58,6 +58,13 @@ def unestimated_committed(ctx: RuleContext, t: Mapping[str, Any]) -> pl.DataFram
             txt("_sprint"),
         ).alias("message"),
         pl.min_horizontal("_start", lit_ts(ctx.as_of)).alias("since"),
+        pl.lit("finding_unestimated_committed").alias("message_key"),
+        params(
+            type=pl.col("_type"),
+            item=label(),
+            state=labelled(pl.format("finding_sprint_{}", "_state"), pl.col("_state")),
+            sprint=txt("_sprint"),
+        ).alias("message_params"),
         pl.when(pl.col("_state") == "active")
         .then(pl.lit("warning"))
         .otherwise(pl.lit("info"))
@@ -98,6 +105,16 @@ def unassigned_in_active_sprint(ctx: RuleContext, t: Mapping[str, Any]) -> pl.Da
             txt("_sprint"),
         ).alias("message"),
         pl.col("_start").alias("since"),
+        pl.lit("finding_unassigned_in_active_sprint").alias("message_key"),
+        params(
+            type=pl.col("_type"),
+            item=label(),
+            category=labelled(
+                pl.format("finding_category_{}", "status_category"),
+                pl.col("status_category").str.replace("_", " "),
+            ),
+            sprint=txt("_sprint"),
+        ).alias("message_params"),
         pl.when(pl.col("status_category") == "in_progress")
         .then(pl.lit("warning"))
         .otherwise(pl.lit("info"))

@@ -9,7 +9,7 @@ import polars as pl
 
 from pmolens.warehouse.transforms.alignment.context import RuleContext, days_between, lit_ts
 from pmolens.warehouse.transforms.alignment.contract import ITEM_COLUMNS, rule
-from pmolens.warehouse.transforms.alignment.text import fmt_date, label
+from pmolens.warehouse.transforms.alignment.text import fmt_date, label, params
 
 
 @rule(
@@ -46,6 +46,13 @@ def stale_work(ctx: RuleContext, t: Mapping[str, Any]) -> pl.DataFrame:
         ).alias("message"),
         pl.col("_last").alias("since"),
         pl.lit("Team PO").alias("owner_role"),
+        pl.lit("finding_stale_work").alias("message_key"),
+        params(
+            type=pl.col("_type"),
+            item=label(),
+            days=pl.col("_age").floor().cast(pl.Int64),
+            last=fmt_date("_last"),
+        ).alias("message_params"),
     )
     children = ctx.epic_of.join(
         ctx.items.select("item_id", "status_category"), on="item_id", how="inner"
@@ -93,5 +100,14 @@ def stale_work(ctx: RuleContext, t: Mapping[str, Any]) -> pl.DataFrame:
         .alias("message"),
         pl.col("_last").alias("since"),
         pl.lit("Chief PO").alias("owner_role"),
+        pl.when(pl.col("_child_at").is_null())
+        .then(pl.lit("finding_stale_epic_untouched"))
+        .otherwise(pl.lit("finding_stale_epic"))
+        .alias("message_key"),
+        params(
+            item=label(),
+            days=pl.col("_age").floor().cast(pl.Int64),
+            last=fmt_date("_child_at"),
+        ).alias("message_params"),
     )
     return pl.concat([items, stalled])

@@ -10,7 +10,7 @@ import polars as pl
 
 from pmolens.warehouse.transforms.alignment.context import RuleContext
 from pmolens.warehouse.transforms.alignment.contract import ITEM_COLUMNS, rule
-from pmolens.warehouse.transforms.alignment.text import label, txt
+from pmolens.warehouse.transforms.alignment.text import label, params, txt
 
 
 @rule(
@@ -37,6 +37,8 @@ def orphan_work(ctx: RuleContext, t: Mapping[str, Any]) -> pl.DataFrame:
             label(),
         ).alias("message"),
         pl.col("created").alias("since"),
+        pl.lit("finding_orphan_work").alias("message_key"),
+        params(type=pl.col("_type"), item=label()).alias("message_params"),
     )
 
 
@@ -65,6 +67,8 @@ def epic_without_strategic_parent(ctx: RuleContext, t: Mapping[str, Any]) -> pl.
             txt("organisation"),
         ).alias("message"),
         pl.col("created").alias("since"),
+        pl.lit("finding_epic_without_strategic_parent").alias("message_key"),
+        params(item=label(), organisation=txt("organisation")).alias("message_params"),
     )
 
 
@@ -89,6 +93,8 @@ def no_owner(ctx: RuleContext, t: Mapping[str, Any]) -> pl.DataFrame:
         *ITEM_COLUMNS,
         pl.format("{} {} has no assignee: name an owner", "_type", label()).alias("message"),
         pl.col("created").alias("since"),
+        pl.lit("finding_no_owner").alias("message_key"),
+        params(type=pl.col("_type"), item=label()).alias("message_params"),
         pl.when(pl.col("level") == "epic")
         .then(pl.lit("Chief PO"))
         .otherwise(pl.lit("Team PO"))

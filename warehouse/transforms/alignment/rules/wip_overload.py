@@ -11,7 +11,7 @@ import polars as pl
 
 from pmolens.warehouse.transforms.alignment.context import RuleContext, days_between, lit_ts
 from pmolens.warehouse.transforms.alignment.contract import empty_hits, rule
-from pmolens.warehouse.transforms.alignment.text import num
+from pmolens.warehouse.transforms.alignment.text import num, params
 
 
 @rule(
@@ -118,6 +118,20 @@ def wip_overload(ctx: RuleContext, t: Mapping[str, Any]) -> pl.DataFrame:
             above,
         ).alias("message"),
         pl.col("_since").alias("since"),
+        pl.when(pl.col("_over_limit") & pl.col("_over_usual"))
+        .then(pl.lit("finding_wip_overload_both"))
+        .when(pl.col("_over_limit"))
+        .then(pl.lit("finding_wip_overload_limit"))
+        .otherwise(pl.lit("finding_wip_overload_usual"))
+        .alias("message_key"),
+        params(
+            team=pl.col("team"),
+            wip=pl.col("_wip"),
+            limit=pl.col("_limit").round(1),
+            percentile=pl.lit(pct),
+            days=pl.lit(n_days),
+            usual=pl.col("_p").round(1),
+        ).alias("message_params"),
         pl.when(pl.col("_over_limit"))
         .then(pl.lit("critical"))
         .otherwise(pl.lit("warning"))
