@@ -716,7 +716,9 @@ def backlog_health(
     ready_items, ready_estimate, velocity, ready_depth_sprints, top_n_items, top_n_ready_share,
     intake_per_sprint, throughput_per_sprint, net_flow_per_sprint, epics_open,
     epic_progress_count, epic_progress_estimate, scope_change_share, initiatives_open,
-    initiatives_with_epics_share, epics_with_stories_share, points, grade, grade_reasons.
+    initiatives_with_epics_share, epics_with_stories_share, points, grade, grade_reasons (in
+    English), grade_reason_keys and grade_reason_params (the same reasons as catalogue keys and
+    JSON parameters, for the reader's language).
     """
     return backlog_health_all(
         work_items, sprints, status_changes, edges, as_of, params, data=data, bys=(by,)
@@ -873,6 +875,8 @@ def _health(shared: _Shared, as_of: datetime, by: By, p: BacklogParams) -> pl.Da
             "points",
             "grade",
             "grade_reasons",
+            "grade_reason_keys",
+            "grade_reason_params",
         )
         .sort("scope")
     )
@@ -996,7 +1000,48 @@ def _grade(frame: pl.DataFrame, p: BacklogParams) -> pl.DataFrame:
             ),
         ),
     ]
+    # the same reasons as catalogue keys and JSON parameters, in the order of ``checks``: the
+    # report says them in the reader's language (reports/sections/backlog.py)
+    keyed: list[tuple[str, dict[str, pl.Expr]]] = [
+        ("grade_empty", {}),
+        ("grade_estimated", {"pct": _pct("pct_estimated"), "target": pl.lit(round(p.min_estimated * 100))}),
+        ("grade_not_ordered", {"pct": _pct("ranked_share"), "duplicates": pl.col("duplicate_ranks")}),
+        ("grade_depth_unknown", {"sprints": pl.lit(p.velocity_sprints)}),
+        (
+            "grade_depth_low",
+            {"depth": _num("ready_depth_sprints"), "low": pl.lit(p.ready_depth_min), "high": pl.lit(p.ready_depth_max)},
+        ),
+        (
+            "grade_depth_high",
+            {"depth": _num("ready_depth_sprints"), "low": pl.lit(p.ready_depth_min), "high": pl.lit(p.ready_depth_max)},
+        ),
+        (
+            "grade_top_ready",
+            {"pct": _pct("top_n_ready_share"), "n": pl.lit(p.top_n), "target": pl.lit(round(p.min_top_ready * 100))},
+        ),
+        ("grade_stale", {"pct": _pct("stale_share"), "days": pl.lit(p.stale_days)}),
+        ("grade_age", {"days": _num("age_p85_days"), "limit": pl.lit(p.max_age_p85_days)}),
+        ("grade_grows", {"intake": _num("intake_per_sprint"), "done": _num("throughput_per_sprint")}),
+        ("grade_epics_broken_down", {"pct": _pct("epics_with_stories_share")}),
+        ("grade_initiatives_broken_down", {"pct": _pct("initiatives_with_epics_share")}),
+    ]  # fmt: skip
+    assert len(keyed) == len(checks)
     hit = [cond.fill_null(False) for cond, _, _ in checks]
+    reason_keys = pl.concat_list(
+        [pl.when(h).then(pl.lit(k)).otherwise(None) for h, (k, _) in zip(hit, keyed, strict=True)]
+    ).list.drop_nulls()
+    reason_params = pl.concat_list(
+        [
+            pl.when(h)
+            .then(
+                pl.struct(*[e.alias(n) for n, e in fields.items()]).struct.json_encode()
+                if fields
+                else pl.lit("{}")
+            )
+            .otherwise(None)
+            for h, (_, fields) in zip(hit, keyed, strict=True)
+        ]
+    ).list.drop_nulls()
     points = pl.sum_horizontal(
         [pl.when(h).then(pts).otherwise(0) for h, (_, pts, _) in zip(hit, checks, strict=True)]
     ).cast(pl.Int64)
@@ -1014,9 +1059,12 @@ def _grade(frame: pl.DataFrame, p: BacklogParams) -> pl.DataFrame:
         .then(pl.lit("D"))
         .otherwise(pl.lit("E"))
     )
-    return frame.with_columns(points.alias("points"), reasons.alias("grade_reasons")).with_columns(
-        grade.alias("grade")
-    )
+    return frame.with_columns(
+        points.alias("points"),
+        reasons.alias("grade_reasons"),
+        reason_keys.alias("grade_reason_keys"),
+        reason_params.alias("grade_reason_params"),
+    ).with_columns(grade.alias("grade"))
 
 
 def _ratio(done: str, total: str) -> pl.Expr:

@@ -26,6 +26,7 @@ over graph nodes are Python loops; none runs per trial.
 from __future__ import annotations
 
 import heapq
+import json
 import zlib
 from collections.abc import Sequence
 from dataclasses import dataclass, field, replace
@@ -633,7 +634,9 @@ EPIC_SCHEMA: dict[str, Any] = {
     "blockers": pl.List(pl.String),
     "unforecast_blockers": pl.Int64,
     "cycle_broken": pl.Boolean,
-    "note": pl.String,
+    "note": pl.String,  # in English; note_keys/note_params: the same notes for the catalogue
+    "note_keys": pl.List(pl.String),
+    "note_params": pl.List(pl.String),
 }
 
 
@@ -710,14 +713,18 @@ def _epic_frame(p: Plan, sim: Simulation, selected: Sequence[str]) -> pl.DataFra
         counts = sim.driven_counts.get(node, {})
         driver = max(sorted(counts), key=lambda b: counts[b]) if counts else None
         teams = work.get(node, {}).get("team", [])
-        notes = []
+        notes: list[str] = []
+        keyed: list[tuple[str, dict[str, Any]]] = []  # the same notes for the reader's language
         for team in teams:
             if p.samples.get(team) is None or int(p.samples[team].sum()) == 0:
                 notes.append(f"team {team} finished nothing in the window: no forecast possible")
+                keyed.append(("fc_note_team_idle", {"team": team}))
         if node not in work:
             notes.append("no open work left: close the epic?")
+            keyed.append(("fc_note_no_open_work", {}))
         elif final[:, j].max() >= NEVER and not notes:
             notes.append("some trials do not finish within the horizon")
+            keyed.append(("fc_note_beyond_horizon", {}))
         rows.append(
             {
                 "epic_id": node,
@@ -743,6 +750,8 @@ def _epic_frame(p: Plan, sim: Simulation, selected: Sequence[str]) -> pl.DataFra
                 "unforecast_blockers": int(p.unforecast.get(node, 0) + sim.left_out.get(node, 0)),
                 "cycle_broken": node in sim.in_cycle,
                 "note": "; ".join(notes) or None,
+                "note_keys": [k for k, _ in keyed],
+                "note_params": [json.dumps(v) for _, v in keyed],
             }
         )
     return pl.DataFrame(rows, schema=EPIC_SCHEMA).sort("p85", "key", nulls_last=True)
