@@ -40,6 +40,7 @@ from pmolens.api.routes import (
     work_items,
 )
 from pmolens.api.runtime import Runtime, make_runtime
+from pmolens.pipeline.leader import Leadership
 from pmolens.pipeline.schedule import SyncScheduler, validate_schedules
 from pmolens.warehouse.config import Settings
 
@@ -73,7 +74,12 @@ def create_app(
         if claim_url:
             write_claim(runtime.settings, claim_url, runtime.instance)
         if scheduler:
-            task = asyncio.create_task(SyncScheduler(runtime.settings, runtime.syncs).run_forever())
+            cron = SyncScheduler(runtime.settings, runtime.syncs)
+            lake = runtime.warehouse.lake
+            if lake is None:
+                task = asyncio.create_task(cron.run_forever())
+            else:  # several servers share the lake: the one elected leader runs the cron
+                task = asyncio.create_task(Leadership(lake, cron.run_forever).run_forever())
         try:
             yield
         finally:
@@ -104,8 +110,16 @@ def create_app(
     return app
 
 
-def serve(settings: Settings, *, host: str | None = None, port: int | None = None) -> None:
-    """Run API + scheduler; this process becomes the warehouse's only writer."""
+def serve(
+    settings: Settings,
+    *,
+    host: str | None = None,
+    port: int | None = None,
+    scheduler: bool = True,
+) -> None:
+    """Run API + scheduler; this process becomes the warehouse's only writer. On the lake it is
+    one of many: no claim file, and the scheduler runs only while this process is its elected
+    leader (``scheduler=False``: a replica that only serves)."""
     import uvicorn
 
     host = host or settings.server.host
@@ -117,7 +131,8 @@ def serve(settings: Settings, *, host: str | None = None, port: int | None = Non
     validate_schedules(settings)
     runtime = make_runtime(settings)
     url = f"http://{host}:{port}"
-    app = create_app(runtime, scheduler=True, claim_url=url)
+    lake = settings.warehouse.kind == "ducklake"
+    app = create_app(runtime, scheduler=scheduler, claim_url=None if lake else url)
     config = uvicorn.Config(app, host=host, port=port, log_level="info")
     # listen before the app starts (and writes its claim): a CLI that finds the claim can always
     # connect, and its /health question waits in the backlog instead of meeting a closed port

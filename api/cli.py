@@ -39,8 +39,12 @@ def _settings(config: Path | None) -> Settings:
 
 
 def _owner(settings: Settings) -> dict | None:
-    """The running `pmolens serve` that owns the warehouse (its claim checked), else None."""
+    """The running `pmolens serve` that owns the warehouse (its claim checked), else None.
+    A lake has no owner: every process opens it itself."""
     from pmolens.api.handoff import HandoffError, running_server
+
+    if settings.warehouse.kind == "ducklake":
+        return None
 
     try:
         return running_server(settings)
@@ -111,8 +115,13 @@ def _sync_here(
     except ConfigError as exc:
         err.print(f"[red]{exc}[/red]")
         raise typer.Exit(2) from None
+    from pmolens.warehouse.lake import LakeError
+
     try:
-        opened = Warehouse(settings.warehouse_path)
+        opened = Warehouse.open(settings)
+    except LakeError as exc:
+        err.print(str(exc), soft_wrap=True, style="red", markup=False)
+        raise typer.Exit(1) from None
     except duckdb.IOException as exc:  # another process holds the file (not a pmolens serve)
         first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
         err.print(
@@ -143,9 +152,10 @@ def _sync_here(
             )
         )
         if any(o.ok for o in outcomes):
-            from pmolens.pipeline.refresh import refresh
+            from pmolens.pipeline.refresh import refresh_after_sync
 
-            refresh(warehouse, settings)  # analytics computed once per sync, read many times
+            # analytics computed once per sync, read many times (on the lake: by one process)
+            refresh_after_sync(warehouse, settings)
     print_outcomes(outcomes)
     return all(o.ok for o in outcomes)
 
@@ -185,12 +195,12 @@ def status(config: ConfigOption = None) -> None:
     if _owner(settings) is not None:
         console.print("pmolens serve owns the warehouse: see its /health and /sync-runs")
         raise typer.Exit(0)
-    if not settings.warehouse_path.exists():
+    if settings.warehouse.kind == "duckdb" and not settings.warehouse_path.exists():
         err.print(f"no warehouse at {settings.warehouse_path} yet: run `pmolens sync`")
         raise typer.Exit(1)
     from pmolens.warehouse.store import Warehouse
 
-    with Warehouse(settings.warehouse_path) as warehouse:
+    with Warehouse.open(settings) as warehouse:
         print_status(warehouse)
 
 
@@ -199,6 +209,13 @@ def serve(
     config: ConfigOption = None,
     host: Annotated[str | None, typer.Option(help="Bind address (default: server.host).")] = None,
     port: Annotated[int | None, typer.Option(help="Port (default: server.port).")] = None,
+    no_scheduler: Annotated[
+        bool,
+        typer.Option(
+            "--no-scheduler",
+            help="Serve only: never run the scheduled syncs and reports (a replica on a lake).",
+        ),
+    ] = False,
 ) -> None:
     """Serve the API and run the scheduled syncs; this process then owns the warehouse."""
     settings = _settings(config)
@@ -208,7 +225,7 @@ def serve(
         err.print("another pmolens serve already owns this warehouse")
         raise typer.Exit(1)
     try:
-        run_server(settings, host=host, port=port)
+        run_server(settings, host=host, port=port, scheduler=not no_scheduler)
     except ConfigError as exc:
         err.print(f"[red]config error[/red] {exc}")
         raise typer.Exit(2) from None
@@ -252,7 +269,7 @@ def report(
     if _owner(settings) is not None:
         err.print("pmolens serve owns the warehouse: fetch GET /reports/steering from it instead")
         raise typer.Exit(1)
-    with Warehouse(settings.warehouse_path) as warehouse:
+    with Warehouse.open(settings) as warehouse:
         try:
             page = build_report(
                 warehouse,

@@ -40,7 +40,7 @@ class Runtime:
 
 
 def make_runtime(settings: Settings, warehouse: Warehouse | None = None) -> Runtime:
-    warehouse = warehouse or Warehouse(settings.warehouse_path)
+    warehouse = warehouse or Warehouse.open(settings)
     warehouse.register_config(settings)
     return Runtime(
         settings=settings,

@@ -11,7 +11,7 @@ import logging
 from collections.abc import Callable
 
 from pmolens.connectors.http import TrackerClient
-from pmolens.pipeline.refresh import refresh
+from pmolens.pipeline.refresh import refresh_after_sync
 from pmolens.pipeline.sync import SyncError, begin, sync_source
 from pmolens.warehouse.config import ConfigError, Settings, SourceConfig
 from pmolens.warehouse.secrets import redact
@@ -57,6 +57,14 @@ class SyncManager:
         busy = [c.name for c in chosen if c.name in self.running]
         if busy:
             raise AlreadySyncing(busy)
+        # on the lake a worker elsewhere may hold a source: claim them all before starting any
+        claimed = []
+        for config in chosen:
+            if not self.warehouse.claim_source(config.name):
+                for name in claimed:
+                    self.warehouse.release_source(name)
+                raise AlreadySyncing([config.name])
+            claimed.append(config.name)
         self.warehouse.register_config(self.settings)
         run_ids = []
         for config in chosen:
@@ -102,7 +110,7 @@ class SyncManager:
         ``/health``, status degraded) says why until a refresh succeeds."""
         async with self._refresh_lock:
             try:
-                await asyncio.to_thread(refresh, self.warehouse, self.settings)
+                await asyncio.to_thread(refresh_after_sync, self.warehouse, self.settings)
             except Exception as exc:
                 log.debug("results refresh failed", exc_info=True)
                 first = (str(exc).strip().splitlines() or [""])[0]

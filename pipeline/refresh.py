@@ -1,4 +1,10 @@
-"""Results refresh: after a sync, compute every analysis once and keep it (one transaction)."""
+"""Results refresh: after a sync, compute every analysis once and keep it (one transaction).
+
+On the lake several workers commit; ``refresh_after_sync`` makes the refresh happen once per new
+set of committed runs, in one process at a time (a PostgreSQL advisory lock): whoever holds the
+lock refreshes while the kept results are behind the committed runs, the others find them
+current once they get the lock, so no committed run is ever left without its results.
+"""
 
 from __future__ import annotations
 
@@ -31,6 +37,37 @@ def refresh(warehouse: Warehouse, settings: Settings, as_of: datetime | None = N
             )
         _store_snapshots(con, generation, as_of, inputs)
     return generation
+
+
+REFRESH_WAIT = 600.0  # seconds a worker waits for another process's refresh
+REFRESH_ROUNDS = 5  # refreshes one process does in a row while workers keep committing
+
+
+def kept_generation(warehouse: Warehouse) -> int | None:
+    """The generation the kept results were computed for (None: none kept)."""
+    row = warehouse.query("SELECT max(generation) AS g FROM results")
+    value = row["g"][0] if row.height else None
+    return None if value is None else int(value)
+
+
+def refresh_after_sync(warehouse: Warehouse, settings: Settings) -> int | None:
+    """Refresh after syncs committed. The DuckDB file: at once (its one writer calls this). The
+    lake: under the refresh lock, and only while the kept results are behind the committed runs;
+    returns the generation refreshed last (None: another process had already done it)."""
+    if warehouse.lake is None:
+        return refresh(warehouse, settings)
+    lock = warehouse.lake.lock("refresh")
+    if not lock.acquire(REFRESH_WAIT):
+        raise TimeoutError(f"another process kept the results refresh for {REFRESH_WAIT:.0f} s")
+    try:
+        done = None
+        for _ in range(REFRESH_ROUNDS):
+            if kept_generation(warehouse) == warehouse.generation(fresh=True):
+                break
+            done = refresh(warehouse, settings)
+        return done
+    finally:
+        lock.release()
 
 
 def _store_snapshots(con: Any, generation: int, as_of: datetime, inputs: Inputs) -> None:

@@ -37,6 +37,18 @@ class SyncError(RuntimeError):
         self.run_id = run_id
 
 
+class SourceBusy(SyncError):
+    """Another process syncs this source right now (on the lake: it holds the source's lock).
+    Nothing was recorded or committed for this attempt."""
+
+    def __init__(self, source: str) -> None:
+        super().__init__(
+            source,
+            "already syncing in another process (it holds the source's lock); this run was "
+            "refused - see `pmolens status`",
+        )
+
+
 @dataclass(frozen=True)
 class SyncOutcome:
     source: str
@@ -69,9 +81,29 @@ async def sync_source(
     and did not move its cursor. Once the commit has started it is never abandoned half-way: a
     cancellation waits for it, so the record says what landed.
     """
-    cursor_before = None if full else warehouse.last_cursor(config.name)
     if run_id is None:
         run_id = begin(warehouse, config, full=full)
+    try:
+        return await _sync_claimed(
+            warehouse, settings, config, run_id, full, client, progress, allow_mass_delete
+        )
+    finally:
+        warehouse.release_source(config.name)
+
+
+async def _sync_claimed(
+    warehouse: Warehouse,
+    settings: Settings,
+    config: SourceConfig,
+    run_id: int,
+    full: bool,
+    client: TrackerClient | None,
+    progress: Progress | None,
+    allow_mass_delete: bool,
+) -> CommitResult:
+    """The run itself, once ``begin`` recorded it and this process holds the source."""
+    # read after the claim: on the lake another worker may have just moved it
+    cursor_before = None if full else warehouse.last_cursor(config.name)
     staged = Staged()
     secrets: list[str] = []
     try:
@@ -160,10 +192,17 @@ async def _finish(commit: asyncio.Future[CommitResult]) -> CommitResult:
 
 
 def begin(warehouse: Warehouse, config: SourceConfig, *, full: bool = False) -> int:
-    """Record the start of a run and return its id."""
-    cursor_before = None if full else warehouse.last_cursor(config.name)
-    mode = "full" if cursor_before is None else "incremental"
-    return warehouse.begin_run(config.name, mode, cursor_before)
+    """Claim the source (SourceBusy when another process syncs it), record the start of a run
+    and return its id. ``sync_source`` gives the claim back when the run ends."""
+    if not warehouse.claim_source(config.name):
+        raise SourceBusy(config.name)
+    try:
+        cursor_before = None if full else warehouse.last_cursor(config.name)
+        mode = "full" if cursor_before is None else "incremental"
+        return warehouse.begin_run(config.name, mode, cursor_before)
+    except BaseException:
+        warehouse.release_source(config.name)
+        raise
 
 
 async def sync_all(

@@ -323,7 +323,53 @@ class ReportConfig(Strict):
 
 
 class WarehouseConfig(Strict):
-    path: str = "pmolens.duckdb"
+    """Where the warehouse lives. ``duckdb`` (the default): one file, one writing process.
+    ``ducklake``: a DuckLake whose catalog is a PostgreSQL database (``catalog``, a libpq
+    connection string without the password; the password is read from ``password_env``) and whose
+    data files go to ``data_path`` (a directory every worker and replica reaches), for sync workers
+    and API replicas on several machines (README: when to choose the lake)."""
+
+    kind: Literal["duckdb", "ducklake"] = "duckdb"
+    path: str = "pmolens.duckdb"  # kind duckdb
+    catalog: str | None = None  # kind ducklake: "host=db port=5432 dbname=pmolens user=pmolens"
+    password_env: str | None = None  # kind ducklake: the variable holding the catalog password
+    data_path: str | None = None  # kind ducklake: relative to the config's directory
+    snapshot_retention_days: int = Field(90, ge=1)  # kind ducklake: `pmolens warehouse expire`
+
+    @model_validator(mode="after")
+    def _lake_needs(self) -> WarehouseConfig:
+        if self.kind != "ducklake":
+            return self
+        if not self.catalog or not self.data_path:
+            raise ValueError(
+                'kind = "ducklake" needs catalog (a PostgreSQL connection string, e.g. '
+                '"host=db dbname=pmolens user=pmolens") and data_path (a shared directory)'
+            )
+        if re.search(r"(?i)\bpassword\s*=|://[^/@:]*:[^/@]*@", self.catalog):
+            raise ValueError(
+                "catalog must not hold the password: name the environment variable that holds "
+                "it in password_env"
+            )
+        if "://" in self.data_path:
+            raise ValueError(
+                "data_path: only a directory (local or a shared mount) is supported, not "
+                f"{self.data_path.split('://')[0]}:// URLs"
+            )
+        return self
+
+    def password(self) -> str | None:
+        """The catalog password from ``password_env``, read only now and remembered as a secret
+        (masked in every message from then on); None when no variable is named."""
+        if not self.password_env:
+            return None
+        value = os.environ.get(self.password_env, "")
+        if not value:
+            raise ConfigError(
+                f"warehouse.password_env: environment variable {self.password_env} is not set - "
+                "export it with the catalog database's password"
+            )
+        secrets.remember(value)
+        return value
 
 
 class Settings(Strict):
@@ -373,6 +419,12 @@ class Settings(Strict):
         if problem:
             raise ValueError(problem)
         return self
+
+    @property
+    def lake_data_path(self) -> Path:
+        """The lake's data directory (kind ducklake), relative paths at the config's directory."""
+        path = Path(self.warehouse.data_path or "lake")
+        return path if path.is_absolute() else self.base_dir / path
 
     @property
     def warehouse_path(self) -> Path:

@@ -11,6 +11,7 @@ slow and reject delete+reinsert of a key in one transaction).
 
 from __future__ import annotations
 
+import re
 from collections.abc import Callable
 from typing import Any
 
@@ -202,9 +203,63 @@ def _v5(con: duckdb.DuckDBPyConnection) -> None:
 MIGRATIONS: list[Callable[[duckdb.DuckDBPyConnection], None]] = [_v1, _v2, _v3, _v4, _v5]
 SCHEMA_VERSION = len(MIGRATIONS)
 
+_SEQUENCE = re.compile(
+    r"^\s*CREATE\s+SEQUENCE\s+IF\s+NOT\s+EXISTS\s+(\w+)(?:\s+START\s+(\d+))?\s*$", re.I
+)
+_INDEX = re.compile(r"^\s*CREATE\s+(UNIQUE\s+)?INDEX\b", re.I)
+_TABLE_KEY = re.compile(r",\s*(?:PRIMARY\s+KEY|UNIQUE)\s*\([^)]*\)", re.I)
+_COLUMN_KEY = re.compile(r"\s+(?:PRIMARY\s+KEY|UNIQUE)\b(?=\s*[,)])", re.I)
 
-def migrate(con: duckdb.DuckDBPyConnection) -> int:
-    """Apply pending migrations in one transaction each; returns the resulting version."""
+
+def lake_ddl(sql: str) -> tuple[str | None, tuple[str, int] | None]:
+    """One shipped migration statement as DuckLake takes it: (the statement to run, or None;
+    the sequence (name, start) to create in the catalog database instead, or None).
+
+    DuckLake has no PRIMARY KEY/UNIQUE constraints, no indexes and no sequences. Dropping a key
+    or an index keeps the tables' meaning: every write is delete-then-insert by its key inside one
+    transaction, and on the lake one writing transaction runs at a time (``Lake.writing``), so
+    no key is ever stored twice. A sequence becomes a PostgreSQL sequence (ids unique across
+    processes). Anything else DuckLake refuses fails the migration loudly."""
+    sequence = _SEQUENCE.match(sql)
+    if sequence:
+        return None, (sequence[1], int(sequence[2] or 1))
+    if _INDEX.match(sql):
+        return None, None
+    return _COLUMN_KEY.sub("", _TABLE_KEY.sub("", sql)), None
+
+
+class _LakeConnection:
+    """What a migration sees on the lake: ``execute`` runs each statement as ``lake_ddl`` adapts
+    it and hands sequences to ``on_sequence``; every other call goes to the connection."""
+
+    def __init__(
+        self, con: duckdb.DuckDBPyConnection, on_sequence: Callable[[str, int], None]
+    ) -> None:
+        self._con = con
+        self._on_sequence = on_sequence
+
+    def execute(self, sql: str, params: Any = None) -> _LakeConnection:
+        statement, sequence = lake_ddl(sql)
+        if sequence is not None:
+            self._on_sequence(*sequence)
+        if statement is not None:
+            self._con.execute(statement, params)
+        return self
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._con, name)
+
+
+def migrate(
+    con: duckdb.DuckDBPyConnection,
+    *,
+    on_sequence: Callable[[str, int], None] | None = None,
+) -> int:
+    """Apply pending migrations in one transaction each; returns the resulting version.
+
+    ``on_sequence``: given on the lake (DuckLake's DDL, see ``lake_ddl``): creates each
+    sequence a migration declares in the catalog database."""
+    target: Any = con if on_sequence is None else _LakeConnection(con, on_sequence)
     con.execute("CREATE TABLE IF NOT EXISTS schema_version (version INTEGER)")
     row = con.execute("SELECT max(version) FROM schema_version").fetchone()
     current = int(row[0]) if row and row[0] is not None else 0
@@ -216,7 +271,7 @@ def migrate(con: duckdb.DuckDBPyConnection) -> int:
     for version in range(current + 1, SCHEMA_VERSION + 1):
         con.execute("BEGIN TRANSACTION")
         try:
-            MIGRATIONS[version - 1](con)
+            MIGRATIONS[version - 1](target)
             con.execute("INSERT INTO schema_version VALUES (?)", [version])
             con.execute("COMMIT")
         except Exception:

@@ -7,18 +7,28 @@ Invariants:
 - loads are Arrow batches, never row by row;
 - readers use their own cursor on the same database and see the state before or after a commit,
   never half of one (DuckDB MVCC).
+
+The same class serves the lake kind (``warehouse.lake``: DuckLake on PostgreSQL, several
+processes on several machines): there each write transaction holds the lake's write lock and is
+retried when DuckLake still reports a write-write conflict, run ids come from a PostgreSQL
+sequence, a source is synced by one process at a time (``claim_source``), and the generation
+counts the committed runs (runs commit out of id order when workers run side by side).
 """
 
 from __future__ import annotations
 
+import contextlib
+import functools
+import logging
+import random
 import threading
 import time
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any, Concatenate, ParamSpec, TypeVar
 
 import duckdb
 import polars as pl
@@ -27,7 +37,38 @@ from pmolens.warehouse.config import CrossLinkPattern, Settings
 from pmolens.warehouse.model import SCHEMAS
 from pmolens.warehouse.schema import migrate
 
+if TYPE_CHECKING:
+    from pmolens.warehouse.lake import Lake, PgLock
+
 _MAX_PROBLEM_TEXT = 4000
+LAKE_ATTEMPTS = 6  # a write transaction on the lake is tried this often on write-write conflicts
+log = logging.getLogger("pmolens.warehouse")
+
+_P = ParamSpec("_P")
+_T = TypeVar("_T")
+
+
+def _retried(
+    method: Callable[Concatenate[Warehouse, _P], _T],
+) -> Callable[Concatenate[Warehouse, _P], _T]:
+    """On the lake, run a whole write method again when DuckLake refuses its commit for a
+    write-write conflict (a writer outside pmolens, or a lock lost with its session): bounded,
+    with a growing, jittered pause. The method must compute everything inside it again."""
+
+    @functools.wraps(method)
+    def run(self: Warehouse, *args: _P.args, **kwargs: _P.kwargs) -> _T:
+        attempt = 1
+        while True:
+            try:
+                return method(self, *args, **kwargs)
+            except duckdb.TransactionException as exc:
+                if self.lake is None or attempt >= LAKE_ATTEMPTS or "conflict" not in str(exc):
+                    raise
+                log.info("write-write conflict on the lake, try %d again: %s", attempt, exc)
+                time.sleep(min(2.0, 0.05 * 2**attempt) * random.uniform(0.5, 1.5))
+                attempt += 1
+
+    return run
 
 
 @dataclass
@@ -69,21 +110,73 @@ GENERATION_TTL = 1.0  # seconds a generation read is trusted without asking Duck
 
 
 class Warehouse:
-    """One DuckDB file, one writer (this object), many reader cursors."""
+    """One DuckDB file, one writer (this object), many reader cursors - or, with ``lake``, one
+    of many processes sharing a DuckLake."""
 
-    def __init__(self, path: str | Path, *, read_only: bool = False) -> None:
+    def __init__(
+        self, path: str | Path, *, read_only: bool = False, lake: Lake | None = None
+    ) -> None:
+        self.lake = lake
+        self._write = threading.RLock()
+        self._generation: tuple[float, int] | None = None  # (monotonic time read, value)
+        self._sources: dict[str, PgLock] = {}  # the sources this process syncs (lake only)
+        if lake is not None:
+            self.path = lake.describe()
+            self._con = lake.connect()
+            if not read_only:
+                with lake.writing():
+                    self.schema_version = migrate(self._con, on_sequence=lake.create_sequence)
+            return
         self.path = str(path)
         if self.path != ":memory:":
             Path(self.path).parent.mkdir(parents=True, exist_ok=True)
         self._con = duckdb.connect(self.path, read_only=read_only)
         self._con.execute("SET TimeZone = 'UTC'")
-        self._write = threading.RLock()
-        self._generation: tuple[float, int] | None = None  # (monotonic time read, value)
         if not read_only:
             self.schema_version = migrate(self._con)
 
+    @classmethod
+    def open(cls, settings: Settings, *, read_only: bool = False) -> Warehouse:
+        """The warehouse the config names: the DuckDB file, or the lake."""
+        if settings.warehouse.kind == "ducklake":
+            from pmolens.warehouse.lake import Lake
+
+            return cls("", read_only=read_only, lake=Lake.from_settings(settings))
+        return cls(settings.warehouse_path, read_only=read_only)
+
     def close(self) -> None:
+        for lock in self._sources.values():
+            lock.release()
+        self._sources.clear()
         self._con.close()
+        if self.lake is not None:
+            self.lake.close()
+
+    # ------------------------------------------------------------------ one worker per source
+
+    def claim_source(self, source: str) -> bool:
+        """Whether this process may sync ``source`` now. On the lake: a PostgreSQL advisory lock
+        for the source, held until ``release_source`` or the process's end; False when another
+        process holds it. The DuckDB file has one writing process, which keeps its own count."""
+        if self.lake is None or source in self._sources:
+            return True
+        lock = self.lake.lock(f"source:{source}")
+        if not lock.try_acquire():
+            return False
+        self._sources[source] = lock
+        return True
+
+    def release_source(self, source: str) -> None:
+        lock = self._sources.pop(source, None)
+        if lock is not None:
+            lock.release()
+
+    def _next_id(self, con: duckdb.DuckDBPyConnection, sequence: str) -> int:
+        if self.lake is not None:
+            return self.lake.next_id(sequence)
+        row = con.execute(f"SELECT nextval('{sequence}')").fetchone()
+        assert row is not None
+        return int(row[0])
 
     def __enter__(self) -> Warehouse:
         return self
@@ -97,6 +190,8 @@ class Warehouse:
         """A connection for this thread: reads see only committed data."""
         con = self._con.cursor()
         con.execute("SET TimeZone = 'UTC'")
+        if self.lake is not None:
+            con.execute("USE lake")
         return con
 
     def query(self, sql: str, params: Sequence[Any] | dict[str, Any] | None = None) -> pl.DataFrame:
@@ -129,21 +224,24 @@ class Warehouse:
             con.close()
         return {name: _conform(name, df) for name, df in out.items()}
 
-    def generation(self) -> int:
-        """The id of the last successful sync run: results are cached per generation.
+    def generation(self, *, fresh: bool = False) -> int:
+        """The id of the last successful sync run: results are cached per generation. On the
+        lake, the number of successful runs (workers commit out of run id order).
 
         Asked on every API request, so the value is kept: a write through this object forgets
         it at once, and it is read again at least every GENERATION_TTL seconds (another
-        connection to the same file in this process could have committed a sync).
+        connection to the same file in this process, or another process on the lake, could have
+        committed a sync); ``fresh`` reads it now.
         """
         known = self._generation
         now = time.monotonic()
-        if known is not None and now - known[0] < GENERATION_TTL:
+        if not fresh and known is not None and now - known[0] < GENERATION_TTL:
             return known[1]
+        measure = "count(*)" if self.lake is not None else "coalesce(max(run_id), 0)"
         con = self.cursor()
         try:
             row = con.execute(
-                "SELECT coalesce(max(run_id), 0) FROM sync_runs WHERE outcome IN ('success', 'partial')"
+                f"SELECT {measure} FROM sync_runs WHERE outcome IN ('success', 'partial')"
             ).fetchone()
         finally:
             con.close()
@@ -159,19 +257,23 @@ class Warehouse:
 
     @contextmanager
     def transaction(self) -> Iterator[duckdb.DuckDBPyConnection]:
-        with self._write:
+        """One write transaction (on the lake: holding the lake's write lock)."""
+        with self._write, self.lake.writing() if self.lake else contextlib.nullcontext():
             con = self.cursor()
             con.execute("BEGIN TRANSACTION")
             try:
                 yield con
                 con.execute("COMMIT")
             except BaseException:
-                con.execute("ROLLBACK")
+                # a refused COMMIT has already ended the transaction: keep its error, not this one
+                with contextlib.suppress(duckdb.Error):
+                    con.execute("ROLLBACK")
                 raise
             finally:
                 self._generation = None
                 con.close()
 
+    @_retried
     def register_config(self, settings: Settings) -> None:
         """Organisations and sources from the config (never secrets)."""
         orgs = pl.DataFrame(
@@ -200,6 +302,7 @@ class Warehouse:
             con.execute("INSERT INTO sources SELECT * FROM new_sources")
             _resolve_cross_links(con, settings.cross_links)
 
+    @_retried
     def begin_run(self, source: str, mode: str, cursor_before: datetime | None) -> int:
         """Record that a run started (committed at once, so a killed run stays visible)."""
         with self.transaction() as con:
@@ -209,9 +312,7 @@ class Warehouse:
                 "WHERE source = ? AND outcome = 'running'",
                 [source],
             )
-            row = con.execute("SELECT nextval('run_ids')").fetchone()
-            assert row is not None
-            run_id = int(row[0])
+            run_id = self._next_id(con, "run_ids")
             con.execute(
                 "INSERT INTO sync_runs (run_id, source, mode, started, outcome, cursor_before) "
                 "VALUES (?, ?, ?, now(), 'running', ?)",
@@ -219,17 +320,48 @@ class Warehouse:
             )
         return run_id
 
+    @_retried
     def abandon_running(self) -> int:
         """Mark every run still ``running`` abandoned; how many. Only for the one writer at its
-        start (``pmolens serve``): a run it did not start was left by a process that died."""
+        start (``pmolens serve``): a run it did not start was left by a process that died. A
+        report delivery it left ``running`` is marked failed the same way. On the lake, only the
+        runs of sources no process holds (their worker died), and no delivery (the scheduler's
+        leader may be delivering)."""
+        if self.lake is not None:
+            return self._abandon_unclaimed()
         with self.transaction() as con:
             rows = con.execute(
                 "UPDATE sync_runs SET outcome = 'abandoned', finished = now(), "
                 "error = 'the process stopped before this run finished' "
                 "WHERE outcome = 'running' RETURNING run_id"
             ).fetchall()
+            con.execute(
+                "UPDATE report_deliveries SET outcome = 'failed', finished = now(), "
+                "error = 'the process stopped before this delivery finished' "
+                "WHERE outcome = 'running'"
+            )
         return len(rows)
 
+    def _abandon_unclaimed(self) -> int:
+        running = self.query("SELECT DISTINCT source FROM sync_runs WHERE outcome = 'running'")
+        abandoned = 0
+        for source in running["source"].to_list():
+            if source in self._sources or not self.claim_source(source):
+                continue  # a live worker syncs it
+            try:
+                with self.transaction() as con:
+                    rows = con.execute(
+                        "UPDATE sync_runs SET outcome = 'abandoned', finished = now(), "
+                        "error = 'the process stopped before this run finished' "
+                        "WHERE outcome = 'running' AND source = ? RETURNING run_id",
+                        [source],
+                    ).fetchall()
+                abandoned += len(rows)
+            finally:
+                self.release_source(source)
+        return abandoned
+
+    @_retried
     def fail_run(self, run_id: int, error: str, problems: Sequence[str] = ()) -> None:
         with self.transaction() as con:
             con.execute(
@@ -238,6 +370,7 @@ class Warehouse:
                 [error[:_MAX_PROBLEM_TEXT], len(problems), _problem_text(problems), run_id],
             )
 
+    @_retried
     def commit_sync(
         self,
         run_id: int,
@@ -353,6 +486,7 @@ class Warehouse:
 
     # ------------------------------------------------------------------ report deliveries
 
+    @_retried
     def begin_delivery(self, report: str, target: str) -> int:
         """Record that a delivery started (committed at once). A delivery of the same report
         still ``running`` was left by a process that stopped: it is marked failed."""
@@ -363,9 +497,7 @@ class Warehouse:
                 "WHERE report = ? AND outcome = 'running'",
                 [report],
             )
-            row = con.execute("SELECT nextval('delivery_ids')").fetchone()
-            assert row is not None
-            delivery_id = int(row[0])
+            delivery_id = self._next_id(con, "delivery_ids")
             con.execute(
                 "INSERT INTO report_deliveries (delivery_id, report, started, outcome, target) "
                 "VALUES (?, ?, now(), 'running', ?)",
@@ -373,6 +505,7 @@ class Warehouse:
             )
         return delivery_id
 
+    @_retried
     def finish_delivery(
         self, delivery_id: int, *, error: str | None, as_of: datetime | None
     ) -> None:
@@ -409,6 +542,7 @@ class Warehouse:
 
     # ------------------------------------------------------------------ saved views
 
+    @_retried
     def save_view(self, viewer: str, name: str, url: str) -> None:
         """Keep (or replace) one viewer's named bookmark."""
         with self.transaction() as con:
@@ -422,6 +556,7 @@ class Warehouse:
         )
         return list(rows.iter_rows())
 
+    @_retried
     def delete_view(self, viewer: str, name: str) -> bool:
         with self.transaction() as con:
             found = con.execute(
