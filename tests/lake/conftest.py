@@ -223,21 +223,38 @@ host  all all   ::1/128      trust
 """
 
 
+class PostgresUnavailable(RuntimeError):
+    """PostgreSQL cannot be started here; the message says why (and what to install)."""
+
+
+NO_BINARIES = (
+    "PostgreSQL server binaries (initdb, pg_ctl, postgres) not found: install Debian's "
+    "`postgresql` package (apt-get install postgresql)"
+)
+
+
 def _missing(reason: str) -> NoReturn:
     if os.environ.get("CI", "").lower() == "true":
         pytest.fail(f"{reason} (CI must run the lake tests: .ci/run installs postgresql)")
     pytest.skip(reason)
 
 
-def _start_server(bindir: Path) -> PostgresServer:
+def start_server(bindir: Path | None = None) -> PostgresServer:
+    """A throwaway cluster, started (also for bench/lake_bench.py); ``stop`` and remove
+    ``root`` when done. Raises PostgresUnavailable when it cannot run here."""
+    bindir = bindir or find_bindir()
+    if bindir is None:
+        raise PostgresUnavailable(NO_BINARIES)
     as_user = None
     if os.geteuid() == 0:
-        try:
-            import pwd
+        import pwd
 
+        try:
             pwd.getpwnam("postgres")
         except KeyError:
-            _missing("running as root and there is no `postgres` system user to run PostgreSQL")
+            raise PostgresUnavailable(
+                "running as root and there is no `postgres` system user to run PostgreSQL"
+            ) from None
         as_user = "postgres"
     root = Path(tempfile.mkdtemp(prefix="pmolens-pg-"))  # under /tmp: reachable by `postgres`
     if as_user:
@@ -281,13 +298,10 @@ def _start_server(bindir: Path) -> PostgresServer:
 @pytest.fixture(scope="session")
 def postgres() -> Iterator[PostgresServer]:
     """A running PostgreSQL for this test session; stopped and removed at its end."""
-    bindir = find_bindir()
-    if bindir is None:
-        _missing(
-            "PostgreSQL server binaries (initdb, pg_ctl, postgres) not found: install Debian's "
-            "`postgresql` package (apt-get install postgresql)"
-        )
-    server = _start_server(bindir)
+    try:
+        server = start_server()
+    except PostgresUnavailable as exc:
+        _missing(str(exc))
     atexit.register(server.stop)  # also when the session is interrupted before teardown
     try:
         yield server
