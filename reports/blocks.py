@@ -129,6 +129,13 @@ class ReportContext:
     def day(self, value: date | datetime | None) -> str:
         return i18n.day(value, self.lang)
 
+    def date_axis(self, **extra: Any) -> dict[str, Any]:
+        """A date axis whose ticks and hover read as the reader writes days (plotly's month names
+        are English, so Dutch gets 14-12-2026)."""
+        if self.lang == "en":  # plotly's own adaptive English ticks
+            return {"type": "date", "hoverformat": "%d %b %Y", **extra}
+        return {"type": "date", "tickformat": "%d-%m-%Y", "hoverformat": "%d-%m-%Y", **extra}
+
     def team_style(self, team: str | None) -> Style:
         """The team's colour and symbol, the same in every chart of the report."""
         if self._styles is None:

@@ -71,6 +71,14 @@ CATALOGUE: dict[str, dict[str, str]] = {
     "more_rows": {"en": "{n} more rows in the export", "nl": "nog {n} rijen in de export"},
     "list_more": {"en": "{items} and {n} more", "nl": "{items} en nog {n}"},
     "empty": {"en": "Nothing to show.", "nl": "Niets te tonen."},
+    "trend_later": {
+        "en": "The trend appears from the second sync on; so far there is one ({when}).",
+        "nl": "De trend verschijnt vanaf de tweede synchronisatie; tot nu toe is er één ({when}).",
+    },
+    "trend_none": {
+        "en": "The trend appears from the second sync on; there is no sync yet.",
+        "nl": "De trend verschijnt vanaf de tweede synchronisatie; er is nog geen synchronisatie.",
+    },
     # the red-line headline (docs/dependencies.md, "Timing and red lines"): CLI, API, report
     "red_lines": {"en": "Red lines", "nl": "Rode lijnen"},
     "red_line_conflict": {"en": "Conflicts", "nl": "Conflicten"},

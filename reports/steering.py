@@ -38,6 +38,8 @@ from pmolens.warehouse.results import kept_as_of, same_moment
 from pmolens.warehouse.store import Warehouse, utcnow
 
 PlotlyMode = Literal["inline", "cdn"]
+#: plotly's decimal and thousands separators per language (nl: 1.082 and 2,5)
+SEPARATORS: dict[str, str] = {"en": ".,", "nl": ",."}
 
 
 def _sections() -> list[Any]:
@@ -79,6 +81,10 @@ def _plotly_js() -> str:
 
 def render(ctx: ReportContext, *, plotly: PlotlyMode = "inline") -> str:
     sections = [module.build(ctx) for module in SECTIONS()]
+    for section in sections:  # plotly's own numbers (axes, hover) as the reader writes them
+        for figure in section.figures:
+            if figure.figure is not None:
+                figure.figure.update_layout(separators=SEPARATORS[ctx.lang])
     import plotly as plotly_pkg
 
     return _template().render(
@@ -120,6 +126,8 @@ def build_report(
     (``Inputs.known_at``, the same snapshot the API's ``as_of`` answers from), reading the kept
     results only when ``as_of`` is their moment.
     """
+    if as_of is not None:  # on the lake: read it as it was then (its runs and kept results too)
+        warehouse = warehouse.at(as_of) or warehouse
     kept, names = kept_as_of(warehouse, warehouse.generation())
     if as_of is None or (kept is not None and same_moment(as_of, kept)):
         as_of = kept

@@ -8,14 +8,17 @@ from typing import Any
 
 import plotly.graph_objects as go
 import polars as pl
+from plotly.subplots import make_subplots
 
 from pmolens.reports.blocks import Figure, ReportContext, Section, Table, esc
+from pmolens.reports.decision_text import sentence
 from pmolens.reports.i18n import add_labels
 from pmolens.warehouse.analyses.backlog import backlog_params
 from pmolens.warehouse.transforms.backlog import BacklogParams
 
 MAX_ROWS = 40
 MAX_CARDS = 40  # rows of the scorecard (worst grades first)
+MAX_ORG_PANELS = 8  # net-flow panels (one per organisation)
 GRADE_COLOURS = {"A": "#2e7d32", "B": "#7cb342", "C": "#f9a825", "D": "#ef6c00", "E": "#c62828"}
 
 add_labels(
@@ -42,16 +45,18 @@ add_labels(
             "nl": "Welke backlogs zijn gezond, en welk signaal trekt elk cijfer omlaag (rood)?",
         },
         "backlog_net_flow_q": {
-            "en": "Does more work come in than the teams finish, sprint by sprint?",
-            "nl": "Komt er per sprint meer werk bij dan de teams afronden?",
+            "en": "Does more work come in than the teams finish, sprint by sprint (per "
+            "organisation, at its own sprint ends)?",
+            "nl": "Komt er per sprint meer werk bij dan de teams afronden (per organisatie, op "
+            "haar eigen sprinteinden)?",
         },
         "backlog_programme_table": {
             "en": "Programme backlogs (Chief PO acts)",
-            "nl": "Programmabacklogs (Chief PO handelt)",
+            "nl": "Programmabacklogs (actiehouder: Chief PO)",
         },
         "backlog_team_table": {
             "en": "Team backlogs (the team's PO acts)",
-            "nl": "Teambacklogs (de PO van het team handelt)",
+            "nl": "Teambacklogs (actiehouder: de PO van het team)",
         },
         "backlog_org_table": {
             "en": "Organisation backlogs (PMO / portfolio manager)",
@@ -75,8 +80,58 @@ add_labels(
         "backlog_why": {"en": "Why not an A", "nl": "Waarom geen A"},
         "backlog_yes": {"en": "yes", "nl": "ja"},
         "backlog_no": {"en": "no", "nl": "nee"},
-        "backlog_intake": {"en": "In", "nl": "Erin"},
-        "backlog_done": {"en": "Done", "nl": "Gereed"},
+        "backlog_intake": {"en": "Inflow", "nl": "Instroom"},
+        "backlog_done": {"en": "Outflow", "nl": "Uitstroom"},
+        "backlog_net_line": {"en": "Net flow", "nl": "Netto instroom"},
+        "grade_empty": {
+            "en": "empty backlog: nothing to pull",
+            "nl": "lege backlog: niets om op te pakken",
+        },
+        "grade_estimated": {
+            "en": "only {pct}% of items estimated (target {target}%)",
+            "nl": "slechts {pct}% van de items geschat (doel {target}%)",
+        },
+        "grade_not_ordered": {
+            "en": "not ordered: {pct}% ranked, {duplicates} duplicate ranks",
+            "nl": "niet geordend: {pct}% heeft een plaats in de volgorde, {duplicates} dubbele "
+            "plaatsen",
+        },
+        "grade_depth_unknown": {
+            "en": "ready depth unknown: no velocity in the last {sprints} closed sprints",
+            "nl": "ready-diepte onbekend: geen velocity in de laatste {sprints} afgesloten sprints",
+        },
+        "grade_depth_low": {
+            "en": "ready depth {depth} sprints (healthy {low}-{high})",
+            "nl": "ready-diepte {depth} sprints (gezond {low}-{high})",
+        },
+        "grade_depth_high": {
+            "en": "ready depth {depth} sprints: refined too far ahead (healthy {low}-{high})",
+            "nl": "ready-diepte {depth} sprints: te ver vooruit verfijnd (gezond {low}-{high})",
+        },
+        "grade_top_ready": {
+            "en": "only {pct}% of the top {n} items ready (target {target}%)",
+            "nl": "slechts {pct}% van de bovenste {n} items gereed voor een sprint (doel {target}%)",
+        },
+        "grade_stale": {
+            "en": "{pct}% of items not updated in {days} days",
+            "nl": "{pct}% van de items al {days} dagen niet bijgewerkt",
+        },
+        "grade_age": {
+            "en": "85th percentile age {days} days (limit {limit})",
+            "nl": "leeftijd (85e percentiel) {days} dagen (grens {limit})",
+        },
+        "grade_grows": {
+            "en": "backlog grows: {intake} items in vs {done} done per sprint",
+            "nl": "backlog groeit: per sprint {intake} items erbij tegen {done} afgerond",
+        },
+        "grade_epics_broken_down": {
+            "en": "only {pct}% of open epics broken down into stories",
+            "nl": "slechts {pct}% van de open epics opgedeeld in stories",
+        },
+        "grade_initiatives_broken_down": {
+            "en": "only {pct}% of open initiatives broken down into epics",
+            "nl": "slechts {pct}% van de open initiatieven opgedeeld in epics",
+        },
         "backlog_sprint_end": {"en": "Sprint end", "nl": "Einde sprint"},
     }
 )
@@ -98,10 +153,10 @@ def build(ctx: ReportContext) -> Section:
         else None
     )
     headline = [
-        (t("backlog_graded_ab"), f"{graded.filter(pl.col('grade').is_in(['A', 'B'])).height}"),
-        (t("backlog_graded_de"), f"{graded.filter(pl.col('grade').is_in(['D', 'E'])).height}"),
-        (t("backlog_median_depth"), f"{depth[(len(depth) - 1) // 2]:.1f}" if depth else "–"),
-        (t("backlog_top_ready"), f"{top_ready:.0%}" if top_ready is not None else "–"),
+        (t("backlog_graded_ab"), ctx.num(graded.filter(pl.col("grade").is_in(["A", "B"])).height)),
+        (t("backlog_graded_de"), ctx.num(graded.filter(pl.col("grade").is_in(["D", "E"])).height)),
+        (t("backlog_median_depth"), ctx.num(depth[(len(depth) - 1) // 2] if depth else None)),
+        (t("backlog_top_ready"), ctx.pct(top_ready)),
     ]
     figures = []
     if graded.height:
@@ -132,15 +187,19 @@ def _name(row: dict[str, Any], ctx: ReportContext) -> str:
     return scope
 
 
-def _pct(value: float | None) -> str:
-    return f"{value:.0%}" if value is not None else "–"
+def _reasons(r: dict[str, Any], ctx: ReportContext) -> str:
+    """Why not an A, in the reader's language (the English ``grade_reasons`` for rows kept from
+    before the keys)."""
+    keys = r.get("grade_reason_keys")
+    if keys is None:
+        return "; ".join(r["grade_reasons"] or []) or "–"
+    params = r.get("grade_reason_params") or ["{}"] * len(keys)
+    return "; ".join(sentence(k, v, ctx.t) for k, v in zip(keys, params, strict=True)) or "–"
 
 
-def _num(value: float | None) -> str:
-    return f"{value:.1f}" if value is not None else "–"
-
-
-def _signals(r: dict[str, Any], p: BacklogParams) -> list[tuple[str, bool | None]]:
+def _signals(
+    r: dict[str, Any], p: BacklogParams, ctx: ReportContext
+) -> list[tuple[str, bool | None]]:
     """(shown value, meets the threshold) per scorecard column; None = no verdict (no data)."""
 
     def within(value: float | None, low: float | None, high: float | None) -> bool | None:
@@ -148,6 +207,7 @@ def _signals(r: dict[str, Any], p: BacklogParams) -> list[tuple[str, bool | None
             return None
         return (low is None or value >= low) and (high is None or value <= high)
 
+    _pct, _num = ctx.pct, ctx.num
     intake, done, net = r["intake_per_sprint"], r["throughput_per_sprint"], r["net_flow_per_sprint"]
     grows = intake is not None and intake > 0 and intake > (done or 0) * p.max_intake_ratio
     ordered = r["ordering_present"]
@@ -161,7 +221,10 @@ def _signals(r: dict[str, Any], p: BacklogParams) -> list[tuple[str, bool | None
         (_pct(r["top_n_ready_share"]), within(r["top_n_ready_share"], p.min_top_ready, None)),
         (_pct(r["stale_share"]), within(r["stale_share"], None, p.max_stale_share)),
         (_num(r["age_p85_days"]), within(r["age_p85_days"], None, p.max_age_p85_days)),
-        (f"{net:+.1f}" if net is not None else "–", None if intake is None else not grows),
+        (
+            ("+" if net is not None and net > 0 else "") + _num(net),
+            None if intake is None else not grows,
+        ),
         (
             _pct(r["epics_with_stories_share"]),
             within(r["epics_with_stories_share"], p.min_epics_with_stories, None),
@@ -190,7 +253,7 @@ def _scorecard(graded: pl.DataFrame, p: BacklogParams, ctx: ReportContext) -> go
     columns = _columns(p, ctx)
     labels, z, text = [], [], []
     for r in rows.iter_rows(named=True):
-        signals = _signals(r, p)
+        signals = _signals(r, p, ctx)
         labels.append(f"[{r['grade']}] {esc(_name(r, ctx))}"[:60])
         z.append([None if verdict is None else (1 if verdict else 0) for _, verdict in signals])
         text.append([shown for shown, _ in signals])
@@ -220,27 +283,67 @@ def _scorecard(graded: pl.DataFrame, p: BacklogParams, ctx: ReportContext) -> go
 
 
 def _net_flow(net: pl.DataFrame, ctx: ReportContext) -> go.Figure:
-    """Intake and done of all teams in scope per sprint end date (closed sprints)."""
+    """Inflow and outflow per closed sprint end, one panel per organisation: each organisation at
+    its own cadence (several organisations' sprint ends on one axis would alternate a big and a
+    small bar), the net flow as a line."""
+    t = ctx.t
     per = (
-        net.with_columns(pl.col("end").dt.date().alias("end_date"))
-        .group_by("end_date")
+        net.with_columns(
+            pl.col("organisation").fill_null("?"), pl.col("end").dt.date().alias("end_date")
+        )
+        .group_by("organisation", "end_date")
         .agg(pl.col("intake_items").sum(), pl.col("done_items").sum())
-        .sort("end_date")
+        .sort("organisation", "end_date")
     )
-    x = per["end_date"].to_list()
-    figure = go.Figure(
-        [
-            go.Bar(x=x, y=per["intake_items"].to_list(), name=esc(ctx.t("backlog_intake"))),
-            go.Bar(x=x, y=per["done_items"].to_list(), name=esc(ctx.t("backlog_done"))),
-        ]
+    orgs = per["organisation"].unique().sort().to_list()[:MAX_ORG_PANELS]
+    figure = make_subplots(
+        rows=len(orgs),
+        cols=1,
+        subplot_titles=[esc(o) for o in orgs],
+        vertical_spacing=min(0.12, 0.3 / max(1, len(orgs))),
     )
+    series = (
+        ("intake_items", t("backlog_intake"), "#1f5fbf"),
+        ("done_items", t("backlog_done"), "#2e7d32"),
+    )
+    for row, org in enumerate(orgs, start=1):
+        part = per.filter(pl.col("organisation") == org)
+        x = part["end_date"].to_list()
+        for column, name, colour in series:
+            figure.add_trace(
+                go.Bar(
+                    x=x,
+                    y=part[column].to_list(),
+                    name=esc(name),
+                    marker_color=colour,
+                    legendgroup=column,
+                    showlegend=row == 1,
+                ),
+                row=row,
+                col=1,
+            )
+        figure.add_trace(
+            go.Scatter(
+                x=x,
+                y=(part["intake_items"] - part["done_items"]).to_list(),
+                name=esc(t("backlog_net_line")),
+                mode="lines+markers",
+                line={"color": "#c62828"},
+                legendgroup="net",
+                showlegend=row == 1,
+            ),
+            row=row,
+            col=1,
+        )
+        figure.update_xaxes(ctx.date_axis(), row=row, col=1)
+        figure.update_yaxes(title_text=esc(t("items")), row=row, col=1)
     figure.update_layout(
         barmode="group",
-        height=300,
-        margin={"l": 50, "r": 20, "t": 10, "b": 40},
-        xaxis={"title": ctx.t("backlog_sprint_end")},
-        yaxis={"title": ctx.t("items")},
+        height=90 + 220 * len(orgs),
+        margin={"l": 60, "r": 20, "t": 30, "b": 40},
+        legend={"orientation": "h", "y": 1.02, "yanchor": "bottom"},
     )
+    figure.update_xaxes(title_text=esc(t("backlog_sprint_end")), row=len(orgs), col=1)
     return figure
 
 
@@ -254,10 +357,10 @@ def _table(frame: pl.DataFrame, p: BacklogParams, ctx: ReportContext) -> Table:
                 _name(r, ctx),
                 r["grade"],
                 r["items"],
-                *[shown for shown, _ in _signals(r, p)],
-                _pct(r["epic_progress_count"]),
-                _pct(r["scope_change_share"]),
-                "; ".join(r["grade_reasons"]) or "–",
+                *[shown for shown, _ in _signals(r, p, ctx)],
+                ctx.pct(r["epic_progress_count"]),
+                ctx.pct(r["scope_change_share"]),
+                _reasons(r, ctx),
             ]
         )
     columns = [

@@ -9,7 +9,8 @@ from __future__ import annotations
 
 import polars as pl
 
-from pmolens.reports.blocks import ReportContext, Section, Table
+from pmolens.reports.blocks import ReportContext, Section, Table, nowrap
+from pmolens.reports.i18n import moment
 
 
 def build(ctx: ReportContext) -> Section:
@@ -18,11 +19,11 @@ def build(ctx: ReportContext) -> Section:
     epics = items.filter(pl.col("level") == "epic")
     open_items = items.filter(pl.col("status_category") != "done")
     headline = [
-        (t("organisations"), str(items["organisation"].n_unique())),
-        (t("teams"), str(items["team"].drop_nulls().n_unique())),
-        (t("epics"), str(epics.height)),
-        (t("open_items"), f"{open_items.height:,}"),
-        (t("done_items"), f"{items.height - open_items.height:,}"),
+        (t("organisations"), ctx.num(items["organisation"].n_unique())),
+        (t("teams"), ctx.num(items["team"].drop_nulls().n_unique())),
+        (t("epics"), ctx.num(epics.height)),
+        (t("open_items"), ctx.num(open_items.height)),
+        (t("done_items"), ctx.num(items.height - open_items.height)),
     ]
     fresh = ctx.scoped(ctx.freshness)
     rows = [
@@ -30,7 +31,7 @@ def build(ctx: ReportContext) -> Section:
             r["source"],
             r["kind"],
             r["organisation"],
-            r["finished"].strftime("%Y-%m-%d %H:%M UTC") if r["finished"] else t("never"),
+            nowrap(moment(r["finished"], ctx.lang)) if r["finished"] else t("never"),
             t(f"outcome_{r['outcome']}") if r["outcome"] else t("never"),
             int(r["items"]),
         ]

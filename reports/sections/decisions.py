@@ -9,7 +9,7 @@ from typing import Any
 
 import polars as pl
 
-from pmolens.reports.blocks import ReportContext, Section, Table, link_cell
+from pmolens.reports.blocks import ReportContext, Section, Table, nowrap
 from pmolens.reports.decision_text import DASH, decision_sentence, kind_label, who_acts
 from pmolens.warehouse.transforms.decisions import KINDS
 
@@ -34,20 +34,23 @@ def _team_org(row: dict[str, Any], t: Any) -> str:
     return f"{team or t('no_team')} · {org or DASH}"
 
 
-def rows(frame: pl.DataFrame, t: Any) -> list[list[Any]]:
+def rows(frame: pl.DataFrame, ctx: ReportContext) -> list[list[Any]]:
     """Table rows: what (the sentence), item, blocking item, team · organisation, who acts,
     since (UTC day)."""
+    t = ctx.t
     out = []
     for row in frame.iter_rows(named=True):
         other = row["other_key"] or row["other_item_id"]
         out.append(
             [
                 decision_sentence(row, t),
-                link_cell(row["key"], row["url"], row["item_id"] or DASH),
-                link_cell(other, row["other_url"]) if other else "",
-                _team_org(row, t),
+                ctx.link(row["key"], row["url"], row["item_id"])
+                if row["key"] or row["item_id"]
+                else DASH,
+                ctx.link(row["other_key"], row["other_url"], row["other_item_id"]) if other else "",
+                nowrap(_team_org(row, t)),
                 who_acts(row["owner_role"], t),
-                row["since"].strftime("%Y-%m-%d") if row["since"] else DASH,
+                nowrap(ctx.day(row["since"])),
             ]
         )
     return out
@@ -57,8 +60,8 @@ def build(ctx: ReportContext) -> Section:
     t = ctx.t
     frame = scoped(ctx.result("decisions"), ctx.organisation)
     counts = dict(frame.group_by("kind").len().iter_rows())
-    headline = [(t("decision_total"), f"{frame.height:,}")] + [
-        (kind_label(kind, t), f"{counts.get(kind, 0):,}") for kind in KINDS
+    headline = [(t("decision_total"), ctx.num(frame.height))] + [
+        (kind_label(kind, t), ctx.num(counts.get(kind, 0))) for kind in KINDS
     ]
     columns = [
         t("decision_what"),
@@ -68,7 +71,7 @@ def build(ctx: ReportContext) -> Section:
         t("decision_who_acts"),
         t("decision_since"),
     ]
-    table = Table(columns, rows(frame.head(MAX_ROWS), t), more=max(0, frame.height - MAX_ROWS))
+    table = Table(columns, rows(frame.head(MAX_ROWS), ctx), more=max(0, frame.height - MAX_ROWS))
     return Section(
         key="decisions",
         title=t("decision_title"),

@@ -5,12 +5,13 @@ Definitions: docs/dependencies.md."""
 from __future__ import annotations
 
 import math
+from typing import Any
 
 import plotly.graph_objects as go
 import polars as pl
 
-from pmolens.reports.blocks import Figure, ReportContext, Section, Table, esc, link_cell
-from pmolens.reports.i18n import add_labels
+from pmolens.reports.blocks import PALETTE, Figure, ReportContext, Section, Table, esc, nowrap
+from pmolens.reports.i18n import add_labels, moment
 from pmolens.warehouse.transforms.dependencies import RED_LINES
 from pmolens.warehouse.transforms.dependencies.timing import red_line_headline
 
@@ -39,22 +40,29 @@ add_labels(
         "dep_longest_chain": {"en": "Longest chain (items)", "nl": "Langste keten (items)"},
         "dep_matrix_team_q": {
             "en": "Which teams wait on which teams (open dependencies, blocker in rows)?",
-            "nl": "Welke teams wachten op welke teams (open afhankelijkheden, blokkeerder in rijen)?",
+            "nl": "Welke teams wachten op welke teams (open afhankelijkheden, blokkerend team in "
+            "rijen)?",
         },
         "dep_matrix_org_q": {
             "en": "How much do organisations wait on each other?",
             "nl": "Hoeveel wachten organisaties op elkaar?",
         },
         "dep_network_q": {
-            "en": "How are teams connected (line width = open dependencies, red = conflicts)?",
-            "nl": "Hoe zijn teams verbonden (lijndikte = open afhankelijkheden, rood = conflicten)?",
+            "en": "Which team waits on which (arrow from the blocking to the waiting team, width = "
+            "open dependencies, red = with conflicts, colour = organisation)?",
+            "nl": "Welk team wacht op welk team (pijl van het blokkerende naar het wachtende team, "
+            "dikte = open afhankelijkheden, rood = met conflicten, kleur = organisatie)?",
+        },
+        "dep_network_pair": {
+            "en": "{dependent} waits on {blocker}: {n} open, {conflicts} conflicts",
+            "nl": "{dependent} wacht op {blocker}: {n} open, {conflicts} conflicten",
         },
         "dep_trend_q": {
             "en": "Are dependencies and red lines (conflicts dotted) going down from sync to sync?",
             "nl": "Nemen afhankelijkheden en rode lijnen (conflicten gestippeld) af per "
             "synchronisatie?",
         },
-        "dep_blocker": {"en": "Blocker", "nl": "Blokkeerder"},
+        "dep_blocker": {"en": "Blocking item", "nl": "Blokkerend item"},
         "dep_dependent": {"en": "Waiting item", "nl": "Wachtend item"},
         "dep_blocker_team": {"en": "Blocking team", "nl": "Blokkerend team"},
         "dep_dependent_team": {"en": "Waiting team", "nl": "Wachtend team"},
@@ -65,11 +73,11 @@ add_labels(
         "dep_at_risk": {"en": "at risk (same sprint)", "nl": "risico (zelfde sprint)"},
         "dep_unscheduled_blocker": {
             "en": "blocker not planned",
-            "nl": "blokkeerder niet gepland",
+            "nl": "blokkerend item niet gepland",
         },
         "dep_red_table": {
-            "en": "Red lines, by slip (re-plan one side in the Scrum of Scrums)",
-            "nl": "Rode lijnen, op uitloop (herplan een kant in de Scrum of Scrums)",
+            "en": "Red lines, by slip (re-plan one of the two in the Scrum of Scrums)",
+            "nl": "Rode lijnen, op uitloop (herplan één van beide in de Scrum of Scrums)",
         },
         "dep_cycles_table": {
             "en": "Cycles: work that waits on itself (a planning deadlock)",
@@ -87,7 +95,7 @@ add_labels(
         "dep_all": {"en": "all", "nl": "alles"},
         "dep_chain_items": {"en": "Items", "nl": "Items"},
         "dep_planned_days": {"en": "Planned days", "nl": "Geplande dagen"},
-        "dep_head": {"en": "Head (start here)", "nl": "Begin (start hier)"},
+        "dep_head": {"en": "Head (start here)", "nl": "Begin (hier starten)"},
         "dep_path": {"en": "Chain", "nl": "Keten"},
         "dep_bottleneck_table": {
             "en": "Bottlenecks: items most work waits on",
@@ -134,16 +142,16 @@ def build(ctx: ReportContext) -> Section:
     longest = chains.filter(pl.col("scope") == "all")
     red_lines = red_line_headline(red)  # the same figures as the CLI, the API and the rule
     headline = [
-        (t("dep_open"), f"{cross.height:,}"),
-        (t("dep_cross_org"), f"{cross.filter(pl.col('cross_org')).height:,}"),
-        (t("red_lines"), f"{red_lines['red_lines']:,}"),
+        (t("dep_open"), ctx.num(cross.height)),
+        (t("dep_cross_org"), ctx.num(cross.filter(pl.col("cross_org")).height)),
+        (t("red_lines"), ctx.num(red_lines["red_lines"])),
         *(
             (t(f"red_line_{state}"), _of_red_lines(red_lines[state], red_lines, ctx))
             for state in RED_LINES
         ),
-        (t("red_line_items"), f"{red_lines['waiting_items']:,}"),
-        (t("dep_team_cycles"), str(cycles.filter(pl.col("level") == "team").height)),
-        (t("dep_longest_chain"), str(longest["chain_items"][0]) if longest.height else "0"),
+        (t("red_line_items"), ctx.num(red_lines["waiting_items"])),
+        (t("dep_team_cycles"), ctx.num(cycles.filter(pl.col("level") == "team").height)),
+        (t("dep_longest_chain"), ctx.num(longest["chain_items"][0] if longest.height else 0)),
     ]
     figures = []
     if matrix.height:
@@ -151,9 +159,7 @@ def build(ctx: ReportContext) -> Section:
         figures.append(Figure(t("dep_network_q"), _network(matrix, ctx)))
     if org_matrix.height:
         figures.append(Figure(t("dep_matrix_org_q"), _heatmap(org_matrix, "org", ctx)))
-    trend = _trend(ctx, edges)
-    if trend is not None:
-        figures.append(Figure(t("dep_trend_q"), trend))
+    figures.append(_trend(ctx, edges))
     return Section(
         key="dependencies",
         title=t("dep_title"),
@@ -172,7 +178,7 @@ def build(ctx: ReportContext) -> Section:
 
 def _of_red_lines(n: int, red_lines: dict[str, int], ctx: ReportContext) -> str:
     """A subset of the red lines says so: "15 of 41 red lines"."""
-    return ctx.t("red_lines_of").format(n=f"{n:,}", total=f"{red_lines['red_lines']:,}")
+    return ctx.t("red_lines_of").format(n=ctx.num(n), total=ctx.num(red_lines["red_lines"]))
 
 
 def _team_label(org: str | None, team: str | None) -> str:
@@ -235,127 +241,148 @@ def _heatmap(matrix: pl.DataFrame, by: str, ctx: ReportContext) -> go.Figure:
 
 
 def _network(matrix: pl.DataFrame, ctx: ReportContext) -> go.Figure:
-    """Teams on a circle grouped by organisation; one trace per width band (plotly draws one
-    width per trace), red traces for pairs with conflicts. Readable at 30+ teams."""
-    pairs = matrix.with_columns(
-        pl.struct("blocker_org", "blocker_team").alias("_b"),
-        pl.struct("dependent_org", "dependent_team").alias("_d"),
-    )
-    nodes = sorted(
-        {(r["blocker_org"] or "", r["blocker_team"] or "") for r in pairs["_b"].to_list()}
-        | {(r["dependent_org"] or "", r["dependent_team"] or "") for r in pairs["_d"].to_list()}
-    )
+    """Teams on a circle grouped by organisation (one colour and legend entry per organisation),
+    one arrow per team pair from the blocking to the waiting team (width = open dependencies, red
+    when any is a conflict); a pair waiting both ways gets two arrows side by side. Readable at
+    30+ teams: labels stay small and the arrows stop at the nodes."""
+    t = ctx.t
+    rows = matrix.select(
+        pl.col("blocker_org").fill_null(""),
+        pl.col("blocker_team").fill_null(""),
+        pl.col("dependent_org").fill_null(""),
+        pl.col("dependent_team").fill_null(""),
+        "open",
+        "conflicts",
+    ).rows()
+    nodes = sorted({(bo, bt) for bo, bt, *_ in rows} | {(do, dt) for _, _, do, dt, *_ in rows})
     pos = {
         node: (math.cos(2 * math.pi * i / len(nodes)), math.sin(2 * math.pi * i / len(nodes)))
         for i, node in enumerate(nodes)
     }
-    most = pairs["open"].cast(pl.Int64).max()
-    top = max(1, most if isinstance(most, int) else 1)
-    bands: dict[tuple[int, bool], tuple[list[float | None], list[float | None]]] = {}
-    for bo, bt, do, dt, n, conflicts in pairs.select(
-        "blocker_org", "blocker_team", "dependent_org", "dependent_team", "open", "conflicts"
-    ).iter_rows():
-        width = 1 + round(5 * math.sqrt(n / top))
-        xs, ys = bands.setdefault((width, conflicts > 0), ([], []))
-        (x0, y0), (x1, y1) = pos[(bo or "", bt or "")], pos[(do or "", dt or "")]
-        xs += [x0, x1, None]
-        ys += [y0, y1, None]
+    top = max([int(r[4]) for r in rows] + [1])
+    pairs = {(r[0], r[1], r[2], r[3]) for r in rows}
     figure = go.Figure()
-    for (width, red), (xs, ys) in sorted(bands.items()):
-        figure.add_trace(
-            go.Scatter(
-                x=xs,
-                y=ys,
-                mode="lines",
-                line={"width": width, "color": "#c62828" if red else "rgba(31,95,191,0.45)"},
-                hoverinfo="skip",
-                showlegend=False,
+    midpoints: tuple[list[float], list[float], list[str]] = ([], [], [])
+    for bo, bt, do, dt, n, conflicts in rows:
+        (x0, y0), (x1, y1) = pos[(bo, bt)], pos[(do, dt)]
+        if (do, dt, bo, bt) in pairs:  # waits both ways: shift each arrow to its own side
+            dx, dy = y1 - y0, x0 - x1
+            norm = math.hypot(dx, dy) or 1.0
+            x0, y0, x1, y1 = (x0 + 0.03 * dx / norm, y0 + 0.03 * dy / norm,
+                              x1 + 0.03 * dx / norm, y1 + 0.03 * dy / norm)  # fmt: skip
+        red = conflicts > 0
+        figure.add_annotation(
+            x=x1,
+            y=y1,
+            ax=x0,
+            ay=y0,
+            xref="x",
+            yref="y",
+            axref="x",
+            ayref="y",
+            showarrow=True,
+            arrowhead=2,
+            arrowsize=1,
+            arrowwidth=1 + round(4 * math.sqrt(n / top)),
+            arrowcolor="#c62828" if red else "rgba(31,95,191,0.45)",
+            standoff=7,
+            startstandoff=7,
+            text="",
+        )
+        midpoints[0].append((x0 + x1) / 2)
+        midpoints[1].append((y0 + y1) / 2)
+        midpoints[2].append(
+            esc(
+                t("dep_network_pair").format(
+                    dependent=f"{dt} · {do}", blocker=f"{bt} · {bo}", n=ctx.num(n),
+                    conflicts=ctx.num(conflicts),
+                )
             )
-        )
-    degree = (
-        pl.concat(
-            [
-                matrix.select(
-                    pl.col("blocker_org").alias("o"), pl.col("blocker_team").alias("t"), "open"
-                ),
-                matrix.select(
-                    pl.col("dependent_org").alias("o"), pl.col("dependent_team").alias("t"), "open"
-                ),
-            ]
-        )
-        .group_by("o", "t")
-        .agg(pl.col("open").sum())
-    )
-    deg = {(o or "", t or ""): n for o, t, n in degree.iter_rows()}
-    orgs = sorted({o for o, _ in nodes})
-    figure.add_trace(
+        )  # fmt: skip
+    figure.add_trace(  # invisible points on the arrows carry their hover text
         go.Scatter(
-            x=[pos[n][0] for n in nodes],
-            y=[pos[n][1] for n in nodes],
-            mode="markers+text",
-            text=[esc(t) for _, t in nodes],
-            textposition="top center",
-            textfont={"size": 9 if len(nodes) > 30 else 11},
-            hovertext=[f"{esc(t)} · {esc(o)}: {deg.get((o, t), 0)}" for o, t in nodes],
+            x=midpoints[0],
+            y=midpoints[1],
+            mode="markers",
+            marker={"size": 10, "opacity": 0},
+            hovertext=midpoints[2],
             hoverinfo="text",
-            marker={
-                "size": [8 + 2 * math.sqrt(deg.get(n, 0)) for n in nodes],
-                "color": [orgs.index(o) for o, _ in nodes],
-                "colorscale": "Viridis",
-            },
             showlegend=False,
         )
     )
+    degree: dict[tuple[str, str], int] = {}
+    for bo, bt, do, dt, n, _ in rows:
+        degree[(bo, bt)] = degree.get((bo, bt), 0) + int(n)
+        degree[(do, dt)] = degree.get((do, dt), 0) + int(n)
+    orgs = sorted({o for o, _ in nodes})
+    colours = {o: PALETTE[i % len(PALETTE)] for i, o in enumerate(orgs)}
+    for org in orgs:
+        members = [node for node in nodes if node[0] == org]
+        figure.add_trace(
+            go.Scatter(
+                x=[pos[m][0] for m in members],
+                y=[pos[m][1] for m in members],
+                mode="markers+text",
+                name=esc(org or "?"),
+                text=[esc(team) for _, team in members],
+                textposition="top center",
+                textfont={"size": 9 if len(nodes) > 30 else 11},
+                hovertext=[
+                    f"{esc(team)} · {esc(org)}: {ctx.num(degree.get(m, 0))}"
+                    for m in members
+                    for team in [m[1]]
+                ],
+                hoverinfo="text",
+                marker={
+                    "size": [8 + 2 * math.sqrt(degree.get(m, 0)) for m in members],
+                    "color": colours[org],
+                    "line": {"width": 1, "color": "#ffffff"},
+                },
+            )
+        )
     figure.update_layout(
-        xaxis={"visible": False},
-        yaxis={"visible": False, "scaleanchor": "x"},
-        height=620 if len(nodes) > 30 else 480,
+        xaxis={"visible": False, "range": [-1.3, 1.3]},
+        yaxis={"visible": False, "scaleanchor": "x", "range": [-1.2, 1.25]},
+        height=660 if len(nodes) > 30 else 520,
         margin={"l": 10, "r": 10, "t": 10, "b": 10},
+        legend={"title": {"text": esc(t("organisation"))}, "orientation": "v"},
     )
     return figure
 
 
-def _trend(ctx: ReportContext, edges: pl.DataFrame) -> go.Figure | None:
-    """Snapshots per sync (when the report has the warehouse), else this sync's figures."""
+def trend_note(ctx: ReportContext, moments: list[Any]) -> str:
+    """The sentence shown instead of a trend chart until there are two syncs."""
+    if not moments:
+        return ctx.t("trend_none")
+    return ctx.t("trend_later").format(when=moment(max(moments), ctx.lang))
+
+
+def _trend(ctx: ReportContext, edges: pl.DataFrame) -> Figure:
+    """Snapshots per sync (metric_snapshots) from the second sync on; until then a sentence
+    saying when the trend appears (one point on a time axis answers nothing)."""
+    question = ctx.t("dep_trend_q")
     scope = f"organisation:{ctx.organisation}" if ctx.organisation else "all"
     wh = ctx.inputs.warehouse
-    points = pl.DataFrame(
-        schema={"as_of": pl.Datetime("us", "UTC"), "metric": pl.String, "value": pl.Float64}
+    if wh is None:
+        return Figure(question, None, trend_note(ctx, [ctx.inputs.as_of]))
+    points = wh.query(
+        "SELECT as_of, metric, value FROM metric_snapshots WHERE family = 'dependencies' "
+        "AND scope = ? AND as_of <= ? AND metric IN ('cross_team_open', 'cross_org_open', "
+        "'conflicts', 'unscheduled_blockers', 'at_risk') ORDER BY as_of",
+        [scope, ctx.inputs.as_of],
+    ).with_columns(pl.col("as_of").dt.convert_time_zone("UTC"))
+    moments = points["as_of"].unique().sort().to_list()
+    if len(moments) < 2:
+        return Figure(question, None, trend_note(ctx, moments or [ctx.inputs.as_of]))
+    red_states = ("conflicts", "unscheduled_blockers", "at_risk")  # the red lines, summed
+    red_lines = (
+        points.filter(pl.col("metric").is_in(red_states))
+        .group_by("as_of")
+        .agg(pl.lit("red_lines").alias("metric"), pl.col("value").sum())
     )
-    if wh is not None:
-        points = wh.query(
-            "SELECT as_of, metric, value FROM metric_snapshots WHERE family = 'dependencies' "
-            "AND scope = ? AND metric IN ('cross_team_open', 'cross_org_open', 'conflicts', "
-            "'unscheduled_blockers', 'at_risk') ORDER BY as_of",
-            [scope],
-        ).with_columns(pl.col("as_of").dt.convert_time_zone("UTC"))
-        red_states = ("conflicts", "unscheduled_blockers", "at_risk")  # the red lines, summed
-        red_lines = (
-            points.filter(pl.col("metric").is_in(red_states))
-            .group_by("as_of")
-            .agg(pl.lit("red_lines").alias("metric"), pl.col("value").sum())
-        )
-        points = pl.concat(
-            [points.filter(~pl.col("metric").is_in(red_states[1:])), red_lines]
-        ).sort("as_of", maintain_order=True)
-    if points.height == 0:
-        if edges.height == 0:
-            return None
-        open_ = edges.filter(pl.col("open"))
-        headline = red_line_headline(edges)
-        now = {
-            "cross_team_open": open_.filter(pl.col("cross_team").fill_null(False)).height,
-            "cross_org_open": open_.filter(pl.col("cross_org").fill_null(False)).height,
-            "red_lines": headline["red_lines"],
-            "conflicts": headline["conflict"],
-        }
-        points = pl.DataFrame(
-            {
-                "as_of": [ctx.inputs.as_of] * len(now),
-                "metric": list(now),
-                "value": [float(v) for v in now.values()],
-            }
-        )
+    points = pl.concat([points.filter(~pl.col("metric").is_in(red_states[1:])), red_lines]).sort(
+        "as_of", maintain_order=True
+    )
     labels = {
         "cross_team_open": ctx.t("dep_open"),
         "cross_org_open": ctx.t("dep_cross_org"),
@@ -379,10 +406,10 @@ def _trend(ctx: ReportContext, edges: pl.DataFrame) -> go.Figure | None:
     figure.update_layout(
         height=300,
         margin={"l": 50, "r": 20, "t": 10, "b": 40},
-        xaxis={"title": ctx.t("dep_sync")},
+        xaxis=ctx.date_axis(title=ctx.t("dep_sync")),
         yaxis={"title": ctx.t("dep_count"), "rangemode": "tozero"},
     )
-    return figure
+    return Figure(question, figure)
 
 
 def _red_table(red: pl.DataFrame, ctx: ReportContext) -> Table:
@@ -391,12 +418,12 @@ def _red_table(red: pl.DataFrame, ctx: ReportContext) -> Table:
         [
             t(f"dep_{r['timing']}") if r["timing"] in RED_LINES else r["timing"],
             r["slip_days"] if r["slip_days"] is not None else "",
-            link_cell(r["dependent_key"], r["dependent_url"], r["dependent_id"]),
-            _team_label(r["dependent_org"], r["dependent_team"]),
-            r["dependent_planned_end"].isoformat() if r["dependent_planned_end"] else "",
-            link_cell(r["blocker_key"], r["blocker_url"], r["blocker_id"]),
-            _team_label(r["blocker_org"], r["blocker_team"]),
-            r["blocker_planned_end"].isoformat() if r["blocker_planned_end"] else "",
+            ctx.link(r["dependent_key"], r["dependent_url"], r["dependent_id"]),
+            nowrap(_team_label(r["dependent_org"], r["dependent_team"])),
+            nowrap(ctx.day(r["dependent_planned_end"])) if r["dependent_planned_end"] else "",
+            ctx.link(r["blocker_key"], r["blocker_url"], r["blocker_id"]),
+            nowrap(_team_label(r["blocker_org"], r["blocker_team"])),
+            nowrap(ctx.day(r["blocker_planned_end"])) if r["blocker_planned_end"] else "",
         ]
         for r in red.head(MAX_ROWS).iter_rows(named=True)
     ]
@@ -433,10 +460,13 @@ def _chains_table(chains: pl.DataFrame, ctx: ReportContext) -> Table:
     t = ctx.t
     rows = [
         [
-            t("dep_all") if r["scope"] == "all" else (r["epic_key"] or r["epic_id"] or ""),
+            t("dep_all")
+            if r["scope"] == "all"
+            else nowrap(ctx.item_label(r["epic_key"], r["epic_id"])),
             r["chain_items"],
             r["planned_days"] if r["planned_days"] is not None else "",
-            f"{r['head_key'] or r['head_id']} ({_team_label(r['head_org'], r['head_team'])})",
+            f"{ctx.item_label(r['head_key'], r['head_id'])} "
+            f"({_team_label(r['head_org'], r['head_team'])})",
             " → ".join(r["path"][-12:]) if r["path"] else "",
         ]
         for r in chains.head(MAX_ROWS).iter_rows(named=True)
@@ -452,20 +482,20 @@ def _chains_table(chains: pl.DataFrame, ctx: ReportContext) -> Table:
 
 
 def _count(value: int, exact: bool, ctx: ReportContext) -> str:
-    return f"{value:,}" if exact else f"~{value:,} {ctx.t('dep_approx')}"
+    return ctx.num(value) if exact else f"~{ctx.num(value)} {ctx.t('dep_approx')}"
 
 
 def _bottleneck_table(items: pl.DataFrame, ctx: ReportContext) -> Table:
     t = ctx.t
     rows = [
         [
-            link_cell(r["key"], r["url"], r["item_id"]),
+            ctx.link(r["key"], r["url"], r["item_id"]),
             r["title"] or "",
-            _team_label(r["organisation"], r["team"]),
+            nowrap(_team_label(r["organisation"], r["team"])),
             r["direct_dependents"] or 0,
             _count(r["dependents"], r["exact"], ctx),
-            f"{r['dependents_estimate']:.0f}",
-            f"{r['weight']:.0f}",
+            ctx.num(r["dependents_estimate"], 0),
+            ctx.num(r["weight"], 0),
         ]
         for r in items.head(MAX_ROWS).iter_rows(named=True)
     ]
@@ -485,11 +515,11 @@ def _team_bottleneck_table(teams: pl.DataFrame, ctx: ReportContext) -> Table:
     t = ctx.t
     rows = [
         [
-            _team_label(r["organisation"], r["team"]),
+            nowrap(_team_label(r["organisation"], r["team"])),
             r["direct_dependents"] or 0,
             _count(r["dependents"], r["exact"], ctx),
-            f"{r['dependents_estimate']:.0f}",
-            f"{r['weight']:.0f}",
+            ctx.num(r["dependents_estimate"], 0),
+            ctx.num(r["weight"], 0),
         ]
         for r in teams.head(MAX_ROWS).iter_rows(named=True)
     ]

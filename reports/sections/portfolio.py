@@ -5,7 +5,7 @@ from __future__ import annotations
 import plotly.graph_objects as go
 import polars as pl
 
-from pmolens.reports.blocks import Figure, ReportContext, Section, Table, esc
+from pmolens.reports.blocks import Figure, ReportContext, Section, Table, esc, nowrap
 
 MAX_ROWS = 60
 MAX_WEDGES = 1_500  # sunburst nodes before features are left out (see sunburst_nodes)
@@ -22,15 +22,15 @@ def build(ctx: ReportContext) -> Section:
     ordered = epics.sort(["progress_count", "key"], descending=[False, False], nulls_last=True)
     rows = [
         [
-            {"text": r["key"], "href": r["url"]},
+            ctx.link(r["key"], r["url"], r["item_id"]),
             r["title"],
             r["organisation"],
             r["team"] or t("no_team"),
             r["assignee"] or t("unassigned"),
             t(r["status_category"]) if r["status_category"] else "",
-            f"{(r['progress_count'] or 0):.0%}",
-            f"{(r['progress_estimate'] or 0):.0%}",
-            r["due_date"].isoformat() if r["due_date"] else "",
+            ctx.pct(r["progress_count"] or 0),
+            ctx.pct(r["progress_estimate"] or 0),
+            nowrap(ctx.day(r["due_date"])) if r["due_date"] else "",
         ]
         for r in ordered.head(MAX_ROWS).iter_rows(named=True)
     ]
@@ -103,6 +103,12 @@ def sunburst_nodes(tree: pl.DataFrame) -> pl.DataFrame:
     return nodes
 
 
+def _short(title: str | None, n: int = 28) -> str:
+    """A wedge label's title part: short enough to fit a wedge."""
+    text = (title or "").strip()
+    return text if len(text) <= n else text[: n - 1] + "…"
+
+
 def _sunburst(tree: pl.DataFrame, ctx: ReportContext) -> go.Figure:
     """Initiatives, epics (and features) with their work counts, one root per organisation."""
     nodes = sunburst_nodes(tree)
@@ -117,12 +123,14 @@ def _sunburst(tree: pl.DataFrame, ctx: ReportContext) -> go.Figure:
     for r in nodes.iter_rows(named=True):
         parent = r["parent_id"] if r["parent_id"] in known else f"org:{r['organisation']}"
         ids.append(r["item_id"])
-        labels.append(esc(r["key"]))
+        name = ctx.item_label(r["key"], r["item_id"])
+        labels.append(esc(f"{name} {_short(r['title'])}".strip()))
         parents.append(parent)
         values.append(0)
         hover.append(
-            f"{esc(r['key'])}: {esc(r['title'])}<br>{esc(r['team'] or '')} · "
-            f"{(r['progress_count'] or 0):.0%} ({r['items_done']}/{r['items_total']})"
+            f"{esc(name)}: {esc(r['title'])}<br>{esc(r['team'] or '')} · "
+            f"{ctx.pct(r['progress_count'] or 0)} "
+            f"({ctx.num(r['items_done'])}/{ctx.num(r['items_total'])})"
         )
     # leaf size = its own work count, so each wedge is proportional to the work under it
     child_of = set(parents)
@@ -143,6 +151,7 @@ def _sunburst(tree: pl.DataFrame, ctx: ReportContext) -> go.Figure:
             hoverinfo="text",
             branchvalues="remainder",
             maxdepth=3,
+            insidetextorientation="radial",
         )
     )
     figure.update_layout(height=520, margin={"l": 10, "r": 10, "t": 10, "b": 10})
