@@ -3,17 +3,37 @@
 from __future__ import annotations
 
 import asyncio
+import logging
 import os
 import sys
 from pathlib import Path
 from typing import Annotated
 
 import typer
-from rich.progress import Progress, SpinnerColumn, TaskID, TextColumn, TimeElapsedColumn
-from rich.table import Table
+from rich.progress import (
+    BarColumn,
+    Progress,
+    ProgressColumn,
+    SpinnerColumn,
+    Task,
+    TaskID,
+    TextColumn,
+    TimeElapsedColumn,
+)
+from rich.text import Text
 
-from pmolens.api.console import console, err, print_outcomes, print_status
+from pmolens.api.console import (
+    console,
+    err,
+    print_outcomes,
+    print_remote_runs,
+    print_status,
+)
 from pmolens.warehouse.config import DEFAULT_CONFIG, ConfigError, Settings, load_settings
+
+# A source's failure is printed once, in the sync summary; pipeline.sync logs it too, which
+# Python's last-resort handler would otherwise print a second time (before the summary).
+logging.getLogger("pmolens.sync").addHandler(logging.NullHandler())
 
 app = typer.Typer(
     help="pmolens: steering analytics across teams, organisations and trackers.",
@@ -131,15 +151,23 @@ def _sync_here(
     with (
         opened as warehouse,
         Progress(
-            SpinnerColumn(), TextColumn("{task.description}"), TimeElapsedColumn(), console=console
+            SpinnerColumn(),
+            TextColumn("{task.description}"),
+            BarColumn(bar_width=24),
+            ItemsColumn(),
+            TimeElapsedColumn(),
+            console=console,
         ) as bar,
     ):
         tasks: dict[str, TaskID] = {}
 
-        def progress(name: str, items: int) -> None:
+        def progress(name: str, items: int, total: int | None) -> None:
             if name not in tasks:
-                tasks[name] = bar.add_task(name)
-            bar.update(tasks[name], description=f"{name}: {items:,} items read")
+                tasks[name] = bar.add_task(name, total=None)
+            # the tracker's count may lag a change made while the run reads: never below read
+            bar.update(
+                tasks[name], completed=items, total=None if total is None else max(total, items)
+            )
 
         outcomes = asyncio.run(
             sync_all(
@@ -156,8 +184,27 @@ def _sync_here(
 
             # analytics computed once per sync, read many times (on the lake: by one process)
             refresh_after_sync(warehouse, settings)
-    print_outcomes(outcomes)
+        print_outcomes(outcomes, warehouse)
     return all(o.ok for o in outcomes)
+
+
+class ItemsColumn(ProgressColumn):
+    """Items read of the tracker's total with the time left ("1,200 of 5,000 items, 40 s
+    left"), or, where the tracker gives no total, the rate ("1,200 items, 310 items/s")."""
+
+    def render(self, task: Task) -> Text:
+        done = int(task.completed)
+        speed = task.speed
+        if task.total is None:
+            rate = f", {speed:,.0f} items/s" if speed else ""
+            return Text(f"{done:,} items{rate}")
+        left = ""
+        if speed and task.total > done:
+            seconds = (task.total - done) / speed
+            left = (
+                f", {seconds:,.0f} s left" if seconds < 120 else f", {seconds / 60:,.0f} min left"
+            )
+        return Text(f"{done:,} of {int(task.total):,} items{left}")
 
 
 def _sync_via_server(
@@ -178,12 +225,7 @@ def _sync_via_server(
     except RuntimeError as exc:
         err.print(str(exc), soft_wrap=True, style="red", markup=False)
         raise typer.Exit(1) from None
-    table = Table("source", "outcome", "items", "error")
-    for run in results:
-        table.add_row(
-            run["source"], run["outcome"], str(run.get("items") or 0), run.get("error") or ""
-        )
-    console.print(table)
+    print_remote_runs(results, server)
     if any(run["outcome"] == "failed" for run in results):
         raise typer.Exit(1)
 

@@ -2,13 +2,17 @@
 
 from __future__ import annotations
 
+import os
+import re
 import sys
+from collections.abc import Callable
 
 from rich.console import Console
+from rich.markup import escape
 from rich.table import Table
 
 from pmolens.pipeline.sync import SyncOutcome
-from pmolens.reports.i18n import Lang, translator
+from pmolens.reports.i18n import Lang, add_labels, translator
 from pmolens.warehouse.store import Warehouse
 from pmolens.warehouse.transforms.dependencies.timing import RED_LINES, red_line_headline
 
@@ -16,19 +20,75 @@ console = Console(width=None if sys.stdout.isatty() else 132)
 err = Console(stderr=True, width=None if sys.stderr.isatty() else 132)
 
 
-def print_outcomes(outcomes: list[SyncOutcome]) -> None:
-    """One row per source run, then each failure as one red line."""
+add_labels(
+    {
+        "cli_complete": {"en": "complete", "nl": "volledig"},
+        "cli_partial": {"en": "partial", "nl": "gedeeltelijk"},
+        "cli_failed": {"en": "failed", "nl": "mislukt"},
+        "cli_source_failed": {"en": "{source} failed: {error}", "nl": "{source} mislukt: {error}"},
+        "cli_problems": {
+            "en": "{source}: {n} problems, the data is in but these need a look:",
+            "nl": "{source}: {n} meldingen, de gegevens staan erin maar kijk hier naar:",
+        },
+        "cli_one_problem": {
+            "en": "{source}: 1 problem, the data is in but this needs a look:",
+            "nl": "{source}: 1 melding, de gegevens staan erin maar kijk hier naar:",
+        },
+        "cli_more_problems": {
+            "en": "and {n} more (all of them: pmolens status, or GET /sync-runs/{run})",
+            "nl": "en nog {n} (alle: pmolens status, of GET /sync-runs/{run})",
+        },
+        "cli_server_env": {
+            "en": "{env} must be set where `pmolens serve` runs ({url}, pid {pid}), not only in "
+            "this shell: restart the server with it exported",
+            "nl": "{env} moet gezet zijn waar `pmolens serve` draait ({url}, pid {pid}), niet "
+            "alleen in deze shell: start de server opnieuw met die variabele geëxporteerd",
+        },
+        "cli_server_env_demo": {
+            "en": "(the demo's token: `pmolens serve --with-simulator` sets it)",
+            "nl": "(het token van de demo: `pmolens serve --with-simulator` zet het)",
+        },
+    }
+)
+
+PROBLEMS_SHOWN = 3  # a summary names this many problem lines per source, then "and N more"
+
+
+def cli_lang() -> Lang:
+    """The CLI's language: PMOLENS_LANG (nl or en), English by default."""
+    chosen = os.environ.get("PMOLENS_LANG", "en").strip().lower()[:2]
+    return "nl" if chosen == "nl" else "en"
+
+
+def outcome_label(outcome: str | None, t: Callable[[str], str]) -> str:
+    """A run's outcome as the CLI shows it: complete (green), partial (yellow), failed (red)."""
+    style, key = {
+        "success": ("green", "cli_complete"),
+        "partial": ("yellow", "cli_partial"),
+        "failed": ("red", "cli_failed"),
+    }.get(outcome or "", ("", ""))
+    if not key:
+        return escape(outcome or "")
+    return f"[{style}]{t(key)}[/{style}]"
+
+
+def print_outcomes(outcomes: list[SyncOutcome], warehouse: Warehouse | None = None) -> None:
+    """One row per source run; below it each failure once (its own words: the URL, the source,
+    the environment variable) and each source's problems by name (the first few, then how many
+    more), read from the run's record when the warehouse is given."""
+    t = translator(cli_lang())
     table = Table(
         "source", "outcome", "items", "links", "history", "deleted", "problems", "seconds"
     )
     for o in outcomes:
         r = o.result
         if r is None:
-            table.add_row(o.source, "[red]failed[/red]", "", "", "", "", "", f"{o.seconds:.1f}")
+            outcome = outcome_label("failed", t)
+            table.add_row(o.source, outcome, "", "", "", "", "", f"{o.seconds:.1f}")
         else:
             table.add_row(
                 o.source,
-                "[yellow]partial[/yellow]" if r.problems else "[green]ok[/green]",
+                outcome_label("partial" if r.problems else "success", t),
                 f"{r.items:,}",
                 f"{r.links:,}",
                 f"{r.status_changes:,}",
@@ -37,9 +97,87 @@ def print_outcomes(outcomes: list[SyncOutcome]) -> None:
                 f"{o.seconds:.1f}",
             )
     console.print(table)
+    texts: dict[int, str | None] = {}
+    runs = [o.result.run_id for o in outcomes if o.result is not None and o.result.problems]
+    if warehouse is not None and runs:
+        texts = dict(
+            warehouse.query(
+                "SELECT run_id, problem_text FROM sync_runs WHERE list_contains(?, run_id)",
+                [runs],
+            ).iter_rows()
+        )
     for o in outcomes:
         if o.error:
-            err.print(f"[red]{o.error}[/red]")
+            print_failure(o.source, o.error, t)
+        elif o.result is not None and o.result.problems:
+            print_problems(
+                o.source, o.result.problems, texts.get(o.result.run_id), o.result.run_id, t
+            )
+
+
+def print_failure(source: str, error: str, t: Callable[[str], str]) -> None:
+    """A failed run in one red line, without saying its source twice."""
+    for prefix in (f"{source}: ", f"source {source!r}: "):
+        error = error.removeprefix(prefix)
+    err.print(
+        t("cli_source_failed").format(source=source, error=error),
+        style="red",
+        markup=False,
+        soft_wrap=True,
+        highlight=False,
+    )
+
+
+def print_problems(
+    source: str, count: int, text: str | None, run_id: int, t: Callable[[str], str]
+) -> None:
+    """A partial run's problems by name: the first PROBLEMS_SHOWN distinct lines (each with its
+    count, "(x4)"), then "and N more"."""
+    lines = [line for line in (text or "").splitlines() if line.strip()]
+    head = t("cli_one_problem" if count == 1 else "cli_problems")
+    console.print(
+        head.format(source=source, n=f"{count:,}"), style="yellow", markup=False, soft_wrap=True
+    )
+    for line in lines[:PROBLEMS_SHOWN]:
+        console.print(f"  - {line}", markup=False, soft_wrap=True, highlight=False)
+    if len(lines) > PROBLEMS_SHOWN:
+        more = t("cli_more_problems").format(n=len(lines) - PROBLEMS_SHOWN, run=run_id)
+        console.print(f"  {more}", markup=False, soft_wrap=True, highlight=False)
+
+
+def print_remote_runs(runs: list[dict], server: dict) -> None:
+    """The runs a server did for `pmolens sync` (handed to it), printed like a local sync: a
+    table, each failure once, each source's problems by name. A variable missing in the
+    *server's* environment says so: exporting it in this shell does not reach the server."""
+    t = translator(cli_lang())
+    table = Table("source", "outcome", "items", "problems")
+    for run in runs:
+        table.add_row(
+            run["source"],
+            outcome_label(run["outcome"], t),
+            f"{run.get('items') or 0:,}",
+            f"{run.get('problems') or 0:,}",
+        )
+    console.print(table)
+    missing: set[str] = set()
+    for run in runs:
+        if run.get("error"):
+            print_failure(run["source"], str(run["error"]), t)
+            found = _UNSET_ENV.search(str(run["error"]))
+            if found:
+                missing.add(found[1])
+        elif run.get("problems"):
+            print_problems(
+                run["source"], int(run["problems"]), run.get("problem_text"), run["run_id"], t
+            )
+    for env in sorted(missing):
+        hint = t("cli_server_env").format(env=env, url=server.get("url"), pid=server.get("pid"))
+        if env == "PMOLENS_DEMO_TOKEN":
+            hint += " " + t("cli_server_env_demo")
+        err.print(hint, style="red", markup=False, soft_wrap=True, highlight=False)
+
+
+_UNSET_ENV = re.compile(r"environment variable (\w+) .*is not set")
 
 
 def print_status(warehouse: Warehouse) -> None:
@@ -101,9 +239,6 @@ def print_status(warehouse: Warehouse) -> None:
             f"{row['cross_organisation']:,}",
         )
     console.print(table)
-    for row in sources.iter_rows(named=True):
-        if row["error"]:
-            err.print(f"[red]{row['source']}: {row['error']}[/red]")
 
 
 def red_line_rows(warehouse: Warehouse, lang: Lang = "en") -> list[tuple[str, str]]:

@@ -954,6 +954,7 @@ class AzureDevOpsConnector:
         self._project_path = quote(config.project, safe="")
         self.wiql_top = WIQL_CAP
         self.updates_threshold = UPDATES_THRESHOLD
+        self.total: int | None = None  # work items this run reads: the WIQL id count (progress)
 
     # -- public protocol
 
@@ -969,6 +970,7 @@ class AzureDevOpsConnector:
                 feed_task = asyncio.create_task(self._revision_feed(run))
                 pending.append(feed_task)
             ids = await self._wiql_ids(self._since_clause(since))
+            self.total = len(ids)
             if since is not None and len(ids) > self.updates_threshold:
                 feed_task = asyncio.create_task(self._revision_feed(run))
                 pending.append(feed_task)

@@ -675,6 +675,10 @@ class JiraConnector:
         self.api = "/rest/api/3" if self.cloud else "/rest/api/2"
         self.scope = config.jql or "order by created"
         self._zone: ZoneInfo | None = None
+        # issues this run reads, once known (progress): the length of Cloud's id listing (exact,
+        # and free: the ids are listed before the issues anyway, so approximate-count would be
+        # one more call for a rougher number), Data Center's search ``total``
+        self.total: int | None = None
 
     # -- public protocol
 
@@ -839,6 +843,7 @@ class JiraConnector:
     ) -> AsyncGenerator[tuple[list[dict[str, Any]], dict[str, list[dict[str, Any]] | None]]]:
         """Ids first (cheap, 5000 a page), then issues + changelogs 100 at a time, concurrently."""
         ids = await self._listing(where)
+        self.total = len(ids)
         chunks = [ids[i : i + ISSUE_CHUNK] for i in range(0, len(ids), ISSUE_CHUNK)]
 
         async def one(chunk: list[str]) -> tuple[list[dict[str, Any]], dict[str, Any]]:
@@ -911,7 +916,7 @@ class JiraConnector:
 
         first = await page(0)
         size = int(first.get("maxResults") or size) or size  # the server may cap it
-        total = first["total"]
+        total = self.total = first["total"]
         yield await self._dc_histories([dict(i) for i in first["issues"]])
         starts = list(range(size, total, size))
         window = max(1, self.config.concurrency * 2)

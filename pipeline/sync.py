@@ -9,6 +9,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import re
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime
@@ -25,7 +26,9 @@ from pmolens.warehouse.store import CommitResult, Staged, Warehouse
 
 log = logging.getLogger("pmolens.sync")
 
-Progress = Callable[[str, int], None]  # (source, items read so far)
+# (source, items read so far, items the tracker says the run reads, or None when it does not say:
+# Jira DC's search total, the Jira Cloud id listing's length, the Azure DevOps WIQL id count)
+Progress = Callable[[str, int, int | None], None]
 
 
 class SyncError(RuntimeError):
@@ -135,7 +138,7 @@ async def _sync_claimed(
         raise
     except Exception as exc:  # every failure is one line for the user; the traceback is debug
         log.debug("sync of %s failed", config.name, exc_info=True)
-        message = redact(_describe(exc), secrets)
+        message = redact(_describe(exc, config), secrets)
         warehouse.fail_run(run_id, message, [redact(p, secrets) for p in staged.problems])
         raise SyncError(config.name, message, run_id) from None
 
@@ -161,7 +164,8 @@ async def _read(
             staged.skipped += batch.skipped
             staged.problems += batch.problems
             if progress:
-                progress(config.name, staged.item_count)
+                # a connector that knows how many items the run reads says so in ``total``
+                progress(config.name, staged.item_count, getattr(connector, "total", None))
         return await listing if listing is not None else None
     finally:
         if listing is not None and not listing.done():
@@ -269,11 +273,27 @@ def _new_cursor(staged: Staged, before: datetime | None) -> datetime | None:
     return latest
 
 
-def _describe(exc: BaseException) -> str:
-    """One line: the tracker's or config's own words, else the error type and its first line."""
+_REQUEST = re.compile(r"^(GET|POST|PUT|PATCH|DELETE) (/\S*)")
+
+
+def _describe(exc: BaseException, config: SourceConfig | None = None) -> str:
+    """One line: the tracker's or config's own words, else the error type and its first line.
+    A tracker's refusal or silence names what to fix: the full URL asked (the client only knows
+    the path), the token's environment variable on a 401, the base_url when nothing answered."""
     if isinstance(exc, TrackerError | ConfigError):
         text = str(exc)
     else:
         text = f"{type(exc).__name__}: {exc}"
     first = text.strip().splitlines()[0] if text.strip() else type(exc).__name__
+    if config is not None and isinstance(exc, TrackerError):
+        first = _REQUEST.sub(lambda m: f"{m[1]} {config.base_url}{m[2]}", first, count=1)
+        if exc.status == 401:
+            who = f" for {config.email}" if config.kind == "jira_cloud" and config.email else ""
+            first = first.replace(
+                "check the token environment variable of this source",
+                f"the tracker refused the token in {config.token_env}{who} "
+                "(sources.token_env): export a valid API token or PAT",
+            )
+        elif exc.status is None and "(last: " in first:  # connection errors and timeouts
+            first += f" - is {config.base_url} (base_url) right and reachable from here?"
     return first[:500]

@@ -112,7 +112,7 @@ jql = "project = FK"
         server.should_exit = True
         thread.join(timeout=10)
     assert cli.returncode == 0, cli.stdout + cli.stderr
-    assert "handing the sync to it" in cli.stdout and "success" in cli.stdout
+    assert "handing the sync to it" in cli.stdout and "complete" in cli.stdout
     assert "lock" not in (cli.stdout + cli.stderr).lower()
     assert status.returncode == 0 and "owns the warehouse" in status.stdout
     assert reader_errors == []
