@@ -251,6 +251,18 @@ def serve(
     config: ConfigOption = None,
     host: Annotated[str | None, typer.Option(help="Bind address (default: server.host).")] = None,
     port: Annotated[int | None, typer.Option(help="Port (default: server.port).")] = None,
+    with_simulator: Annotated[
+        bool,
+        typer.Option(
+            "--with-simulator",
+            help="Also run the tracker simulator where the demo config's sources expect it "
+            "(`pmolens demo` prints this command).",
+        ),
+    ] = False,
+    simulator_size: Annotated[
+        int, typer.Option(help="Work items in the simulated chain (as given to `pmolens demo`).")
+    ] = 2000,
+    simulator_seed: Annotated[int, typer.Option(help="Simulator seed (as given to the demo).")] = 7,
     no_scheduler: Annotated[
         bool,
         typer.Option(
@@ -266,11 +278,24 @@ def serve(
     if _owner(settings) is not None:
         err.print("another pmolens serve already owns this warehouse")
         raise typer.Exit(1)
+    sim = None
+    if with_simulator:
+        from pmolens.api.demo import DemoError, start_simulator
+
+        try:
+            sim = start_simulator(settings, size=simulator_size, seed=simulator_seed)
+        except DemoError as exc:
+            err.print(str(exc), soft_wrap=True, style="red", markup=False)
+            raise typer.Exit(2) from None
+        console.print(f"tracker simulator at {sim.url} ({simulator_size:,} items)")
     try:
         run_server(settings, host=host, port=port, scheduler=not no_scheduler)
     except ConfigError as exc:
         err.print(f"[red]config error[/red] {exc}")
         raise typer.Exit(2) from None
+    finally:
+        if sim is not None:
+            sim.stop()
 
 
 @app.command()
@@ -335,11 +360,28 @@ def demo(
     ),
     size: Annotated[int, typer.Option(help="Work items in the simulated chain.")] = 2000,
     seed: Annotated[int, typer.Option(help="Simulator seed (same seed, same portfolio).")] = 7,
+    port: Annotated[int, typer.Option(help="Port the demo config gives `pmolens serve`.")] = 8765,
+    simulator_port: Annotated[
+        int,
+        typer.Option(
+            help="Port of the demo's simulator, kept in the demo config for "
+            "`pmolens serve --with-simulator`."
+        ),
+    ] = 8901,
 ) -> None:
     """Start the tracker simulator, sync the demo chain into a fresh warehouse, show what landed."""
     from pmolens.api.demo import run_demo
 
-    sys.exit(run_demo(directory, size=size, seed=seed, console=console))
+    sys.exit(
+        run_demo(
+            directory,
+            size=size,
+            seed=seed,
+            console=console,
+            port=port,
+            simulator_port=simulator_port,
+        )
+    )
 
 
 @app.command()

@@ -5,8 +5,10 @@ from __future__ import annotations
 import asyncio
 import os
 import shutil
+import subprocess
 import tomllib
 from pathlib import Path
+from typing import Any
 
 from rich.console import Console
 
@@ -61,28 +63,74 @@ def json_key(key: str) -> str:
     return key if key.replace("_", "").isalnum() else json.dumps(key)
 
 
-def run_demo(directory: Path, *, size: int, seed: int, console: Console) -> int:
+DEMO_SCHEDULE = "*/15 * * * *"  # what `pmolens serve` syncs the demo on: every quarter hour
+DEMO_SIZE, DEMO_SEED, SIMULATOR_PORT = 2000, 7, 8901  # the defaults of `pmolens simulator` too
+
+
+class DemoError(RuntimeError):
+    """The demo cannot start or serve its simulator; the message says what to do."""
+
+
+def run_demo(
+    directory: Path,
+    *,
+    size: int,
+    seed: int,
+    console: Console,
+    port: int = 8765,
+    simulator_port: int = SIMULATOR_PORT,
+) -> int:
+    """Simulate the chain on ``simulator_port``, sync it into a fresh warehouse and write a config
+    that `pmolens serve --with-simulator` runs as is: the same simulator port (the remote links
+    the trackers serve name it), a schedule on every source, the demo's link types mapped."""
     from pmolens.api.console import print_status
+    from pmolens.api.handoff import running_server
     from pmolens.pipeline.refresh import refresh
     from pmolens.pipeline.sync import sync_all
     from pmolens.reports.steering import build_report
-    from pmolens.simulator import DEMO_TOKEN, Simulator, demo_settings
+    from pmolens.simulator import DEMO_TOKEN, TOKEN_ENV, Simulator, demo_settings
     from pmolens.warehouse.store import Warehouse
 
     directory.mkdir(parents=True, exist_ok=True)
+    config_path = directory / "pmolens.toml"
     warehouse_path = directory / "pmolens.duckdb"
+    owner = running_server(
+        settings_from_dict({"warehouse": {"path": "pmolens.duckdb"}}, base_dir=directory)
+    )
+    if owner is not None:
+        console.print(
+            f"[red]pmolens serve (pid {owner['pid']}, {owner['url']}) owns {warehouse_path}[/red]: "
+            "stop it before running the demo again",
+            soft_wrap=True,
+        )
+        return 1
     for stale in (warehouse_path, Path(str(warehouse_path) + ".wal")):
         if stale.exists():
             stale.unlink()
-    os.environ["PMOLENS_DEMO_TOKEN"] = DEMO_TOKEN
+    os.environ[TOKEN_ENV] = DEMO_TOKEN  # this process's syncs; the server's: start_simulator
     console.print(
         f"[bold]pmolens demo[/bold]: simulating a chain of three organisations ({size:,} items)"
     )
-    with Simulator(seed=seed, size=size) as sim:
+    try:
+        sim = Simulator(seed=seed, size=size, port=simulator_port).start()
+    except OSError as exc:
+        console.print(
+            f"[red]cannot start the simulator on 127.0.0.1:{simulator_port}[/red] "
+            f"({exc.strerror or exc}): is a `pmolens serve --with-simulator` or "
+            "`pmolens simulator` still running? Stop it, or choose another port with "
+            "--simulator-port",
+            soft_wrap=True,
+        )
+        return 2
+    except ValueError as exc:  # a size the simulator cannot split over its tenants
+        console.print(f"[red]{exc}[/red]", soft_wrap=True)
+        return 2
+    try:
         data = demo_settings(sim.url)
+        for source in data["sources"]:
+            source["schedule"] = DEMO_SCHEDULE
         data["warehouse"] = {"path": "pmolens.duckdb"}
-        data["server"] = {"host": "127.0.0.1", "port": 8765, "auth": "none"}
-        config_path = directory / "pmolens.toml"
+        data["server"] = {"host": "127.0.0.1", "port": port, "auth": "none"}
         write_config(data, config_path)
         settings = settings_from_dict(data, source_name=str(config_path), base_dir=directory)
         console.print(f"simulator at {sim.url}; config written to {config_path}")
@@ -90,7 +138,7 @@ def run_demo(directory: Path, *, size: int, seed: int, console: Console) -> int:
             outcomes = asyncio.run(sync_all(warehouse, settings, full=True))
             from pmolens.api.console import print_outcomes
 
-            print_outcomes(outcomes)
+            print_outcomes(outcomes, warehouse)
             if not all(o.ok for o in outcomes):
                 return 1
             refresh(warehouse, settings)
@@ -100,16 +148,151 @@ def run_demo(directory: Path, *, size: int, seed: int, console: Console) -> int:
                 out.write_text(build_report(warehouse, settings, lang=lang), encoding="utf-8")
                 console.print(f"steering report ({lang}): {out}")
             _print_findings(warehouse, settings, console)
+    finally:
+        sim.stop()
     shutil.copyfile(directory / "steering-en.html", directory / "steering.html")
-    console.print(
-        "\n[bold]Next[/bold]\n"
-        f"  pmolens status --config {config_path}\n"
-        f"  pmolens serve  --config {config_path}    # web app on http://127.0.0.1:8765/, API "
-        "docs at /docs; the demo simulator has stopped, so run `pmolens simulator` "
-        "beside it for scheduled syncs\n"
-        f"  open {directory / 'steering-nl.html'} or {directory / 'steering-en.html'}"
-    )
+    _print_next(console, directory, config_path, settings, size=size, seed=seed)
     return 0
+
+
+def serve_command(config_path: Path, *, size: int, seed: int) -> str:
+    """The `pmolens serve` line that brings back this demo's simulator (same size and seed)."""
+    extra = (f" --simulator-size {size}" if size != DEMO_SIZE else "") + (
+        f" --simulator-seed {seed}" if seed != DEMO_SEED else ""
+    )
+    return f"pmolens serve --config {config_path} --with-simulator{extra}"
+
+
+def _print_next(
+    console: Console, directory: Path, config_path: Path, settings: Any, *, size: int, seed: int
+) -> None:
+    """Each next step on a line of its own, never wrapped (so it can be copied, and
+    tests/test_demo.py runs them in order); what it does on the indented lines below."""
+    server = settings.server
+    simulator = simulator_address(settings)
+    lines = [
+        ("", "Next"),
+        (f"  pmolens status --config {config_path}", None),
+        (
+            "  " + serve_command(config_path, size=size, seed=seed),
+            f"the web app on http://{server.host}:{server.port}/ (API docs at /docs and /redoc); "
+            f"starts the demo's simulator on {simulator[0]}:{simulator[1]} beside it and "
+            "syncs every source every 15 minutes (the simulator's public token "
+            "PMOLENS_DEMO_TOKEN is set for it when unset)",
+        ),
+        (
+            f"  pmolens sync --config {config_path}",
+            "in a second terminal while the server runs: the sync is handed to it",
+        ),
+        (f"  open {directory / 'steering-nl.html'} or {directory / 'steering-en.html'}", None),
+    ]
+    console.print()
+    for command, note in lines:
+        if not command:
+            console.print(f"[bold]{note}[/bold]")
+            continue
+        console.print(command, soft_wrap=True, markup=False, highlight=False)
+        if note:
+            console.print(f"      # {note}", soft_wrap=True, markup=False, highlight=False)
+
+
+def simulator_address(settings: Any) -> tuple[str, int]:
+    """Where the config expects the simulator: every source's base_url must be the same
+    loopback host:port followed by one of the simulator's tenants (/northwind, ...)."""
+    from urllib.parse import urlsplit
+
+    from pmolens.simulator.portfolio import TENANT_ORDER
+
+    places = set()
+    for source in settings.sources:
+        url = urlsplit(source.base_url)
+        tenant = url.path.strip("/")
+        if url.scheme != "http" or url.hostname not in ("127.0.0.1", "localhost"):
+            raise DemoError(
+                f"source {source.name!r} reads {source.base_url}, not the local simulator: "
+                "--with-simulator is for the demo config (`pmolens demo`)"
+            )
+        if tenant not in TENANT_ORDER:
+            raise DemoError(
+                f"source {source.name!r}: {source.base_url} names no simulator tenant "
+                f"(one of {', '.join(TENANT_ORDER)})"
+            )
+        places.add((url.hostname, url.port or 80))
+    if len(places) != 1:
+        raise DemoError(
+            "--with-simulator needs every source on one simulator (one host:port), "
+            f"the config names {sorted(places) or 'no source'}"
+        )
+    host, port = places.pop()
+    return ("127.0.0.1" if host == "localhost" else host), port
+
+
+class SimulatorProcess:
+    """The simulator in a child process beside `pmolens serve`: its own logging (uvicorn's
+    loggers are process-wide) and its own interpreter, so it never slows the server down."""
+
+    def __init__(self, process: subprocess.Popen[bytes], url: str) -> None:
+        self.process = process
+        self.url = url
+
+    def stop(self) -> None:
+        if self.process.poll() is None:
+            self.process.terminate()
+            try:
+                self.process.wait(timeout=10)
+            except subprocess.TimeoutExpired:
+                self.process.kill()
+                self.process.wait()
+
+
+def start_simulator(
+    settings: Any, *, size: int, seed: int, timeout: float = 120.0
+) -> SimulatorProcess:
+    """The demo's simulator where the config expects it (``python -m pmolens.simulator``), once
+    it answers. The server's syncs get the simulator's public token (PMOLENS_DEMO_TOKEN) when the
+    variable is unset."""
+    import socket
+    import sys
+    import time
+
+    import httpx
+
+    from pmolens.simulator import DEMO_TOKEN, TOKEN_ENV
+    from pmolens.simulator.portfolio import MIN_PER_TENANT, TENANT_ORDER, split_size
+
+    host, port = simulator_address(settings)
+    if min(split_size(size, TENANT_ORDER)) < MIN_PER_TENANT:
+        raise DemoError(f"--simulator-size {size} is too small: give the size the demo used")
+    if os.environ.setdefault(TOKEN_ENV, DEMO_TOKEN) != DEMO_TOKEN:
+        raise DemoError(
+            f"{TOKEN_ENV} holds another token than the simulator's public {DEMO_TOKEN!r}: "
+            "unset it (the server then uses the demo's)"
+        )
+    with socket.socket() as probe:
+        probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)  # as the simulator binds
+        try:
+            probe.bind((host, port))
+        except OSError as exc:
+            raise DemoError(
+                f"cannot start the simulator on {host}:{port} ({exc.strerror or exc}): "
+                "is `pmolens simulator` or another `pmolens serve --with-simulator` running?"
+            ) from None
+    command = [sys.executable, "-m", "pmolens.simulator", "--host", host, "--port", str(port)]
+    command += ["--size", str(size), "--seed", str(seed)]
+    process = subprocess.Popen(command)  # noqa: S603 - our own interpreter; lines go to this terminal
+    simulator = SimulatorProcess(process, f"http://{host}:{port}")
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if process.poll() is not None:
+            raise DemoError(f"the simulator stopped as it started (exit {process.returncode})")
+        try:
+            if httpx.get(f"{simulator.url}/_sim/stats", timeout=2).status_code == 200:
+                return simulator
+        except httpx.TransportError:
+            pass
+        time.sleep(0.1)
+    simulator.stop()
+    raise DemoError(f"the simulator did not answer at {simulator.url} within {timeout:.0f} s")
 
 
 def _print_findings(warehouse, settings, console: Console) -> None:

@@ -28,6 +28,12 @@ JIRA_FIELDS = {
 }
 
 
+# The simulator's Jira tenants serve a link type of their own ("A hands off to B": B waits for A),
+# planted as an unknown type for the connectors' tests; the demo config names it, so a clean demo
+# sync is complete instead of partial.
+JIRA_LINK_TYPES = {"blocks": ["Blocks", "Chain Handoff"]}
+
+
 def _boards(tenant: str) -> dict[str, str]:
     spec = TENANTS[tenant]
     return {str(spec.board_base + t): team for t, team in enumerate(spec.teams)}
@@ -61,6 +67,7 @@ def demo_settings(sim_url: str) -> dict[str, Any]:
                 "teams_from": "field",
                 "team_map": _boards("northwind"),
                 "fields": {**JIRA_FIELDS, "team": "customfield_10001"},
+                "link_types": JIRA_LINK_TYPES,
             },
             {
                 "name": fabrikam.source,
@@ -74,6 +81,7 @@ def demo_settings(sim_url: str) -> dict[str, Any]:
                 "teams_from": "component",
                 "team_map": _boards("fabrikam"),
                 "fields": {**JIRA_FIELDS, "epic_link": "customfield_10014"},
+                "link_types": JIRA_LINK_TYPES,
             },
             {
                 "name": contoso.source,

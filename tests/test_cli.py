@@ -33,7 +33,9 @@ def test_status_without_warehouse_says_what_to_do(tmp_path):
 def test_demo_then_the_next_steps_it_prints_work(tmp_path):
     """A newcomer runs `pmolens demo` and then the `pmolens status` line it suggests."""
     out = tmp_path / "demo"
-    demo = runner.invoke(app, ["demo", "--directory", str(out), "--size", "600"])
+    demo = runner.invoke(
+        app, ["demo", "--directory", str(out), "--size", "600", "--simulator-port", "0"]
+    )
     assert demo.exit_code == 0, demo.output
     assert "Alignment checks" in demo.output and (out / "steering-nl.html").exists()
     status = runner.invoke(app, ["status", "--config", str(out / "pmolens.toml")])
