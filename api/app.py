@@ -42,6 +42,7 @@ from pmolens.api.routes import (
 from pmolens.api.runtime import Runtime, make_runtime
 from pmolens.pipeline.leader import Leadership
 from pmolens.pipeline.schedule import SyncScheduler, validate_schedules
+from pmolens.reports.delivery import schedule_reports
 from pmolens.warehouse.config import Settings
 
 log = logging.getLogger("pmolens.serve")
@@ -73,8 +74,10 @@ def create_app(
         runtime.start()  # runs left `running` by a dead process are marked abandoned
         if claim_url:
             write_claim(runtime.settings, claim_url, runtime.instance)
+        cron = None
         if scheduler:
             cron = SyncScheduler(runtime.settings, runtime.syncs)
+            schedule_reports(cron, runtime.warehouse, runtime.settings)  # [[reports]] delivery
             lake = runtime.warehouse.lake
             if lake is None:
                 task = asyncio.create_task(cron.run_forever())
@@ -86,6 +89,8 @@ def create_app(
             if task:
                 task.cancel()
             await runtime.syncs.wait()
+            if cron:
+                await cron.wait_jobs()  # a delivery under way is finished and recorded
             if claim_url:
                 release_claim(runtime.settings, runtime.instance)
 

@@ -25,6 +25,7 @@ from rich.text import Text
 from pmolens.api.console import (
     console,
     err,
+    print_deliveries,
     print_outcomes,
     print_remote_runs,
     print_status,
@@ -232,7 +233,7 @@ def _sync_via_server(
 
 @app.command()
 def status(config: ConfigOption = None) -> None:
-    """Sources, last runs, counts and cursors."""
+    """Sources, last runs, counts and cursors; the last delivery of each scheduled report."""
     settings = _settings(config)
     if _owner(settings) is not None:
         console.print("pmolens serve owns the warehouse: see its /health and /sync-runs")
@@ -244,6 +245,7 @@ def status(config: ConfigOption = None) -> None:
 
     with Warehouse.open(settings) as warehouse:
         print_status(warehouse)
+        print_deliveries(warehouse, settings)
 
 
 @app.command()
@@ -351,6 +353,38 @@ def report(
             raise typer.Exit(2) from None
     out.write_text(page, encoding="utf-8")
     console.print(f"wrote {out} ({len(page) / 1e6:.1f} MB, {lang})")
+
+
+@app.command()
+def deliver(
+    name: Annotated[str, typer.Argument(help="The [[reports]] entry to deliver now.")],
+    config: ConfigOption = None,
+) -> None:
+    """Deliver one scheduled report now (mail and/or folder, as configured) and record it."""
+    settings = _settings(config)
+    try:
+        report = settings.report(name)
+    except ConfigError as exc:
+        err.print(str(exc), style="red", markup=False, soft_wrap=True)
+        raise typer.Exit(2) from None
+    if _owner(settings) is not None:
+        err.print(
+            "pmolens serve owns the warehouse and delivers this report on its cron "
+            f"({report.cron}); stop it to deliver from here"
+        )
+        raise typer.Exit(1)
+    if settings.warehouse.kind == "duckdb" and not settings.warehouse_path.exists():
+        err.print(f"no warehouse at {settings.warehouse_path} yet: run `pmolens sync`")
+        raise typer.Exit(1)
+    from pmolens.reports.delivery import deliver as deliver_report
+    from pmolens.warehouse.store import Warehouse
+
+    with Warehouse.open(settings) as warehouse:
+        done = deliver_report(warehouse, settings, report)
+    if done.error:
+        err.print(f"{name}: {done.error}", style="red", markup=False, soft_wrap=True)
+        raise typer.Exit(1)
+    console.print(f"delivered {name} to {done.target}", markup=False, soft_wrap=True)
 
 
 @app.command()

@@ -1,4 +1,5 @@
-"""What the CLI prints (sync outcomes, warehouse status), shared by the commands and the demo."""
+"""What the CLI prints (sync outcomes, warehouse status, report deliveries), shared by the
+commands and the demo."""
 
 from __future__ import annotations
 
@@ -13,6 +14,8 @@ from rich.table import Table
 
 from pmolens.pipeline.sync import SyncOutcome
 from pmolens.reports.i18n import Lang, add_labels, translator
+from pmolens.warehouse.config import Settings
+from pmolens.warehouse.secrets import redact
 from pmolens.warehouse.store import Warehouse
 from pmolens.warehouse.transforms.dependencies.timing import RED_LINES, red_line_headline
 
@@ -239,6 +242,35 @@ def print_status(warehouse: Warehouse) -> None:
             f"{row['cross_organisation']:,}",
         )
     console.print(table)
+
+
+def print_deliveries(warehouse: Warehouse, settings: Settings) -> None:
+    """The last delivery of each ``[[reports]]`` entry, then each failure as one red line
+    (the error was redacted when it was recorded, and is redacted again here)."""
+    if not settings.reports:
+        return
+    last = warehouse.last_deliveries([r.name for r in settings.reports])
+    table = Table("report", "cron", "last delivery", "finished", "data as of", "to")
+    for report, row in zip(settings.reports, last.iter_rows(named=True), strict=True):
+        outcome = row["outcome"] or "never"
+        colour = {"success": "green", "failed": "red"}.get(outcome)
+        table.add_row(
+            report.name,
+            report.cron,
+            f"[{colour}]{outcome}[/{colour}]" if colour else outcome,
+            _when(row["finished"]),
+            _when(row["as_of"]),
+            row["target"] or "",
+        )
+    console.print(table)
+    for row in last.iter_rows(named=True):
+        if row["outcome"] == "failed" and row["error"]:
+            console.print(
+                f"{row['report']}: {redact(row['error'])}",
+                style="red",
+                markup=False,
+                soft_wrap=True,
+            )
 
 
 def red_line_rows(warehouse: Warehouse, lang: Lang = "en") -> list[tuple[str, str]]:

@@ -17,6 +17,20 @@ class SourceHealth(BaseModel):
     )
 
 
+class ReportHealth(BaseModel):
+    report: str
+    last_outcome: Literal["running", "success", "failed"] | None = Field(
+        description="The last delivery's outcome; null when the report was never delivered."
+    )
+    last_finished: datetime | None
+    as_of: datetime | None = Field(None, description="The data moment of the delivered report.")
+    last_error: str | None = Field(
+        None,
+        description="Why the last delivery failed, one redacted line; only for a caller with a "
+        "viewer token.",
+    )
+
+
 class Health(BaseModel):
     status: Literal["ok", "degraded"]
     warehouse: bool
@@ -32,6 +46,9 @@ class Health(BaseModel):
     )
     results_error: str | None = Field(
         None, description="Why the last refresh failed (viewers only; anonymous callers get null)."
+    )
+    reports: list[ReportHealth] = Field(
+        [], description="The last delivery of each scheduled report ([[reports]] in the config)."
     )
 
 

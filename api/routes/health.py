@@ -1,8 +1,11 @@
-"""Liveness, warehouse reachability and the last sync per source (no auth: for probes).
+"""Liveness, warehouse reachability, the last sync per source and the last delivery per scheduled
+report (no auth: for probes).
 
 Anyone may ask, so an anonymous answer carries outcomes and timestamps but never a run's error
-text (it names endpoints, projects and what a tracker said). A caller with a viewer token gets the
-error text too, redacted once more on the way out. ``instance`` is the running server's random id:
+text (it names endpoints, projects and what a tracker or mail relay said). A caller with a viewer
+token gets the error text too, redacted once more on the way out. A failed last delivery of a
+configured report makes the status degraded, as a failed sync does: someone is waiting for that
+steering pack. ``instance`` is the running server's random id:
 ``pmolens sync`` trusts a claim file only when the server at its URL answers with the id the
 claim names (api/handoff.py).
 """
@@ -15,7 +18,7 @@ from fastapi import APIRouter, Depends
 from fastapi.security import HTTPAuthorizationCredentials
 
 from pmolens.api.deps import ROLES, RuntimeDep, bearer, role_of
-from pmolens.api.models import Health, SourceHealth
+from pmolens.api.models import Health, ReportHealth, SourceHealth
 from pmolens.warehouse.secrets import redact
 
 router = APIRouter(tags=["health"])
@@ -37,6 +40,7 @@ def health(
             ORDER BY s.source
             """
         )
+        deliveries = runtime.warehouse.last_deliveries([r.name for r in runtime.settings.reports])
         generation = runtime.warehouse.generation()
         reachable = True
     except Exception:  # the probe reports, it does not raise
@@ -58,7 +62,19 @@ def health(
         )
         for s, o, f, e in last.iter_rows()
     ]
-    failing = any(s.last_outcome == "failed" for s in sources)
+    reports = [
+        ReportHealth(
+            report=row["report"],
+            last_outcome=row["outcome"],
+            last_finished=row["finished"],
+            as_of=row["as_of"],
+            last_error=redact(row["error"]) if row["error"] is not None and show_errors else None,
+        )
+        for row in deliveries.iter_rows(named=True)
+    ]
+    failing = any(s.last_outcome == "failed" for s in sources) or any(
+        r.last_outcome == "failed" for r in reports
+    )
     stale = runtime.syncs.refresh_error
     return Health(
         status="degraded" if failing or stale else "ok",
@@ -70,4 +86,5 @@ def health(
         instance=runtime.instance,
         results_stale=stale is not None,
         results_error=redact(stale) if stale is not None and show_errors else None,
+        reports=reports,
     )
