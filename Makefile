@@ -41,6 +41,7 @@ bench: $(STAMP)
 	$(BIN)/python bench/sync_bench.py
 	$(BIN)/python bench/analytics_bench.py
 	$(BIN)/python bench/api_bench.py
+	$(BIN)/python bench/web_bench.py
 	$(BIN)/python bench/report_bench.py
 	$(BIN)/python bench/fault_bench.py
 
@@ -48,6 +49,7 @@ bench-quick: $(STAMP)
 	$(BIN)/python bench/sync_bench.py --quick
 	$(BIN)/python bench/analytics_bench.py --quick
 	$(BIN)/python bench/api_bench.py --quick
+	$(BIN)/python bench/web_bench.py --quick
 	$(BIN)/python bench/report_bench.py --quick
 	$(BIN)/python bench/fault_bench.py --quick
 

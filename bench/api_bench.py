@@ -156,6 +156,28 @@ def start_server(config: Path, url: str) -> subprocess.Popen[bytes]:
 # --------------------------------------------------------------------------- the client process
 
 
+async def http_get(
+    reader: asyncio.StreamReader,
+    writer: asyncio.StreamWriter,
+    authority: str,
+    path: str,
+    headers: str = "",
+) -> tuple[int, bytes]:
+    """One GET on a keep-alive HTTP/1.1 connection: (status, body). ``headers`` are extra
+    ``Name: value\\r\\n`` lines. The body is read by its Content-Length, which every answer of
+    `pmolens serve` carries (no chunked encoding to parse)."""
+    writer.write(f"GET {path} HTTP/1.1\r\nHost: {authority}\r\n{headers}\r\n".encode())
+    head = await reader.readuntil(b"\r\n\r\n")
+    lines = head.decode("latin-1").split("\r\n")
+    status = int(lines[0].split()[1])
+    length = 0
+    for line in lines[1:]:
+        name, _, value = line.partition(":")
+        if name.strip().lower() == "content-length":
+            length = int(value)
+    return status, await reader.readexactly(length)
+
+
 async def drive(url: str, route: str, clients: int, seconds: float, total: int) -> dict[str, Any]:
     """``clients`` keep-alive connections sending requests back to back for ``seconds``.
 
@@ -184,16 +206,7 @@ async def drive(url: str, route: str, clients: int, seconds: float, total: int) 
     async def get(
         reader: asyncio.StreamReader, writer: asyncio.StreamWriter, path: str
     ) -> tuple[int, bytes]:
-        writer.write(f"GET {path} HTTP/1.1\r\nHost: {host}:{port}\r\n\r\n".encode())
-        head = await reader.readuntil(b"\r\n\r\n")
-        lines = head.decode("latin-1").split("\r\n")
-        status = int(lines[0].split()[1])
-        length = 0
-        for line in lines[1:]:
-            name, _, value = line.partition(":")
-            if name.strip().lower() == "content-length":
-                length = int(value)
-        return status, await reader.readexactly(length)
+        return await http_get(reader, writer, f"{host}:{port}", path)
 
     deadline = 0.0
 
