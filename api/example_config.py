@@ -104,4 +104,22 @@ teams_from = "area_path"
 # [[cross_links]]
 # pattern = "ADO#(\\\\d+)"
 # source = "contoso-ado"
+
+# A steering report that `pmolens serve` delivers on a cron (UTC), after a running sync of the
+# organisation's sources has committed (docs/delivery.md). To a folder and/or by mail:
+# [[reports]]
+# name = "steering-contoso"
+# cron = "0 7 * * mon"
+# lang = "nl"                      # nl | en
+# organisation = "Contoso"         # leave out for the whole chain
+# format = "html"                  # html | pdf
+# to_folder = "reports/contoso"
+# [reports.smtp]
+# host = "smtp.contoso.example"
+# port = 587
+# starttls = true
+# username_env = "PMOLENS_SMTP_USER"     # environment variable names, never the values
+# password_env = "PMOLENS_SMTP_PASSWORD"
+# sender = "pmo@contoso.example"
+# recipients = ["stuurgroep@contoso.example"]
 """
