@@ -6,6 +6,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from datetime import UTC, date, datetime
+from functools import lru_cache
 from typing import Literal
 
 from babel.dates import format_date, format_datetime
@@ -136,7 +137,12 @@ def lang_of(t: Callable[[str], str]) -> Lang | None:
 
 # ------------------------------------------------------------------ numbers and dates
 
+FORMAT_CACHE = 1 << 16
+"""Formatted values kept per (value, language): Babel costs ~20 µs a call, and a page or report
+writes the same few thousand numbers and days again and again."""
 
+
+@lru_cache(maxsize=FORMAT_CACHE)
 def number(value: float | int | None, lang: Lang, decimals: int = 1) -> str:
     """A number as a reader of ``lang`` writes it (nl: 1.082 and 2,5; en: 1,082 and 2.5);
     at most ``decimals`` decimals, none for whole numbers. None is a dash."""
@@ -146,11 +152,13 @@ def number(value: float | int | None, lang: Lang, decimals: int = 1) -> str:
     return format_decimal(value, format=pattern, locale=LOCALES[lang])
 
 
+@lru_cache(maxsize=FORMAT_CACHE)
 def percent(share: float | None, lang: Lang) -> str:
     """A share (0..1) as a whole percentage (nl: 45%; en: 45%)."""
     return "–" if share is None else format_percent(share, locale=LOCALES[lang])
 
 
+@lru_cache(maxsize=FORMAT_CACHE)
 def day(value: date | datetime | None, lang: Lang) -> str:
     """A day (nl: 14-12-2026; en: 14 Dec 2026). None is a dash."""
     if value is None:
@@ -160,6 +168,7 @@ def day(value: date | datetime | None, lang: Lang) -> str:
     return format_date(value, format=DAY_FORMAT[lang], locale=LOCALES[lang])
 
 
+@lru_cache(maxsize=FORMAT_CACHE)
 def short_day(value: date, lang: Lang, with_year: bool = False) -> str:
     """A day on a time axis (nl: 14 dec.; en: 14 Dec), with the year when asked."""
     pattern = "d MMM" + (" yyyy" if with_year else "")

@@ -10,14 +10,15 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from datetime import date, timedelta
-from typing import Any
+from typing import Annotated, Any, Literal
 
 import polars as pl
-from fastapi import APIRouter
+from fastapi import APIRouter, Query
 from fastapi.responses import HTMLResponse, Response
 
 from pmolens.api.web.page import Page, PageDep
 from pmolens.warehouse.analyses.board import board as board_view
+from pmolens.warehouse.transforms.dependencies.timing import RED_LINES
 from pmolens.warehouse.transforms.flow import as_of_date
 
 router = APIRouter(include_in_schema=False)
@@ -27,6 +28,7 @@ CARD_W, CARD_H, ROW_H = 118, 30, 34
 LANE_TOP = 16  # sprint names above the cards
 ORG_H, AXIS_H = 22, 28
 UNPLANNED_W = 140  # the column at the right for cards without a planned sprint
+CELL_CARDS = 6  # cards drawn per team and sprint; the rest is one "+ n" link to the list
 DEFAULT_WEEKS = 26  # about 12 two-week sprints
 TICK_PX = 80  # room for one date label on the axis
 
@@ -41,13 +43,25 @@ class Layout:
     sprints: list[dict[str, Any]] = field(default_factory=list)
     cards: list[dict[str, Any]] = field(default_factory=list)
     arrows: list[dict[str, Any]] = field(default_factory=list)
+    more: list[dict[str, Any]] = field(default_factory=list)  # "+ n" per crowded sprint
     unplanned_x: int = 0
     start: date | None = None
     end: date | None = None
 
 
 @router.get("/board", response_class=HTMLResponse)
-async def board_page(page: PageDep) -> Response:
+def board_page(
+    page: PageDep,
+    arrows: Annotated[Literal["red", "all"], Query()] = "red",
+) -> Response:
+    """Plain ``def``: laying out and rendering run in the thread pool, not on the event loop."""
+    f = page.filters
+    key = ("board", f.organisation, f.team, f.epic, f.date_from, f.date_to, arrows)
+    canvas = page.fragment("board_canvas.html.j2", key, lambda: canvas_values(page, arrows))
+    return page.render("board.html.j2", canvas=canvas, arrows=arrows, epics=epic_choices(page))
+
+
+def canvas_values(page: Page, arrows: str) -> dict[str, Any]:
     f = page.filters
     view = board_view(
         page.get,
@@ -57,18 +71,13 @@ async def board_page(page: PageDep) -> Response:
         date_from=f.date_from,
         date_to=f.date_to,
     )
-    today = as_of_date(page.filters.as_of or page.runtime.results.kept_as_of() or _now())
-    layout = lay_out(
-        view.lanes, view.sprints, view.cards, view.arrows, today, f.date_from, f.date_to
-    )
-    counts = view.arrows.group_by("kind").len() if view.arrows.height else None
-    arrow_counts = dict(counts.iter_rows()) if counts is not None else {}
-    return page.render(
-        "board.html.j2",
-        layout=layout,
-        arrow_counts=arrow_counts,
-        epics=epic_choices(page),
-    )
+    counts = dict(view.arrows.group_by("timing").len().iter_rows()) if view.arrows.height else {}
+    drawn = view.arrows
+    if arrows == "red":  # the red lines; on-track and unplanned pairs on request
+        drawn = drawn.filter(pl.col("timing").is_in(list(RED_LINES)))
+    today = as_of_date(f.as_of or page.runtime.results.kept_as_of() or _now())
+    layout = lay_out(view.lanes, view.sprints, view.cards, drawn, today, f.date_from, f.date_to)
+    return {"layout": layout, "arrow_counts": counts}
 
 
 def _now() -> Any:
@@ -142,6 +151,8 @@ def lay_out(
             current_org = org
         rows_end: list[int] = []  # per stacking row: the x where it is free again
         placed = []
+        in_cell: dict[int, int] = {}  # cards drawn per column (sprint) of this lane
+        hidden: dict[int, int] = {}
         for c in team_cards.get((org, team), []):
             sprint = _sprint_of(team_sprints.get((org, team), []), c["planned_end"])
             if c["planned_end"] is None or c["planned_end"] > end:
@@ -152,6 +163,10 @@ def lay_out(
                 left = max(LABEL_W + 2, x(max(sprint["start"], start)) + 2)
             else:
                 left = max(LABEL_W + 2, x(c["planned_end"]) - CARD_W // 2)
+            if in_cell.get(left, 0) >= CELL_CARDS:
+                hidden[left] = hidden.get(left, 0) + 1
+                continue
+            in_cell[left] = in_cell.get(left, 0) + 1
             row = next((i for i, free in enumerate(rows_end) if free <= left), len(rows_end))
             if row == len(rows_end):
                 rows_end.append(0)
@@ -166,6 +181,13 @@ def lay_out(
                     rows_end.append(0)
                 rows_end[g_row] = ghost_left + CARD_W + 4
                 placed.append(({**c, "_ghost": True}, ghost_left, g_row))
+        more = []
+        for left, n in hidden.items():
+            row = next((i for i, free in enumerate(rows_end) if free <= left), len(rows_end))
+            if row == len(rows_end):
+                rows_end.append(0)
+            rows_end[row] = left + CARD_W + 4
+            more.append((left, row, n))
         height = LANE_TOP + max(len(rows_end), 1) * ROW_H + 6
         layout.lanes.append(
             {
@@ -187,6 +209,16 @@ def lay_out(
                     "width": max(x(min(s["end"], end)) - left, 2),
                     "start": s["start"],
                     "end": s["end"],
+                }
+            )
+        for left, row, n in more:
+            layout.more.append(
+                {
+                    "x": left,
+                    "y": y + LANE_TOP + row * ROW_H,
+                    "n": n,
+                    "organisation": org,
+                    "team": team,
                 }
             )
         for c, left, row in placed:

@@ -25,7 +25,7 @@ SHOWN = 60  # lines on the page; the rest is one click away in the full list
 
 
 @router.get("/", response_class=HTMLResponse)
-async def decisions_page(
+def decisions_page(
     page: PageDep,
     kind: Annotated[str | None, Query(max_length=40)] = None,
     since: Annotated[Day | None, Query()] = None,
@@ -78,9 +78,13 @@ def what_changed(page: Page, since: Any) -> tuple[list[dict[str, Any]], datetime
         datetime.combine(since, time(23, 59, 59), UTC) if since is not None else default_since(page)
     )
     names = ("findings", "forecast_epics", "dependency_edges")
-    now = {name: page.get(name) for name in names}
-    then = {name: page.runtime.results.get(name, as_of=moment) for name in names}
-    frame = changes_since(now, then, moment)
+
+    def build() -> pl.DataFrame:
+        now = {name: page.get(name) for name in names}
+        then = {name: page.runtime.results.get(name, as_of=moment) for name in names}
+        return changes_since(now, then, moment)
+
+    frame = page.cached(("changes", moment), build)
     f = page.filters
     if f.organisation and "organisation" in frame.columns:
         frame = frame.filter(

@@ -182,6 +182,13 @@ add_labels(
             "nl": "Prognose P85 (later dan gepland)",
         },
         "not_planned": {"en": "Not planned in a sprint", "nl": "Niet in een sprint gepland"},
+        "more_cards": {"en": "+ {n} more", "nl": "+ nog {n}"},
+        "show_all_arrows": {
+            "en": "Show every dependency (also on track and unplanned)",
+            "nl": "Alle afhankelijkheden tonen (ook op schema en niet gepland)",
+        },
+        "show_red_arrows": {"en": "Show the red lines only", "nl": "Alleen de rode lijnen tonen"},
+        "list_cards": {"en": "Board cards", "nl": "Kaarten op het bord"},
         "later_or_not_planned": {"en": "Later, or not planned", "nl": "Later of niet gepland"},
         "outside_filter": {"en": "outside the filter", "nl": "buiten het filter"},
         "cell_pairs": {
@@ -256,6 +263,8 @@ add_labels(
             ("items", "Items", "Items"),
             ("who", "Who acts", "Actiehouder"),
             ("kind", "Kind", "Soort"),
+            ("planned_end", "Planned end", "Gepland gereed"),
+            ("open_items", "Open items", "Open items"),
             ("sentence", "What needs a decision", "Waarover besluiten"),
             ("impeded_items", "Items waiting on others", "Items die op anderen wachten"),
         ]

@@ -95,6 +95,12 @@ LISTS: dict[str, ListSpec] = {
         sort=(),
         links={"key": "item_id"},
     ),
+    "cards": ListSpec(
+        "board_cards",
+        ("key", "title", "level", "team", "organisation", "planned_end", "p85", "open_items"),
+        epic="epic_id",
+        links={"key": "card_id"},
+    ),
     "epics": ListSpec(
         "forecast_epics",
         (

@@ -9,6 +9,9 @@ dates through Babel.
 
 from __future__ import annotations
 
+import threading
+import weakref
+from collections.abc import Callable, Hashable
 from dataclasses import dataclass, field, replace
 from datetime import date, datetime
 from functools import cache
@@ -19,8 +22,9 @@ import jinja2
 import polars as pl
 from fastapi import Depends, Query, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
+from markupsafe import Markup
 
-from pmolens.api.deps import AS_OF_DESCRIPTION, AsOfMoment, Day, Results
+from pmolens.api.deps import AS_OF_DESCRIPTION, AsOfMoment, Day, GenerationCache, Results
 from pmolens.api.runtime import Runtime
 from pmolens.api.web import labels  # noqa: F401  (registers the app's labels)
 from pmolens.api.web.session import Viewer, csrf_token, keep_pre_session, viewer_of
@@ -127,6 +131,28 @@ class Page:
         """An analysis as of the view's moment."""
         return self.results.get(name)
 
+    def cached(self, key: Hashable, build: Callable[[], Any]) -> Any:
+        """A value derived from this generation's data (and the view's as-of), built once:
+        pages asked again with the same filters do not recompute it."""
+        generation = self.runtime.warehouse.generation()
+        return _cache(self.runtime).get(generation, (key, self.filters.as_of), build)
+
+    def fragment(
+        self, template: str, key: Hashable, values: Callable[[], dict[str, Any]]
+    ) -> Markup:
+        """A part of a page that is the same for every viewer (no name, no form token),
+        rendered once per generation, filters and language, and kept."""
+
+        def build() -> Markup:
+            html = (
+                _env()
+                .get_template(template)
+                .render(page=self, t=self.t, lang=self.lang, f=self.filters, **values())
+            )
+            return Markup(html)  # noqa: S704  (rendered by our autoescaping template)
+
+        return self.cached(("fragment", template, key, self.lang), build)
+
     def scoped(
         self,
         frame: pl.DataFrame,
@@ -141,13 +167,20 @@ class Page:
         return frame
 
     def organisations(self) -> list[str]:
-        frame = self.runtime.warehouse.query("SELECT organisation FROM organisations")
-        return sorted(frame["organisation"].to_list())
+        def build() -> list[str]:
+            frame = self.runtime.warehouse.query("SELECT organisation FROM organisations")
+            return sorted(frame["organisation"].to_list())
+
+        return list(self.cached("organisations", build))
 
     def teams(self) -> list[tuple[str, str]]:
         """(organisation, team) of every team with work, sorted."""
-        rows = self.get("dependency_sos").select("organisation", "team").drop_nulls()
-        return sorted(rows.unique().iter_rows())
+
+        def build() -> list[tuple[str, str]]:
+            rows = self.get("dependency_sos").select("organisation", "team").drop_nulls()
+            return sorted(rows.unique().iter_rows())
+
+        return list(self.cached("teams", build))
 
     # -- output ------------------------------------------------------------------------------
 
@@ -239,6 +272,20 @@ async def page(
 
 
 PageDep = Annotated[Page, Depends(page)]
+
+
+WEB_CACHE = 1024
+"""Values and page parts kept per generation for the web app (its own LRU beside the API's)."""
+_caches: weakref.WeakKeyDictionary[Any, GenerationCache] = weakref.WeakKeyDictionary()
+_caches_lock = threading.Lock()
+
+
+def _cache(runtime: Runtime) -> GenerationCache:
+    with _caches_lock:
+        found = _caches.get(runtime.warehouse)
+        if found is None:
+            found = _caches[runtime.warehouse] = GenerationCache(WEB_CACHE)
+        return found
 
 
 @cache

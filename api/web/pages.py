@@ -78,7 +78,7 @@ async def signout(request: Request) -> Response:
 
 
 @router.get("/views", response_class=HTMLResponse)
-async def views(page: PageDep) -> Response:
+def views(page: PageDep) -> Response:
     saved = page.runtime.warehouse.saved_views(page.viewer.name)
     return page.render("views.html.j2", saved=saved)
 
@@ -101,7 +101,7 @@ async def save_view(page: PageDep) -> Response:
 
 
 @router.get("/list/{name}", response_class=HTMLResponse)
-async def list_page(
+def list_page(
     page: PageDep,
     name: Name,
     limit: Annotated[Limit, Query()] = 50,
@@ -145,7 +145,7 @@ async def list_page(
 
 
 @router.get("/org/{name}", response_class=HTMLResponse)
-async def organisation_page(page: PageDep, name: Name) -> Response:
+def organisation_page(page: PageDep, name: Name) -> Response:
     known = page.organisations()
     if name not in known:
         raise PageError(404, "unknown_organisation", name=name, known=", ".join(known))
@@ -171,7 +171,7 @@ async def organisation_page(page: PageDep, name: Name) -> Response:
 
 
 @router.get("/team/{name}", response_class=HTMLResponse)
-async def team_page(
+def team_page(
     page: PageDep,
     name: Name,
 ) -> Response:
@@ -295,7 +295,7 @@ def descendants(page: Page, root: str, max_depth: int = 6) -> pl.DataFrame:
 
 
 @router.get("/epic/{epic_id}", response_class=HTMLResponse)
-async def epic_page(page: PageDep, epic_id: Name) -> Response:
+def epic_page(page: PageDep, epic_id: Name) -> Response:
     epic = item_row(page, epic_id)
     if epic is None:
         raise PageError(404, "unknown_item", name=epic_id)
@@ -311,8 +311,12 @@ async def epic_page(page: PageDep, epic_id: Name) -> Response:
         "epic.html.j2",
         epic=epic,
         forecast=forecast.row(0, named=True) if forecast.height else None,
-        upstream=epic_chain(edges, epic_id, "upstream").to_dicts(),
-        downstream=epic_chain(edges, epic_id, "downstream").to_dicts(),
+        upstream=page.cached(
+            ("up", epic_id), lambda: epic_chain(edges, epic_id, "upstream")
+        ).to_dicts(),
+        downstream=page.cached(
+            ("down", epic_id), lambda: epic_chain(edges, epic_id, "downstream")
+        ).to_dicts(),
         items=items.head(200).to_dicts(),
         items_total=items.height,
         findings=_severity_first(findings).head(50).to_dicts(),
@@ -409,7 +413,7 @@ def epic_blockers(edges: pl.DataFrame, epic_id: str) -> list[dict[str, Any]]:
 
 
 @router.get("/item/{item_id}", response_class=HTMLResponse)
-async def item_page(page: PageDep, item_id: Name) -> Response:
+def item_page(page: PageDep, item_id: Name) -> Response:
     item = item_row(page, item_id)
     if item is None:
         raise PageError(404, "unknown_item", name=item_id)
@@ -430,7 +434,7 @@ async def item_page(page: PageDep, item_id: Name) -> Response:
 
 
 @router.get("/matrix", response_class=HTMLResponse)
-async def matrix_page(page: PageDep) -> Response:
+def matrix_page(page: PageDep) -> Response:
     cells = page.get("dependency_matrix_team")
     if page.filters.organisation:
         org = page.filters.organisation

@@ -42,7 +42,9 @@ async def what_if_page(
     answer: dict[str, Any] | None = None
     try:
         change = parse_change(pins, drops, move_to or None)
-        answer = await run_in_threadpool(what_if, inputs, epic_id, change)
+        answer = await run_in_threadpool(
+            page.cached, ("what-if", epic_id, change), lambda: what_if(inputs, epic_id, change)
+        )
     except WhatIfError as failed:
         if failed.code == "unknown_epic":
             raise PageError(404, "unknown_item", name=epic_id) from None
