@@ -432,6 +432,15 @@ def simulator(
     serve_forever(host=host, port=port, size=size, seed=seed, latency_ms=latency_ms)
 
 
+def _register_warehouse_commands() -> None:
+    from pmolens.api.warehouse_cli import register
+
+    register(app)
+
+
+_register_warehouse_commands()  # pmolens warehouse expire|copy, pmolens export --parquet
+
+
 def main() -> None:  # pragma: no cover
     os.environ.setdefault("PYTHONUNBUFFERED", "1")
     app()

@@ -33,7 +33,10 @@ from pmolens.warehouse.secrets import redact
 log = logging.getLogger("pmolens.lake")
 
 #: internal extension name -> the PyPI package that ships its file
-EXTENSIONS = {"ducklake": "duckdb_extension_ducklake", "postgres_scanner": "duckdb_extension_postgres"}
+EXTENSIONS = {
+    "ducklake": "duckdb_extension_ducklake",
+    "postgres_scanner": "duckdb_extension_postgres",
+}
 WRITE_WAIT = 300.0  # seconds a writer waits for another process's write transaction
 
 
@@ -60,7 +63,11 @@ def extension_directory() -> Path:
     target.mkdir(parents=True, exist_ok=True, mode=0o700)
     for name, package in EXTENSIONS.items():
         spec = importlib.util.find_spec(package)
-        folder = Path(spec.origin).parent / "extensions" / f"v{version}" if spec and spec.origin else None
+        folder = (
+            Path(spec.origin).parent / "extensions" / f"v{version}"
+            if spec and spec.origin
+            else None
+        )
         files = sorted(folder.glob("*.duckdb_extension")) if folder and folder.is_dir() else []
         if not files:
             raise LakeError(
@@ -205,9 +212,8 @@ class Lake:
             con.execute("LOAD postgres_scanner")
             con.execute("SET TimeZone = 'UTC'")
             self.data_path.mkdir(parents=True, exist_ok=True)
-            dsn = self.catalog + (f" password={self._password}" if self._password else "")
             con.execute(
-                f"ATTACH {_literal('ducklake:postgres:' + dsn)} AS lake "
+                f"ATTACH {self.attach_target()} AS lake "
                 f"(DATA_PATH {_literal(str(self.data_path) + os.sep)})"
             )
             con.execute("USE lake")
@@ -216,6 +222,11 @@ class Lake:
             first = (str(exc).strip().splitlines() or [type(exc).__name__])[0]
             raise LakeError(redact(f"cannot open the lake {self.describe()}: {first}")) from None
         return con
+
+    def attach_target(self) -> str:
+        """The ATTACH string literal (holds the password: never log it)."""
+        dsn = self.catalog + (f" password={self._password}" if self._password else "")
+        return _literal("ducklake:postgres:" + dsn)
 
     def lock(self, name: str) -> PgLock:
         return PgLock(self, name)
@@ -258,7 +269,9 @@ class Lake:
             self._writing = 0
             with self._session_lock:
                 try:
-                    session.execute("SELECT pg_advisory_unlock(hashtextextended('pmolens:write', 0))")
+                    session.execute(
+                        "SELECT pg_advisory_unlock(hashtextextended('pmolens:write', 0))"
+                    )
                 except Exception:  # the session is gone, and with it the lock
                     self._session = None
 

@@ -4,7 +4,9 @@
 ``pipeline.refresh`` materialises them after a sync as tables ``result_<name>`` with a row in
 ``results`` saying which generation (last successful sync run id) each belongs to.
 ``ResultCache`` serves them from memory until the generation moves, and answers "as of" another
-moment by computing over the frames as known then (``Inputs.known_at``), in a small LRU.
+moment by computing over the frames as known then (``Inputs.known_at``), in a small LRU. On the
+lake "as known then" is the lake's snapshot at that moment (time travel), and a moment a past
+refresh kept results for is answered with those very results.
 """
 
 from __future__ import annotations
@@ -129,9 +131,10 @@ class ResultCache:
                 self._inputs.move_to_end(key)
                 return inputs
         # outside the lock: two first requests may both build, both correct
-        frames = self._warehouse.frames()
+        then = self._warehouse.at(as_of) if past else None  # the lake as it was (time travel)
+        frames = (then or self._warehouse).frames()
         if past:
-            inputs = Inputs.known_at(frames, self._settings, as_of, self._warehouse)
+            inputs = Inputs.known_at(frames, self._settings, as_of, then or self._warehouse)
         else:
             inputs = Inputs(frames, self._settings, as_of, self._warehouse)
         with self._lock:
@@ -153,8 +156,12 @@ class ResultCache:
             if cached is not None:
                 self._past.move_to_end(key)
                 return cached
-        inputs = self._snapshot(generation, as_of, past=True)
-        frame = ANALYSES[name](inputs)
+        then = self._warehouse.at(as_of)
+        kept, names = kept_as_of(then, then.generation()) if then else (None, frozenset())
+        if then is not None and name in names and same_moment(as_of, kept):
+            frame = then.query(f"SELECT * FROM result_{name}")  # exactly what was served then
+        else:
+            frame = ANALYSES[name](self._snapshot(generation, as_of, past=True))
         with self._lock:
             self._past[key] = frame
             self._past.move_to_end(key)

@@ -120,6 +120,8 @@ class Warehouse:
         self._write = threading.RLock()
         self._generation: tuple[float, int] | None = None  # (monotonic time read, value)
         self._sources: dict[str, PgLock] = {}  # the sources this process syncs (lake only)
+        self._catalog = "lake"  # what cursors read on the lake: the lake now, or a past snapshot
+        self._past: dict[int, Warehouse] = {}
         if lake is not None:
             self.path = lake.describe()
             self._con = lake.connect()
@@ -145,6 +147,8 @@ class Warehouse:
         return cls(settings.warehouse_path, read_only=read_only)
 
     def close(self) -> None:
+        if self._catalog != "lake" and self.lake is not None:
+            return  # a view of the lake's past shares its present's connection
         for lock in self._sources.values():
             lock.release()
         self._sources.clear()
@@ -191,8 +195,46 @@ class Warehouse:
         con = self._con.cursor()
         con.execute("SET TimeZone = 'UTC'")
         if self.lake is not None:
-            con.execute("USE lake")
+            con.execute(f"USE {self._catalog}")
         return con
+
+    # ------------------------------------------------------------------ the lake's past
+
+    def snapshot_at(self, moment: datetime) -> int | None:
+        """The id of the lake's last snapshot at or before ``moment`` (None: not a lake, or
+        nothing that old is kept - see ``pmolens warehouse expire``)."""
+        if self.lake is None:
+            return None
+        rows = self.query(
+            "SELECT max(snapshot_id) AS s FROM ducklake_snapshots('lake') WHERE snapshot_time <= ?",
+            [moment],
+        )
+        value = rows["s"][0] if rows.height else None
+        return None if value is None else int(value)
+
+    def at(self, moment: datetime) -> Warehouse | None:
+        """The lake as it was at ``moment`` (DuckLake time travel), read-only: every query of the
+        returned object reads that snapshot - the canonical tables, the runs and the results kept
+        then. None on the DuckDB file, or when that snapshot is no longer kept."""
+        snapshot = self.snapshot_at(moment)
+        if self.lake is None or snapshot is None:
+            return None
+        with self._write:
+            past = self._past.get(snapshot)
+            if past is None:
+                alias = f"lake_at_{snapshot}"
+                self._con.execute(
+                    f"ATTACH IF NOT EXISTS {self.lake.attach_target()} AS {alias} "
+                    f"(SNAPSHOT_VERSION {snapshot}, READ_ONLY)"
+                )
+                past = Warehouse.__new__(Warehouse)
+                past.__dict__.update(self.__dict__)
+                past._catalog = alias
+                past._generation = None
+                past._past = {}
+                past._sources = {}
+                self._past[snapshot] = past
+        return past
 
     def query(self, sql: str, params: Sequence[Any] | dict[str, Any] | None = None) -> pl.DataFrame:
         con = self.cursor()

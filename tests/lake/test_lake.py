@@ -306,3 +306,67 @@ def test_the_scheduler_runs_in_one_elected_server_and_moves_when_it_dies(lake: L
         assert time.monotonic() - killed < 15, "nobody took over within 15 s"
         time.sleep(0.2)
     assert _leader(lake) in {s.pid for s in servers if s.pid != leader}
+
+
+def _without_generated(page: str) -> str:
+    """The report without the moment it was generated (the one line that must differ) and the
+    KPI trend note's moment, which the section prints as a day or a day and time depending on
+    how it was read (a known difference, not in the figures)."""
+    import re
+
+    page = re.sub(r"Generated: [^<]*· pmolens", "", page)
+    return re.sub(r"so far there is one \([^)]*\)", "", page)
+
+
+def test_as_of_a_past_sync_reads_the_lake_as_it_was_then(
+    lake: Lake, expected: dict[str, int], tmp_path: Path
+) -> None:
+    """A past steering meeting's report and figures come back exactly from the lake's snapshot;
+    expire forgets it; a DuckDB copy and a partner's Parquet slice carry the same rows."""
+    import polars as pl
+
+    from pmolens.pipeline.refresh import refresh_after_sync
+    from pmolens.reports.steering import build_report
+    from pmolens.warehouse.results import ResultCache, kept_as_of
+    from pmolens.warehouse.transfer import copy_into, expire, export_parquet
+
+    settings = lake.settings
+    with lake.open() as warehouse:
+        assert all(o.ok for o in asyncio.run(sync_all(warehouse, settings, full=True)))
+        refresh_after_sync(warehouse, settings)
+        then, _ = kept_as_of(warehouse, warehouse.generation(fresh=True))
+        assert then is not None
+        report_then = build_report(warehouse, settings, plotly="cdn")
+        portfolio_then = ResultCache(warehouse, settings).get("portfolio")
+        time.sleep(1.1)  # the next sync lands in a later second
+        with warehouse.transaction() as con:  # a later sync: every open story is done now
+            con.execute(
+                "UPDATE work_items SET status_category = 'done', resolved = now() "
+                "WHERE level = 'story' AND status_category <> 'done'"
+            )
+            con.execute(
+                "INSERT INTO sync_runs (run_id, source, mode, started, finished, outcome) "
+                "VALUES (99, 'northwind-jira', 'incremental', now(), now(), 'success')"
+            )
+        refresh_after_sync(warehouse, settings)
+        cache = ResultCache(warehouse, settings)
+        assert not cache.get("portfolio").equals(portfolio_then)
+        assert cache.get("portfolio", as_of=then).equals(portfolio_then)
+        again = build_report(warehouse, settings, as_of=then, plotly="cdn")
+        assert _without_generated(again) == _without_generated(report_then)
+
+        copy = tmp_path / "copy.toml"
+        write_config({"warehouse": {"path": str(tmp_path / "copy.duckdb")}}, copy)
+        with Warehouse.open(load_settings(copy)) as file:
+            copied = copy_into(warehouse, file)
+            assert copied["work_items"] == sum(expected.values())
+            assert dict(file.query(COUNTS).iter_rows()) == expected
+
+        written = export_parquet(warehouse, tmp_path / "fabrikam", "Fabrikam")
+        items = pl.read_parquet(tmp_path / "fabrikam" / "work_items.parquet")
+        assert written["work_items"] == items.height == expected["fabrikam-jira-dc"]
+        assert items["organisation"].unique().to_list() == ["Fabrikam"]
+
+        assert warehouse.at(then) is not None
+        expire(warehouse, 0)  # keep no snapshot older than now
+        assert warehouse.at(then) is None
