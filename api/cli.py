@@ -303,9 +303,10 @@ def serve(
 @app.command()
 def report(
     config: ConfigOption = None,
-    out: Annotated[Path, typer.Option("--out", "-o", help="HTML file to write.")] = Path(
-        "steering.html"
-    ),
+    out: Annotated[
+        Path | None,
+        typer.Option("--out", "-o", help="File to write (default steering.html, or .pdf)."),
+    ] = None,
     lang: Annotated[str, typer.Option(help="nl or en.")] = "en",
     organisation: Annotated[str | None, typer.Option(help="Only this organisation.")] = None,
     as_of: Annotated[
@@ -314,8 +315,14 @@ def report(
     plotly: Annotated[
         str, typer.Option(help="inline (offline, default) or cdn (small file).")
     ] = "inline",
+    pdf: Annotated[
+        bool,
+        typer.Option(
+            "--pdf", help="Print the report to PDF (A4 landscape) with headless Chromium."
+        ),
+    ] = False,
 ) -> None:
-    """Write the HTML steering report (self-contained, print-friendly)."""
+    """Write the HTML steering report (self-contained, print-friendly), or with --pdf the PDF."""
     from datetime import UTC, date, datetime, time
 
     from pmolens.reports.i18n import Lang
@@ -328,6 +335,14 @@ def report(
     if lang not in langs or plotly not in modes:
         err.print("--lang must be nl or en; --plotly must be inline or cdn")
         raise typer.Exit(2)
+    if pdf:
+        from pmolens.reports.i18n import translator
+        from pmolens.reports.pdf import chromium_path
+
+        if chromium_path() is None:  # say so before the report is built
+            err.print(translator(langs[lang])("pdf_no_chromium"), soft_wrap=True, markup=False)
+            raise typer.Exit(2)
+    target = out or Path("steering.pdf" if pdf else "steering.html")
     moment = None
     if as_of:
         try:
@@ -336,7 +351,8 @@ def report(
             err.print(f"--as-of {as_of!r}: use YYYY-MM-DD")
             raise typer.Exit(2) from None
     if _owner(settings) is not None:
-        err.print("pmolens serve owns the warehouse: fetch GET /reports/steering from it instead")
+        path = "/reports/steering.pdf" if pdf else "/reports/steering"
+        err.print(f"pmolens serve owns the warehouse: fetch GET {path} from it instead")
         raise typer.Exit(1)
     with Warehouse.open(settings) as warehouse:
         try:
@@ -346,13 +362,27 @@ def report(
                 lang=langs[lang],
                 organisation=organisation,
                 as_of=moment,
-                plotly=modes[plotly],
+                plotly="inline" if pdf else modes[plotly],
             )
         except ValueError as exc:
             err.print(f"[red]{exc}[/red]")
             raise typer.Exit(2) from None
-    out.write_text(page, encoding="utf-8")
-    console.print(f"wrote {out} ({len(page) / 1e6:.1f} MB, {lang})")
+    if pdf:
+        from pmolens.reports.pdf import PdfUnavailable, print_html
+
+        try:
+            printed = print_html(page, langs[lang])
+        except PdfUnavailable as exc:
+            err.print(str(exc), soft_wrap=True, markup=False)
+            raise typer.Exit(2) from None
+        target.write_bytes(printed.pdf)
+        console.print(
+            f"wrote {target} ({printed.pages} pages, {len(printed.pdf) / 1e6:.1f} MB, {lang}, "
+            f"printed in {printed.seconds:.1f} s)"
+        )
+        return
+    target.write_text(page, encoding="utf-8")
+    console.print(f"wrote {target} ({len(page) / 1e6:.1f} MB, {lang})")
 
 
 @app.command()
