@@ -11,7 +11,7 @@ import logging
 from collections.abc import Callable
 
 from pmolens.connectors.http import TrackerClient
-from pmolens.pipeline.refresh import refresh_after_sync
+from pmolens.pipeline.refresh import refresh, refresh_after_sync
 from pmolens.pipeline.sync import SyncError, begin, sync_source
 from pmolens.warehouse.config import ConfigError, Settings, SourceConfig
 from pmolens.warehouse.secrets import redact
@@ -110,7 +110,9 @@ class SyncManager:
         ``/health``, status degraded) says why until a refresh succeeds."""
         async with self._refresh_lock:
             try:
-                await asyncio.to_thread(refresh_after_sync, self.warehouse, self.settings)
+                # the file: this server is the one writer; the lake: one process at a time
+                again = refresh if self.warehouse.lake is None else refresh_after_sync
+                await asyncio.to_thread(again, self.warehouse, self.settings)
             except Exception as exc:
                 log.debug("results refresh failed", exc_info=True)
                 first = (str(exc).strip().splitlines() or [""])[0]
