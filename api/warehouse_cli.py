@@ -10,6 +10,7 @@ import typer
 
 from pmolens.api.console import console, err
 from pmolens.warehouse.config import ConfigError, Settings, load_settings
+from pmolens.warehouse.store import Warehouse
 
 warehouse_app = typer.Typer(help="The warehouse itself: snapshot retention, copying.")
 
@@ -29,9 +30,8 @@ def _settings(config: Path | None) -> Settings:
         raise typer.Exit(2) from None
 
 
-def _open(settings: Settings):  # type: ignore[no-untyped-def]
+def _open(settings: Settings) -> Warehouse:
     from pmolens.warehouse.lake import LakeError
-    from pmolens.warehouse.store import Warehouse
 
     try:
         return Warehouse.open(settings)

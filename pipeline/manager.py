@@ -58,7 +58,7 @@ class SyncManager:
         if busy:
             raise AlreadySyncing(busy)
         # on the lake a worker elsewhere may hold a source: claim them all before starting any
-        claimed = []
+        claimed: list[str] = []
         for config in chosen:
             if not self.warehouse.claim_source(config.name):
                 for name in claimed:
