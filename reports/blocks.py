@@ -179,6 +179,16 @@ class ReportContext:
         return frame
 
 
+def trend_note(ctx: ReportContext, moments: list[Any]) -> str:
+    """The sentence shown instead of a trend chart until there are two syncs: when there was
+    the one so far (a single point on a time axis answers nothing)."""
+    if not moments:
+        return ctx.t("trend_none")
+    last = max(moments)
+    when = i18n.moment(last, ctx.lang) if isinstance(last, datetime) else ctx.day(last)
+    return ctx.t("trend_later").format(when=when)
+
+
 def _json_default(value: Any) -> Any:
     if hasattr(value, "tolist"):
         return value.tolist()

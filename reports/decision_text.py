@@ -265,7 +265,7 @@ def _value(value: Any, t: Translate) -> str:
                 return t(str(label))
             except KeyError:
                 pass
-        return DASH if text is None else str(text)
+        return DASH if text is None else _value(str(text), t)
     if isinstance(value, bool):
         return str(value)
     if isinstance(value, int):

@@ -2,12 +2,23 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from datetime import datetime, timedelta
 
 import plotly.graph_objects as go
 import polars as pl
 
-from pmolens.reports.blocks import Figure, ReportContext, Section, Table, esc
+from pmolens.reports.blocks import (
+    PALETTE,
+    Figure,
+    ReportContext,
+    Section,
+    Table,
+    esc,
+    nowrap,
+    trend_note,
+)
+from pmolens.reports.finding_text import finding_sentence
 from pmolens.reports.i18n import add_labels
 from pmolens.warehouse.transforms.alignment import SEVERITIES, daily_trend, score_scope
 
@@ -46,7 +57,7 @@ add_labels(
         "align_rule": {"en": "Check", "nl": "Controle"},
         "align_severity": {"en": "Severity", "nl": "Ernst"},
         "align_item": {"en": "Item", "nl": "Item"},
-        "align_owner_role": {"en": "Who acts", "nl": "Wie handelt"},
+        "align_owner_role": {"en": "Who acts", "nl": "Actiehouder"},
         "align_message": {"en": "Finding", "nl": "Bevinding"},
         "align_open_days": {"en": "Days open", "nl": "Dagen open"},
         "align_resolved_at": {"en": "Solved on", "nl": "Opgelost op"},
@@ -113,6 +124,13 @@ add_labels(
 COLOURS = {"critical": "#c0392b", "warning": "#e67e22", "info": "#7f8c8d"}
 
 
+def who_acts(role: str | None, t: Callable[[str], str]) -> str:
+    """The acting role as the reader says it (the decisions' role labels)."""
+    from pmolens.reports.decision_text import who_acts as role_label  # it imports this module
+
+    return role_label(role, t)
+
+
 def rule_title(ctx: ReportContext, rule: str) -> str:
     """Built-in rules in the report's language; custom rules by their id."""
     try:
@@ -136,17 +154,21 @@ def build(ctx: ReportContext) -> Section:
     penalty = float(orgs["weighted_penalty"].sum())
     overall = 100.0 * (1 - penalty / items) if items else 100.0
     headline = [
-        (t("align_score_all"), f"{overall:.0f}"),
-        (t("align_open"), f"{open_.height:,}"),
-        (t("align_new"), f"{new.height:,}"),
-        (t("align_solved"), f"{solved.height:,}"),
+        (t("align_score_all"), ctx.num(overall, 0)),
+        (t("align_open"), ctx.num(open_.height)),
+        (t("align_new"), ctx.num(new.height)),
+        (t("align_solved"), ctx.num(solved.height)),
     ]
     figures = []
     if teams.height:
         figures.append(Figure(t("align_score_question"), _score_bars(ctx, teams, trend, window)))
     org_trend = trend.filter(pl.col("scope").str.starts_with("organisation:"))
-    if org_trend["day"].n_unique() > 1:
+    days = org_trend["day"].unique().sort().to_list()
+    if len(days) > 1:
         figures.append(Figure(t("align_trend_question"), _trend_lines(ctx, org_trend)))
+    else:
+        note = trend_note(ctx, days or [ctx.inputs.as_of])
+        figures.append(Figure(t("align_trend_question"), None, note))
     if findings.height:
         figures.append(Figure(t("align_rules_question"), _rule_bars(ctx, open_, new, solved)))
     return Section(
@@ -195,7 +217,10 @@ def _score_bars(
         f"{esc(o)} · {esc(tm or t('no_team'))}"
         for o, tm in zip(rows["organisation"], rows["team"], strict=True)
     ]
-    changes = ["" if c is None else f"{c:+.0f}" for c in rows["_change"].to_list()]
+    changes = [
+        "" if c is None else ("+" if c > 0 else "") + ctx.num(c, 0)
+        for c in rows["_change"].to_list()
+    ]
     colours = [
         COLOURS["critical"] if s < 60 else COLOURS["warning"] if s < 80 else "#27ae60"
         for s in rows["score"].to_list()
@@ -228,16 +253,18 @@ def _score_bars(
 
 def _trend_lines(ctx: ReportContext, trend: pl.DataFrame) -> go.Figure:
     figure = go.Figure()
-    for (scope,), part in trend.sort("day").group_by("scope", maintain_order=True):
+    for i, ((scope,), part) in enumerate(trend.sort("day").group_by("scope", maintain_order=True)):
         figure.add_trace(
             go.Scatter(
                 x=[d.isoformat() for d in part["day"]],
                 y=part["value"].to_list(),
                 mode="lines+markers",
                 name=esc(str(scope).removeprefix("organisation:")),
+                line={"color": PALETTE[i % len(PALETTE)]},
             )
         )
     figure.update_layout(
+        xaxis=ctx.date_axis(),
         yaxis={"range": [0, 105], "title": ctx.t("align_score")},
         height=320,
         margin={"l": 60, "r": 20, "t": 10, "b": 40},
@@ -289,14 +316,14 @@ def _findings_table(ctx: ReportContext, frame: pl.DataFrame, *, resolved: bool) 
         [
             t(f"align_{r['severity']}"),
             rule_title(ctx, r["rule"]),
-            {"text": r["key"] or "", "href": r["url"]} if r["key"] else "",
+            ctx.link(r["key"], r["url"], r["item_id"]) if r["key"] else "",
             r["team"] or "",
             r["organisation"] or "",
-            r["owner_role"],
-            r["message"],
-            r["resolved_at"].strftime("%Y-%m-%d")
+            who_acts(r["owner_role"], t),
+            finding_sentence(r, t),
+            nowrap(ctx.day(r["resolved_at"]))
             if resolved and r["resolved_at"]
-            else f"{r['open_days'] or 0:.0f}",
+            else ctx.num(r["open_days"] or 0, 0),
         ]
         for r in ordered.head(MAX_ROWS).iter_rows(named=True)
     ]

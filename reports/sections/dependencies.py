@@ -5,13 +5,21 @@ Definitions: docs/dependencies.md."""
 from __future__ import annotations
 
 import math
-from typing import Any
 
 import plotly.graph_objects as go
 import polars as pl
 
-from pmolens.reports.blocks import PALETTE, Figure, ReportContext, Section, Table, esc, nowrap
-from pmolens.reports.i18n import add_labels, moment
+from pmolens.reports.blocks import (
+    PALETTE,
+    Figure,
+    ReportContext,
+    Section,
+    Table,
+    esc,
+    nowrap,
+    trend_note,
+)
+from pmolens.reports.i18n import add_labels
 from pmolens.warehouse.transforms.dependencies import RED_LINES
 from pmolens.warehouse.transforms.dependencies.timing import red_line_headline
 
@@ -348,13 +356,6 @@ def _network(matrix: pl.DataFrame, ctx: ReportContext) -> go.Figure:
         legend={"title": {"text": esc(t("organisation"))}, "orientation": "v"},
     )
     return figure
-
-
-def trend_note(ctx: ReportContext, moments: list[Any]) -> str:
-    """The sentence shown instead of a trend chart until there are two syncs."""
-    if not moments:
-        return ctx.t("trend_none")
-    return ctx.t("trend_later").format(when=moment(max(moments), ctx.lang))
 
 
 def _trend(ctx: ReportContext, edges: pl.DataFrame) -> Figure:

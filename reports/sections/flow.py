@@ -28,7 +28,7 @@ add_labels(
             "en": "How work flows through the teams, from status history: cycle time (first in "
             "progress to done), throughput, work in progress and how old the open work is.",
             "nl": "Hoe werk door de teams stroomt, uit de statushistorie: doorlooptijd (eerste "
-            "keer onderhanden tot gereed), doorzet, onderhanden werk en hoe oud het open werk is.",
+            "keer onderhanden tot gereed), doorvoer, onderhanden werk en hoe oud het open werk is.",
         },
         "flow_cycle_p85": {"en": "Cycle time P85 (days)", "nl": "Doorlooptijd P85 (dagen)"},
         "flow_throughput_week": {"en": "Done per week", "nl": "Gereed per week"},
@@ -82,13 +82,13 @@ add_labels(
         "flow_sampled": {"en": "sample of", "nl": "steekproef van"},
         "flow_summary_table": {
             "en": "Flow per team over the last {n} days (who acts: the team, with its PO)",
-            "nl": "Doorstroming per team over de laatste {n} dagen (wie handelt: het team, met "
+            "nl": "Doorstroming per team over de laatste {n} dagen (actiehouder: het team, met "
             "zijn PO)",
         },
         "flow_aging_table": {
             "en": "Oldest work in progress (the team's P85 shows what is normal; act from the top)",
-            "nl": "Oudste onderhanden werk (de P85 van het team laat zien wat normaal is; pak het "
-            "van boven aan)",
+            "nl": "Oudste onderhanden werk (de P85 van het team laat zien wat normaal is; begin "
+            "bovenaan)",
         },
         "flow_done": {"en": "Done", "nl": "Gereed"},
         "flow_p50": {"en": "P50 (days)", "nl": "P50 (dagen)"},
@@ -131,17 +131,20 @@ def build(ctx: ReportContext) -> Section:
     )
     p85 = overall["cycle_p85"][0] if overall.height and "cycle_p85" in overall.columns else None
     headline = [
-        (t("flow_cycle_p85"), f"{p85:.1f}" if p85 is not None else "–"),
+        (t("flow_cycle_p85"), ctx.num(p85)),
         (
             t("flow_throughput_week"),
-            f"{summary['throughput_per_week'].sum():.1f}" if summary.height else "0",
+            ctx.num(summary["throughput_per_week"].sum() if summary.height else 0),
         ),
-        (t("flow_wip_now"), f"{int(summary['wip'].sum()):,}" if summary.height else "0"),
+        (t("flow_wip_now"), ctx.num(int(summary["wip"].sum()) if summary.height else 0)),
         (
             t("flow_aging_over"),
-            f"{int(summary['aging_over_p85'].sum()):,}" if summary.height else "0",
+            ctx.num(int(summary["aging_over_p85"].sum()) if summary.height else 0),
         ),
-        (t("flow_efficiency"), _efficiency_headline(ctx.scoped(ctx.result("flow_efficiency")), t)),
+        (
+            t("flow_efficiency"),
+            _efficiency_headline(ctx.scoped(ctx.result("flow_efficiency")), ctx),
+        ),
     ]
     figures = []
     recent = cycles.filter(
@@ -181,7 +184,7 @@ def _scatter(recent: pl.DataFrame, overall: pl.DataFrame, ctx: ReportContext) ->
     points = _sample(recent).sort("done_at")
     label = t("flow_days")
     if points.height < recent.height:
-        label = f"{label} ({t('flow_sampled')} {points.height:,}/{recent.height:,})"
+        label = f"{label} ({t('flow_sampled')} {ctx.num(points.height)}/{ctx.num(recent.height)})"
     figure = go.Figure(
         go.Scattergl(
             x=points["done_at"].to_list(),
@@ -204,13 +207,13 @@ def _scatter(recent: pl.DataFrame, overall: pl.DataFrame, ctx: ReportContext) ->
             figure.add_hline(
                 y=value,
                 line={"color": colour, "dash": "dash", "width": 1},
-                annotation_text=f"P{q}: {value:.1f}",
+                annotation_text=f"P{q}: {ctx.num(value)}",
                 annotation_position="top left",
             )
     figure.update_layout(
         height=340,
         margin={"l": 50, "r": 20, "t": 10, "b": 40},
-        xaxis={"title": t("flow_done_date")},
+        xaxis=ctx.date_axis(title=t("flow_done_date")),
         yaxis={"title": label, "rangemode": "tozero"},
     )
     return figure
@@ -240,16 +243,26 @@ def _throughput(weekly: pl.DataFrame, ctx: ReportContext) -> go.Figure:
         .sort("team", "week")
     )
     figure = go.Figure()
+    other = ctx.t("flow_other")
     for team in sorted(set(rolled["team"].to_list())):
         series = rolled.filter(pl.col("team") == team)
+        style = ctx.team_style(team)
         figure.add_trace(
-            go.Bar(x=series["week"].to_list(), y=series["items"].to_list(), name=esc(team))
+            go.Bar(
+                x=series["week"].to_list(),
+                y=series["items"].to_list(),
+                name=esc(team),
+                marker={
+                    "color": "#b0bec5" if team == other else style.colour,
+                    "pattern": {"shape": "" if team == other else style.pattern},
+                },
+            )
         )
     figure.update_layout(
         barmode="stack",
         height=320,
         margin={"l": 50, "r": 20, "t": 10, "b": 40},
-        xaxis={"title": ctx.t("flow_week")},
+        xaxis=ctx.date_axis(title=ctx.t("flow_week")),
         yaxis={"title": ctx.t("items")},
     )
     return figure
@@ -273,7 +286,7 @@ def _cfd(cfd: pl.DataFrame, ctx: ReportContext) -> go.Figure:
     figure.update_layout(
         height=320,
         margin={"l": 50, "r": 20, "t": 10, "b": 40},
-        xaxis={"title": ctx.t("flow_date")},
+        xaxis=ctx.date_axis(title=ctx.t("flow_date")),
         yaxis={"title": ctx.t("items")},
     )
     return figure
@@ -319,55 +332,62 @@ def _aging(aging: pl.DataFrame, ctx: ReportContext) -> go.Figure:
         height=360,
         margin={"l": 50, "r": 20, "t": 10, "b": 100},
         xaxis={"title": t("team"), "tickangle": -45, "categoryorder": "category ascending"},
-        yaxis={"title": t("flow_age"), "type": "log"},
+        yaxis={"title": t("flow_age"), "type": "log", **_log_ticks(aging, ctx)},
     )
     return figure
 
 
-def _fmt(value: float | None, pattern: str = "{:.1f}") -> str:
-    return pattern.format(value) if value is not None else "–"
+def _log_ticks(aging: pl.DataFrame, ctx: ReportContext) -> dict[str, Any]:
+    """Ticks of the log age axis at 1-2-5 steps, only as many as fit: plotly's own minor labels
+    on a log axis overlap."""
+    top = aging["wip_age_days"].max()
+    most = float(top) if isinstance(top, int | float) else 1.0
+    ticks = [v * 10**e for e in range(0, 6) for v in (1, 2, 5) if v * 10**e <= most * 1.5]
+    return {"tickvals": ticks, "ticktext": [ctx.num(v, 0) for v in ticks], "minor": {"ticks": ""}}
 
 
-def _efficiency_headline(efficiency: pl.DataFrame, t: Any) -> str:
+def _efficiency_headline(efficiency: pl.DataFrame, ctx: ReportContext) -> str:
     """Σ active / Σ cycle over the teams whose efficiency is measurable ("n of m teams" when
     some are not); the reason instead of a number when none is (docs/flow.md)."""
+    t = ctx.t
     measurable = efficiency.filter(pl.col("efficiency_note").is_null())
     active = float(measurable["active_days"].sum() or 0.0)
     cycle = active + float(measurable["waiting_days"].sum() or 0.0)
     if cycle:
-        value = f"{active / cycle:.0%}"
+        value = ctx.pct(active / cycle)
         if measurable.height < efficiency.height:
-            teams = t("flow_eff_teams").format(n=measurable.height, m=efficiency.height)
+            teams = t("flow_eff_teams").format(
+                n=ctx.num(measurable.height), m=ctx.num(efficiency.height)
+            )
             value = f"{value} ({teams})"
         return value
     notes = efficiency["efficiency_note"].drop_nulls().unique().sort().to_list()
     return t(f"flow_eff_{notes[0]}") if notes else "–"
 
 
-def _efficiency_cell(value: float | None, note: str | None, t: Any) -> str:
+def _efficiency_cell(value: float | None, note: str | None, ctx: ReportContext) -> str:
     """The team's flow efficiency, or why it is not measurable."""
     if value is None and note:
-        return t(f"flow_eff_{note}")
-    return _fmt(value, "{:.0%}")
+        return ctx.t(f"flow_eff_{note}")
+    return ctx.pct(value)
 
 
 def _summary_table(summary: pl.DataFrame, ctx: ReportContext) -> Table:
     t = ctx.t
-    cols = summary.columns
     rows = [
         [
             r["team"] if r["team"] != NO_GROUP else t("no_team"),
             r["organisation"] or "",
             r["items_done"],
-            _fmt(r.get("cycle_p50")) if "cycle_p50" in cols else "–",
-            _fmt(r.get("cycle_p85")) if "cycle_p85" in cols else "–",
-            _fmt(r.get("cycle_p95")) if "cycle_p95" in cols else "–",
-            _fmt(r.get("lead_p85")) if "lead_p85" in cols else "–",
-            _fmt(r["throughput_per_week"]),
+            ctx.num(r.get("cycle_p50")),
+            ctx.num(r.get("cycle_p85")),
+            ctx.num(r.get("cycle_p95")),
+            ctx.num(r.get("lead_p85")),
+            ctx.num(r["throughput_per_week"]),
             r["wip"],
             r["aging_over_p85"],
-            _efficiency_cell(r["flow_efficiency"], r.get("efficiency_note"), t),
-            _fmt(r["littles_ratio"], "{:.2f}"),
+            _efficiency_cell(r["flow_efficiency"], r.get("efficiency_note"), ctx),
+            ctx.num(r["littles_ratio"], 2),
         ]
         for r in summary.head(MAX_ROWS).iter_rows(named=True)
     ]
@@ -402,12 +422,12 @@ def _aging_table(aging: pl.DataFrame, ctx: ReportContext) -> Table:
     t = ctx.t
     rows = [
         [
-            {"text": r["key"] or r["item_id"], "href": r["url"]} if r["url"] else r["key"],
+            ctx.link(r["key"], r["url"], r["item_id"]),
             r["title"] or "",
             r["team"] if r["team"] != NO_GROUP else t("no_team"),
             r["raw_status"] or "",
-            f"{r['wip_age_days']}",
-            _fmt(r.get("team_p85")),
+            r["wip_age_days"],
+            ctx.num(r.get("team_p85")),
             _band(r["age_band"], t),
         ]
         for r in aging.head(MAX_ROWS).iter_rows(named=True)

@@ -5,12 +5,15 @@ Definitions: docs/forecast.md."""
 from __future__ import annotations
 
 from datetime import date
+from typing import Any
 
 import plotly.graph_objects as go
 import polars as pl
 
-from pmolens.reports.blocks import Figure, ReportContext, Section, Table, esc, link_cell
+from pmolens.reports.blocks import Figure, ReportContext, Section, Table, esc, nowrap
+from pmolens.reports.decision_text import sentence
 from pmolens.reports.i18n import add_labels
+from pmolens.warehouse.analyses.forecast import forecast_params
 
 MAX_FAN = 15  # epics in the fan chart
 MAX_ROWS = 40
@@ -20,12 +23,12 @@ add_labels(
     {
         "fc_title": {"en": "Forecasts", "nl": "Prognoses"},
         "fc_lead": {
-            "en": "When will the first epics in backlog order land? 10,000 simulated futures per "
-            "team from its own daily throughput; an epic never lands before the work it waits "
-            "on in other teams or organisations.",
-            "nl": "Wanneer landen de eerste epics in backlogvolgorde? 10.000 gesimuleerde "
-            "toekomsten per team op basis van de eigen dagelijkse doorvoer; een epic landt nooit "
-            "vóór het werk van andere teams of organisaties waarop het wacht.",
+            "en": "When will the first epics in backlog order be done? {trials} simulated futures "
+            "per team from its own daily throughput; an epic is never done before the work it "
+            "waits on in other teams or organisations.",
+            "nl": "Wanneer zijn de eerste epics in backlogvolgorde gereed? {trials} gesimuleerde "
+            "toekomsten per team op basis van de eigen dagelijkse doorvoer; een epic is nooit "
+            "gereed vóór het werk van andere teams of organisaties waarop het wacht.",
         },
         "fc_epics": {"en": "Epics forecast", "nl": "Epics met prognose"},
         "fc_driven": {"en": "Held up by a dependency", "nl": "Opgehouden door afhankelijkheid"},
@@ -35,12 +38,12 @@ add_labels(
         },
         "fc_no_forecast": {"en": "No forecast possible", "nl": "Geen prognose mogelijk"},
         "fc_fan_q": {
-            "en": "When do the first epics land (bar P50 to P95, diamond P85, circle without "
+            "en": "When will the first epics be done (bar P50 to P95, diamond P85, circle without "
             "waiting on others, line the target date)?",
-            "nl": "Wanneer landen de eerste epics (balk P50 tot P95, ruit P85, cirkel zonder "
+            "nl": "Wanneer zijn de eerste epics gereed (balk P50 tot P95, ruit P85, cirkel zonder "
             "wachten op anderen, streep de streefdatum)?",
         },
-        "fc_p50": {"en": "P50 (even odds)", "nl": "P50 (fifty-fifty)"},
+        "fc_p50": {"en": "P50 (even odds)", "nl": "P50 (even kans)"},
         "fc_p85": {"en": "P85", "nl": "P85"},
         "fc_p95": {"en": "P95", "nl": "P95"},
         "fc_own": {"en": "Without dependencies (P85)", "nl": "Zonder afhankelijkheden (P85)"},
@@ -60,8 +63,8 @@ add_labels(
             "Scrum of Scrums)",
         },
         "fc_initiative_table": {
-            "en": "Initiatives: land with their last epic",
-            "nl": "Initiatieven: landen met hun laatste epic",
+            "en": "Initiatives: done with their last epic",
+            "nl": "Initiatieven: gereed met hun laatste epic",
         },
         "fc_epic_count": {"en": "Epics", "nl": "Epics"},
         "fc_how_many_q": {
@@ -78,16 +81,38 @@ add_labels(
         "fc_note": {"en": "Note", "nl": "Opmerking"},
         "fc_initiative": {"en": "Initiative", "nl": "Initiatief"},
         "fc_zero_days": {"en": "Days with 0 done", "nl": "Dagen met 0 af"},
+        "fc_note_team_idle": {
+            "en": "team {team} finished nothing in the window: no forecast possible",
+            "nl": "team {team} rondde in de meetperiode niets af: geen prognose mogelijk",
+        },
+        "fc_note_no_open_work": {
+            "en": "no open work left: close the epic?",
+            "nl": "geen open werk meer: epic sluiten?",
+        },
+        "fc_note_beyond_horizon": {
+            "en": "some trials do not finish within the horizon",
+            "nl": "een deel van de simulaties is niet binnen de horizon gereed",
+        },
     }
 )
 
 
 def _d(value: date | None, ctx: ReportContext) -> str:
-    return value.isoformat() if value else ctx.t("fc_beyond")
+    return ctx.day(value) if value else ctx.t("fc_beyond")
 
 
-def _pct(value: float | None) -> str:
-    return "" if value is None else f"{value:.0%}"
+def _day_cell(value: date | None, ctx: ReportContext) -> object:
+    return nowrap(_d(value, ctx))
+
+
+def _note(r: dict[str, Any], ctx: ReportContext) -> str:
+    """The forecast's notes in the reader's language (the English ``note`` for rows kept from
+    before the keys)."""
+    keys = r.get("note_keys")
+    if keys is None:
+        return r["note"] or ""
+    params = r.get("note_params") or ["{}"] * len(keys)
+    return "; ".join(sentence(k, v, ctx.t) for k, v in zip(keys, params, strict=True))
 
 
 def build(ctx: ReportContext) -> Section:
@@ -107,10 +132,10 @@ def build(ctx: ReportContext) -> Section:
     daily = ctx.scoped(ctx.result("forecast_daily_throughput"))
     how_many = how_many.join(daily.select("team").unique(), on="team", how="semi")
     headline = [
-        (t("fc_epics"), f"{epics.height:,}"),
-        (t("fc_driven"), f"{epics.filter(pl.col('driven_by').is_not_null()).height:,}"),
-        (t("fc_at_risk"), f"{epics.filter(pl.col('p_on_time') < 0.5).height:,}"),
-        (t("fc_no_forecast"), f"{epics.filter(pl.col('p85').is_null()).height:,}"),
+        (t("fc_epics"), ctx.num(epics.height)),
+        (t("fc_driven"), ctx.num(epics.filter(pl.col("driven_by").is_not_null()).height)),
+        (t("fc_at_risk"), ctx.num(epics.filter(pl.col("p_on_time") < 0.5).height)),
+        (t("fc_no_forecast"), ctx.num(epics.filter(pl.col("p85").is_null()).height)),
     ]
     figures = []
     if epics.height:
@@ -121,7 +146,7 @@ def build(ctx: ReportContext) -> Section:
     return Section(
         key="forecast",
         title=t("fc_title"),
-        lead=t("fc_lead"),
+        lead=t("fc_lead").format(trials=ctx.num(_trials(ctx))),
         headline=headline,
         figures=figures,
         tables=[
@@ -137,7 +162,9 @@ def _fan(epics: pl.DataFrame, ctx: ReportContext) -> go.Figure:
     and the target date; hover names the driving dependency."""
     t = ctx.t
     rows = list(epics.iter_rows(named=True))
-    labels = [esc(f"{r['key'] or r['epic_id']} {(r['title'] or '')[:40]}") for r in rows]
+    labels = [
+        esc(f"{ctx.item_label(r['key'], r['epic_id'])} {(r['title'] or '')[:40]}") for r in rows
+    ]
     start = [r["p50"] for r in rows]
     figure = go.Figure()
     figure.add_trace(
@@ -155,8 +182,9 @@ def _fan(epics: pl.DataFrame, ctx: ReportContext) -> go.Figure:
                 esc(
                     f"P50 {_d(r['p50'], ctx)} · P85 {_d(r['p85'], ctx)} · P95 {_d(r['p95'], ctx)}"
                     + (
-                        f" · {t('fc_driver')}: {r['driven_by_key'] or r['driven_by']}"
-                        f" ({_pct(r['driven_share'])} {t('fc_share')})"
+                        f" · {t('fc_driver')}: "
+                        f"{ctx.item_label(r['driven_by_key'], r['driven_by'])}"
+                        f" ({ctx.pct(r['driven_share'])} {t('fc_share')})"
                         if r["driven_by"]
                         else ""
                     )
@@ -178,18 +206,24 @@ def _fan(epics: pl.DataFrame, ctx: ReportContext) -> go.Figure:
                 mode="markers",
                 marker={"symbol": symbol, "size": 12, "color": color, "line": {"width": 2}},
                 name=esc(name),
-                hovertemplate="%{x}<extra>" + esc(name) + "</extra>",
+                hovertext=[esc(_d(r[column], ctx)) for r in rows],
+                hovertemplate="%{hovertext}<extra>" + esc(name) + "</extra>",
             )
         )
     figure.update_layout(
         barmode="overlay",
-        xaxis={"type": "date"},
+        xaxis=ctx.date_axis(),
         yaxis={"autorange": "reversed"},
         height=max(300, 28 * len(rows) + 120),
         margin={"l": 300, "r": 20, "t": 10, "b": 40},
         legend={"orientation": "h", "y": -0.15},
     )
     return figure
+
+
+def _trials(ctx: ReportContext) -> int:
+    """How many futures the forecast simulates (settings, 10,000 by default)."""
+    return forecast_params(ctx.inputs).trials
 
 
 def _default_days(how_many: pl.DataFrame) -> int | None:
@@ -212,7 +246,7 @@ def _how_many_bar(how_many: pl.DataFrame, days: int, ctx: ReportContext) -> go.F
                 "array": (rows["items_p50"] - rows["items_p85"]).to_list(),
                 "arrayminus": (rows["items_p85"] - rows["items_p95"]).to_list(),
             },
-            marker={"color": "#1f5fbf"},
+            marker_color=[ctx.team_style(team).colour for team in rows["team"].to_list()],
             hovertemplate="%{x}: %{y}<extra>P85</extra>",
         )
     )
@@ -222,7 +256,7 @@ def _how_many_bar(how_many: pl.DataFrame, days: int, ctx: ReportContext) -> go.F
         margin={"l": 50, "r": 20, "t": 10, "b": 100},
         xaxis={"tickangle": -45},
         yaxis={
-            "title": esc(f"{ctx.t('items')} ≤ {target.isoformat() if target else ''}"),
+            "title": esc(f"{ctx.t('items')} ≤ {ctx.day(target) if target else ''}"),
             "rangemode": "tozero",
         },
     )
@@ -233,22 +267,25 @@ def _epic_table(epics: pl.DataFrame, ctx: ReportContext) -> Table:
     t = ctx.t
     rows = [
         [
-            link_cell(r["key"], r["url"], r["epic_id"]),
+            ctx.link(r["key"], r["url"], r["epic_id"]),
             r["title"] or "",
             ", ".join(r["teams"] or []) or (r["team"] or ""),
             r["remaining_items"],
-            _d(r["p50"], ctx),
-            _d(r["p85"], ctx),
-            _d(r["p95"], ctx),
-            r["target_date"].isoformat() if r["target_date"] else "",
-            _pct(r["p_on_time"]),
+            _day_cell(r["p50"], ctx),
+            _day_cell(r["p85"], ctx),
+            _day_cell(r["p95"], ctx),
+            nowrap(ctx.day(r["target_date"])) if r["target_date"] else "",
+            ctx.pct(r["p_on_time"]) if r["p_on_time"] is not None else "",
             (
-                f"{r['driven_by_key'] or r['driven_by']} ({_pct(r['driven_share'])})"
+                nowrap(
+                    f"{ctx.item_label(r['driven_by_key'], r['driven_by'])} "
+                    f"({ctx.pct(r['driven_share'])})"
+                )
                 if r["driven_by"]
                 else ""
             ),
             r["dependency_delay_days_p85"] if r["dependency_delay_days_p85"] else "",
-            r["note"] or "",
+            _note(r, ctx),
         ]
         for r in epics.head(MAX_ROWS).iter_rows(named=True)
     ]
@@ -273,16 +310,18 @@ def _initiative_table(initiatives: pl.DataFrame, ctx: ReportContext) -> Table:
     t = ctx.t
     rows = [
         [
-            link_cell(r["key"], r["url"], r["initiative_id"]),
+            ctx.link(r["key"], r["url"], r["initiative_id"]),
             r["title"] or "",
             r["epics"],
             r["remaining_items"],
-            _d(r["p50"], ctx),
-            _d(r["p85"], ctx),
-            _d(r["p95"], ctx),
-            r["target_date"].isoformat() if r["target_date"] else "",
-            _pct(r["p_on_time"]),
-            r["driven_by_key"] or "",
+            _day_cell(r["p50"], ctx),
+            _day_cell(r["p85"], ctx),
+            _day_cell(r["p95"], ctx),
+            nowrap(ctx.day(r["target_date"])) if r["target_date"] else "",
+            ctx.pct(r["p_on_time"]) if r["p_on_time"] is not None else "",
+            nowrap(ctx.item_label(r["driven_by_key"], r.get("driven_by")))
+            if r["driven_by_key"]
+            else "",
         ]
         for r in initiatives.head(MAX_ROWS).iter_rows(named=True)
     ]
@@ -309,11 +348,11 @@ def _how_many_table(how_many: pl.DataFrame, days: int | None, ctx: ReportContext
     rows = [
         [
             r["team"],
-            r["target_date"].isoformat(),
+            nowrap(ctx.day(r["target_date"])),
             r["items_p50"],
             r["items_p85"],
             r["items_p95"],
-            _pct(r["zero_day_share"]),
+            ctx.pct(r["zero_day_share"]) if r["zero_day_share"] is not None else "",
         ]
         for r in rows_frame.head(MAX_ROWS).iter_rows(named=True)
     ]

@@ -64,8 +64,9 @@ def build(ctx: ReportContext) -> Section:
         )
         .with_columns(pl.col("n").fill_null(0))
     )
-    headline = [(t("imped_count"), f"{backlog.height:,}")] + [
-        (t(f"imped_level_{level}"), str(n)) for level, n in per_level.select("level", "n").rows()
+    headline = [(t("imped_count"), ctx.num(backlog.height))] + [
+        (t(f"imped_level_{level}"), ctx.num(n))
+        for level, n in per_level.select("level", "n").rows()
     ]
     figures = []
     if backlog.height:
@@ -73,14 +74,14 @@ def build(ctx: ReportContext) -> Section:
     rows = [
         [
             t(f"imped_level_{r['level']}"),
-            {"text": r["key"] or r["item_id"], "href": r["url"]},
+            ctx.link(r["key"], r["url"], r["item_id"]),
             r["title"] or "",
             r["team"] or t("no_team"),
             r["organisation"] or "",
             t(f"imped_reason_{r['reason']}"),
-            f"{r['age_days'] or 0:.0f}",
-            f"{r['held_up_items']}: " + ", ".join(r["held_up_keys"] or []),
-            f"{r['weight']:.1f}",
+            ctx.num(r["age_days"] or 0, 0),
+            f"{ctx.num(r['held_up_items'])}: " + ", ".join(r["held_up_keys"] or []),
+            ctx.num(r["weight"]),
         ]
         for r in backlog.head(MAX_ROWS).iter_rows(named=True)
     ]
@@ -107,7 +108,7 @@ def build(ctx: ReportContext) -> Section:
 
 def _ladder(ctx: ReportContext, per_level: pl.DataFrame) -> go.Figure:
     t = ctx.t
-    ages = ["" if a is None else f"{a:.0f}" for a in per_level["age"].to_list()]
+    ages = ["" if a is None else ctx.num(a, 0) for a in per_level["age"].to_list()]
     figure = go.Figure(
         go.Bar(
             x=[esc(t(f"imped_level_{level}")) for level in per_level["level"]],

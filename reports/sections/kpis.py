@@ -6,7 +6,7 @@ from __future__ import annotations
 import plotly.graph_objects as go
 import polars as pl
 
-from pmolens.reports.blocks import Figure, ReportContext, Section, Table, esc
+from pmolens.reports.blocks import Figure, ReportContext, Section, Table, esc, nowrap, trend_note
 from pmolens.reports.i18n import add_labels
 
 MAX_ROWS = 40
@@ -79,16 +79,9 @@ add_labels(
 )
 
 
-def _pct(value: float | None) -> str:
-    return "" if value is None else f"{value:.0%}"
-
-
-def _num(value: float | None, digits: int = 1) -> str:
-    return "" if value is None else f"{value:,.{digits}f}"
-
-
 def build(ctx: ReportContext) -> Section:
     t = ctx.t
+    _pct = ctx.pct
     sprints = ctx.scoped(ctx.result("kpi_sprints"))
     teams = ctx.scoped(ctx.result("kpi_teams"))
     value = ctx.scoped(ctx.result("portfolio_value"))
@@ -103,13 +96,13 @@ def build(ctx: ReportContext) -> Section:
     done = int(closed["throughput_items"].sum())
     open_epics = value.filter((pl.col("level") == "epic") & (pl.col("status_category") != "done"))
     headline = [
-        (t("teams"), f"{teams.height:,}"),
+        (t("teams"), ctx.num(teams.height)),
         (
             t("kpi_predictability"),
             _pct(int(closed["committed_done_items"].sum()) / committed) if committed else "–",
         ),
         (t("kpi_defect_share"), _pct(int(closed["defects_done"].sum()) / done) if done else "–"),
-        (t("kpi_wsjf_epics"), f"{open_epics.filter(pl.col('wsjf').is_not_null()).height:,}"),
+        (t("kpi_wsjf_epics"), ctx.num(open_epics.filter(pl.col("wsjf").is_not_null()).height)),
     ]
     figures = []
     if closed.height:
@@ -119,9 +112,7 @@ def build(ctx: ReportContext) -> Section:
         figures.append(
             Figure(t("kpi_throughput_q"), _per_sprint(closed, "throughput_items", ctx, False))
         )
-    trend = _trend(ctx)
-    if trend is not None:
-        figures.append(Figure(t("kpi_trend_q"), trend))
+    figures.append(_trend(ctx))
     scatter = open_epics.filter(
         pl.col("job_size").is_not_null() & pl.col("cost_of_delay").is_not_null()
     )
@@ -155,12 +146,15 @@ def _per_sprint(closed: pl.DataFrame, metric: str, ctx: ReportContext, share: bo
     figure = go.Figure()
     for team in _busiest(closed):
         series = closed.filter(pl.col("team") == team).sort("end")
+        style = ctx.team_style(team)
         figure.add_trace(
             go.Scatter(
                 x=[e.isoformat() for e in series["end"].to_list()],
                 y=series[metric].to_list(),
                 mode="lines+markers",
                 name=esc(team),
+                line={"color": style.colour},
+                marker={"symbol": style.symbol, "size": 7},
                 text=[esc(s) for s in series["sprint"].to_list()],
                 hovertemplate="%{text}: %{y}<extra>" + esc(team) + "</extra>",
             )
@@ -168,25 +162,28 @@ def _per_sprint(closed: pl.DataFrame, metric: str, ctx: ReportContext, share: bo
     figure.update_layout(
         height=320,
         margin={"l": 50, "r": 20, "t": 10, "b": 40},
-        xaxis={"title": ctx.t("kpi_sprint_end"), "type": "date"},
+        xaxis=ctx.date_axis(title=ctx.t("kpi_sprint_end")),
         yaxis={"tickformat": ".0%", "rangemode": "tozero"} if share else {"rangemode": "tozero"},
     )
     return figure
 
 
-def _trend(ctx: ReportContext) -> go.Figure | None:
-    """Headline KPIs per sync from metric_snapshots; None until there are two syncs."""
+def _trend(ctx: ReportContext) -> Figure:
+    """Headline KPIs per sync from metric_snapshots, from the second sync on; until then the
+    sentence saying when the trend appears."""
+    question = ctx.t("kpi_trend_q")
     wh = ctx.inputs.warehouse
     if wh is None:
-        return None
+        return Figure(question, None, trend_note(ctx, [ctx.inputs.as_of]))
     scope = f"organisation:{ctx.organisation}" if ctx.organisation else "all"
     points = wh.query(
         "SELECT as_of, metric, value FROM metric_snapshots WHERE family = 'kpis' AND scope = ? "
-        "AND metric IN ('predictability', 'defect_share') ORDER BY as_of",
-        [scope],
+        "AND as_of <= ? AND metric IN ('predictability', 'defect_share') ORDER BY as_of",
+        [scope, ctx.inputs.as_of],
     )
-    if points.select(pl.col("as_of").n_unique()).item() < 2:
-        return None
+    moments = points["as_of"].unique().sort().to_list()
+    if len(moments) < 2:
+        return Figure(question, None, trend_note(ctx, moments or [ctx.inputs.as_of]))
     figure = go.Figure()
     for metric, label in (
         ("predictability", ctx.t("kpi_predictability")),
@@ -204,10 +201,10 @@ def _trend(ctx: ReportContext) -> go.Figure | None:
     figure.update_layout(
         height=280,
         margin={"l": 50, "r": 20, "t": 10, "b": 40},
-        xaxis={"title": ctx.t("kpi_sync")},
+        xaxis=ctx.date_axis(title=ctx.t("kpi_sync")),
         yaxis={"tickformat": ".0%", "rangemode": "tozero"},
     )
-    return figure
+    return Figure(question, figure)
 
 
 def _wsjf_scatter(epics: pl.DataFrame, ctx: ReportContext) -> go.Figure:
@@ -224,7 +221,10 @@ def _wsjf_scatter(epics: pl.DataFrame, ctx: ReportContext) -> go.Figure:
                 "colorbar": {"title": "WSJF"},
             },
             text=[
-                esc(f"{k or i} {(title or '')[:50]} · {team or ''} · WSJF {w:.2f}")
+                esc(
+                    f"{ctx.item_label(k, i)} {(title or '')[:50]} · {team or ''} · "
+                    f"WSJF {ctx.num(w, 2)}"
+                )
                 for k, i, title, team, w in points.select(
                     "key", "item_id", "title", "team", "wsjf"
                 ).iter_rows()
@@ -243,9 +243,10 @@ def _wsjf_scatter(epics: pl.DataFrame, ctx: ReportContext) -> go.Figure:
 
 def _team_table(teams: pl.DataFrame, ctx: ReportContext) -> Table:
     t = ctx.t
+    _num, _pct = ctx.num, ctx.pct
     rows = [
         [
-            f"{r['team']} · {r['organisation'] or '?'}",
+            nowrap(f"{r['team']} · {r['organisation'] or '?'}"),
             r["sprints"],
             _num(r["velocity"]),
             _num(r["throughput_per_sprint"]),
@@ -271,11 +272,12 @@ def _team_table(teams: pl.DataFrame, ctx: ReportContext) -> Table:
 
 def _wsjf_table(epics: pl.DataFrame, ctx: ReportContext) -> Table:
     t = ctx.t
+    _num, _pct = ctx.num, ctx.pct
     ranked = epics.filter(pl.col("wsjf").is_not_null()).sort("wsjf_rank")
     rows = [
         [
             r["wsjf_rank"],
-            {"text": r["key"] or r["item_id"], "href": r["url"]} if r["url"] else r["key"],
+            ctx.link(r["key"], r["url"], r["item_id"]),
             r["title"] or "",
             r["team"] or "",
             _num(r["business_value"], 0),
@@ -304,6 +306,7 @@ def _wsjf_table(epics: pl.DataFrame, ctx: ReportContext) -> Table:
 
 def _investment_table(investment: pl.DataFrame, ctx: ReportContext) -> Table:
     t = ctx.t
+    _num, _pct = ctx.num, ctx.pct
     rows = [
         [
             (r["theme_key"] or r["theme_id"]) if r["theme_id"] else t("kpi_no_theme"),
