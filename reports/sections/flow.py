@@ -134,7 +134,7 @@ def build(ctx: ReportContext) -> Section:
         (t("flow_cycle_p85"), ctx.num(p85)),
         (
             t("flow_throughput_week"),
-            ctx.num(summary["throughput_per_week"].sum() if summary.height else 0),
+            ctx.num(float(summary["throughput_per_week"].sum()) if summary.height else 0),
         ),
         (t("flow_wip_now"), ctx.num(int(summary["wip"].sum()) if summary.height else 0)),
         (

@@ -51,7 +51,10 @@ def _priority_param(col: str) -> pl.Expr:
 
 def _sentence(sentence_key: str, **fields: pl.Expr) -> pl.Expr:
     """A parameter that is itself a sentence of the catalogue (reports/decision_text.py)."""
-    return pl.struct(pl.lit(sentence_key).alias("sentence"), pl.struct(**fields).alias("params"))
+    return pl.struct(
+        pl.lit(sentence_key).alias("sentence"),
+        pl.struct(*[e.alias(n) for n, e in fields.items()]).alias("params"),
+    )
 
 
 @rule(
