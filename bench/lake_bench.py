@@ -516,6 +516,7 @@ def main(argv: list[str] | None = None) -> int:
     finally:
         catalog.stop()
         shutil.rmtree(tmp, ignore_errors=True)
+        bench("load_average_1min_at_end", os.getloadavg()[0], "")
     return 0
 
 
