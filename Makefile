@@ -44,6 +44,7 @@ bench: $(STAMP)
 	$(BIN)/python bench/web_bench.py
 	$(BIN)/python bench/report_bench.py
 	$(BIN)/python bench/fault_bench.py
+	$(BIN)/python bench/lake_bench.py
 
 bench-quick: $(STAMP)
 	$(BIN)/python bench/sync_bench.py --quick
@@ -52,6 +53,7 @@ bench-quick: $(STAMP)
 	$(BIN)/python bench/web_bench.py --quick
 	$(BIN)/python bench/report_bench.py --quick
 	$(BIN)/python bench/fault_bench.py --quick
+	$(BIN)/python bench/lake_bench.py --quick
 
 clean:
 	rm -rf $(VENV) demo .pytest_cache .mypy_cache .ruff_cache *.egg-info

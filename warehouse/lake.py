@@ -158,6 +158,17 @@ class PgLock:
                 conn.close()
 
 
+def keyword_dsn(catalog: str, password: str | None = None) -> str:
+    """The catalog as libpq keywords (a ``postgresql://`` address converted), with the password
+    quoted as libpq wants it: DuckLake's ATTACH takes the keyword form."""
+    from psycopg.conninfo import conninfo_to_dict, make_conninfo
+
+    params = conninfo_to_dict(catalog)
+    if password:
+        params["password"] = password
+    return make_conninfo("", **params)
+
+
 class Lake:
     """One lake: how to reach its catalog and data, its locks and its id sequences."""
 
@@ -225,8 +236,7 @@ class Lake:
 
     def attach_target(self) -> str:
         """The ATTACH string literal (holds the password: never log it)."""
-        dsn = self.catalog + (f" password={self._password}" if self._password else "")
-        return _literal("ducklake:postgres:" + dsn)
+        return _literal("ducklake:postgres:" + keyword_dsn(self.catalog, self._password))
 
     def lock(self, name: str) -> PgLock:
         return PgLock(self, name)

@@ -84,3 +84,13 @@ def test_the_migrated_lake_has_the_file_s_tables(lake_database: LakeDatabase, tm
         ]
     with Warehouse.open(settings) as again:  # a second open migrates nothing
         assert again.query("SELECT count(*) AS n FROM schema_version")["n"][0] == 5
+
+
+def test_a_catalog_address_becomes_libpq_keywords_with_the_password_quoted() -> None:
+    from pmolens.warehouse.lake import keyword_dsn
+
+    dsn = keyword_dsn("postgresql://pmolens@db:5432/lake", "it's a secret")
+    assert "postgresql://" not in dsn
+    assert {"user=pmolens", "dbname=lake", "host=db", "port=5432"} <= set(dsn.split()[:4])
+    assert dsn.endswith("password='it\\'s a secret'")
+    assert keyword_dsn("host=db dbname=lake user=pmolens") == "user=pmolens dbname=lake host=db"
