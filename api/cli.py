@@ -368,13 +368,13 @@ def report(
             err.print(f"[red]{exc}[/red]")
             raise typer.Exit(2) from None
     if pdf:
-        from pmolens.reports.pdf import PdfUnavailable, print_html
+        from pmolens.reports.pdf import NoChromium, PdfUnavailable, print_html
 
         try:
             printed = print_html(page, langs[lang])
         except PdfUnavailable as exc:
             err.print(str(exc), soft_wrap=True, markup=False)
-            raise typer.Exit(2) from None
+            raise typer.Exit(2 if isinstance(exc, NoChromium) else 1) from None
         target.write_bytes(printed.pdf)
         console.print(
             f"wrote {target} ({printed.pages} pages, {len(printed.pdf) / 1e6:.1f} MB, {lang}, "

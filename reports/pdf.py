@@ -75,7 +75,11 @@ _ONE_CHROMIUM = threading.BoundedSemaphore(1)
 
 
 class PdfUnavailable(RuntimeError):
-    """The PDF cannot be made here (no Chromium, no Playwright, busy): one sentence to show."""
+    """The PDF cannot be made now (busy, or Chromium failed): one sentence to show."""
+
+
+class NoChromium(PdfUnavailable):
+    """The PDF cannot be made on this machine: no chromium, or no playwright package."""
 
 
 @dataclass(frozen=True)
@@ -100,12 +104,12 @@ def print_html(page_html: str, lang: Lang = "en") -> Printed:
     t = translator(lang)
     executable = chromium_path()
     if executable is None:
-        raise PdfUnavailable(t("pdf_no_chromium"))
+        raise NoChromium(t("pdf_no_chromium"))
     try:
         from playwright.sync_api import Error as PlaywrightError
         from playwright.sync_api import sync_playwright
     except ImportError:
-        raise PdfUnavailable(t("pdf_no_playwright")) from None
+        raise NoChromium(t("pdf_no_playwright")) from None
     if not _ONE_CHROMIUM.acquire(timeout=WAIT_S):
         raise PdfUnavailable(t("pdf_busy"))
     started = time.monotonic()
