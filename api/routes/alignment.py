@@ -58,8 +58,10 @@ class Finding(BaseModel):
     team: str | None
     organisation: str | None
     owner_role: OwnerRole
-    message: str
+    message: str  # the English rendering of message_key + message_params
     since: datetime | None
+    message_key: str | None = None  # catalogue key (reports/finding_text.py); null: custom rule
+    message_params: str | None = None  # its parameters, a JSON object
     first_seen: datetime
     last_seen: datetime
     resolved_at: datetime | None
