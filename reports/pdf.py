@@ -121,6 +121,7 @@ def print_html(page_html: str, lang: Lang = "en") -> Printed:
                 browser = p.chromium.launch(executable_path=executable, args=CHROMIUM_ARGS)
                 try:
                     page = browser.new_page(viewport=VIEWPORT)  # type: ignore[arg-type]
+                    page.set_default_timeout(WAIT_S * 1000)  # a big report on a busy machine
                     # print media from the start: the charts are drawn once, at the print size
                     page.emulate_media(media="print")
                     page.goto(source.as_uri(), wait_until="load")
