@@ -175,10 +175,12 @@ def short_day(value: date, lang: Lang, with_year: bool = False) -> str:
     return format_date(value, format=pattern, locale=LOCALES[lang])
 
 
-def moment(value: datetime | None, lang: Lang) -> str:
-    """A moment in UTC, to the minute (nl: 14-12-2026 09:30 UTC)."""
+def moment(value: datetime | None, lang: Lang, seconds: bool = False) -> str:
+    """A moment in UTC, to the minute (nl: 14-12-2026 09:30 UTC), or to the second (a report's
+    "data as of", where 23:59:59 and the next day differ)."""
     if value is None:
         return "–"
+    clock = "HH:mm:ss" if seconds else "HH:mm"
     return format_datetime(
-        value, format=DAY_FORMAT[lang] + " HH:mm 'UTC'", tzinfo=UTC, locale=LOCALES[lang]
+        value, format=f"{DAY_FORMAT[lang]} {clock} 'UTC'", tzinfo=UTC, locale=LOCALES[lang]
     )

@@ -92,7 +92,7 @@ def render(ctx: ReportContext, *, plotly: PlotlyMode = "inline") -> str:
         lang=ctx.lang,
         sections=sections,
         generated=moment(utcnow(), ctx.lang),
-        as_of=moment(ctx.inputs.as_of.astimezone(UTC), ctx.lang),
+        as_of=moment(ctx.inputs.as_of.astimezone(UTC), ctx.lang, seconds=True),
         num=lambda value: number(value, ctx.lang, 1),
         scope=ctx.organisation or ctx.t("all_organisations"),
         plotly_inline=_plotly_js() if plotly == "inline" else None,

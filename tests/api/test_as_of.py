@@ -216,8 +216,8 @@ def test_report_and_routes_agree_as_of_d(today, then):
     summary_now = {label: value for value, label in _headlines(now)}
     assert (summary_now[t("open_items")], summary_now[t("done_items")]) == ("3", "2")
     # the header names the moment to the second: ask the API for exactly that
-    assert "Data as of: <b>2026-02-01 23:59:59 UTC</b>" in past
-    assert "Data as of: <b>2026-03-01 12:00:00 UTC</b>" in now
+    assert "Data as of: <b>1 Feb 2026 23:59:59 UTC</b>" in past
+    assert "Data as of: <b>1 Mar 2026 12:00:00 UTC</b>" in now
     with _client(today) as api:
         epic = api.get("/portfolio", params={"as_of": D, "level": "epic"}).json()["nodes"][0]
         assert (epic["items_total"], epic["items_done"]) == (3, 1)
@@ -312,6 +312,6 @@ def test_known_at_rebuilds_flags_and_sprints_from_history():
 def test_report_route_takes_a_day_or_the_kept_moment(today):
     with _client(today) as api:
         page = api.get("/reports/steering", params={"as_of": D}).text
-        assert "Data as of: <b>2026-02-01 23:59:59 UTC</b>" in page
+        assert "Data as of: <b>1 Feb 2026 23:59:59 UTC</b>" in page
         kept = api.get("/reports/steering", params={"as_of": "2026-03-01T12:00:00Z"}).text
-        assert "Data as of: <b>2026-03-01 12:00:00 UTC</b>" in kept
+        assert "Data as of: <b>1 Mar 2026 12:00:00 UTC</b>" in kept

@@ -160,7 +160,7 @@ def _report(runtime, settings, lang: str) -> dict[str, int]:
                   "At risk (same sprint or end date)", "Waiting items with a red line")  # fmt: skip
         of = r"(\d+) of (\d+) red lines"
     else:
-        labels = ("Rode lijnen", "Conflicten", "Blokkeerder niet gepland",
+        labels = ("Rode lijnen", "Conflicten", "Blokkerend item niet gepland",
                   "Risico (zelfde sprint of einddatum)", "Wachtende items met een rode lijn")  # fmt: skip
         of = r"(\d+) van (\d+) rode lijnen"
     total = int(tiles[labels[0]])
