@@ -471,9 +471,15 @@ def _register_warehouse_commands() -> None:
 _register_warehouse_commands()  # pmolens warehouse expire|copy, pmolens export --parquet
 
 
-def main() -> None:  # pragma: no cover
+def main() -> None:
+    """The ``pmolens`` command: a configuration problem found after the config was read (a
+    warehouse file this pmolens cannot open) is one line and exit 2, like a config error."""
     os.environ.setdefault("PYTHONUNBUFFERED", "1")
-    app()
+    try:
+        app(standalone_mode=True)
+    except ConfigError as exc:
+        err.print(f"[red]config error[/red] {exc}")
+        raise SystemExit(2) from None
 
 
 if __name__ == "__main__":  # pragma: no cover

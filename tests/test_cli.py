@@ -41,3 +41,26 @@ def test_demo_then_the_next_steps_it_prints_work(tmp_path):
     status = runner.invoke(app, ["status", "--config", str(out / "pmolens.toml")])
     assert status.exit_code == 0, status.output
     assert "contoso-ado" in status.output
+
+
+def test_a_warehouse_from_a_newer_duckdb_is_one_line_and_exit_2(tmp_path):
+    """tests/fixtures/warehouse/newer-duckdb.duckdb.gz was written by DuckDB 2.0.1 (the release
+    before the pin to 1.5.5, which the lake extensions need): pmolens says what to do."""
+    import gzip
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    fixture = Path(__file__).parent / "fixtures" / "warehouse" / "newer-duckdb.duckdb.gz"
+    path = tmp_path / "old.duckdb"
+    path.write_bytes(gzip.decompress(fixture.read_bytes()))
+    config = tmp_path / "pmolens.toml"
+    config.write_text(f'[warehouse]\npath = "{path}"\n', encoding="utf-8")
+    run = subprocess.run(
+        [sys.executable, "-c", "from pmolens.api.cli import main; main()", "status",
+         "--config", str(config)],
+        capture_output=True, text=True, env={"COLUMNS": "300", "PATH": ""}, check=False,
+    )  # fmt: skip
+    assert run.returncode == 2
+    assert "Traceback" not in run.stderr + run.stdout
+    assert "written by a newer DuckDB" in run.stderr and "warehouse.path" in run.stderr

@@ -33,7 +33,7 @@ from typing import TYPE_CHECKING, Any, Concatenate, ParamSpec, TypeVar
 import duckdb
 import polars as pl
 
-from pmolens.warehouse.config import CrossLinkPattern, Settings
+from pmolens.warehouse.config import ConfigError, CrossLinkPattern, Settings
 from pmolens.warehouse.model import SCHEMAS
 from pmolens.warehouse.schema import migrate
 
@@ -132,7 +132,17 @@ class Warehouse:
         self.path = str(path)
         if self.path != ":memory:":
             Path(self.path).parent.mkdir(parents=True, exist_ok=True)
-        self._con = duckdb.connect(self.path, read_only=read_only)
+        try:
+            self._con = duckdb.connect(self.path, read_only=read_only)
+        except duckdb.IOException as exc:
+            if "version number" not in str(exc):
+                raise
+            raise ConfigError(
+                f"warehouse.path: {self.path} was written by a newer DuckDB than this pmolens "
+                f"reads (DuckDB {duckdb.__version__}, pinned to match the lake extensions): sync "
+                "into a new file (another warehouse.path, then pmolens sync --full) or open it "
+                "with the pmolens release that wrote it"
+            ) from None
         self._con.execute("SET TimeZone = 'UTC'")
         if not read_only:
             self.schema_version = migrate(self._con)

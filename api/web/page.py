@@ -28,7 +28,7 @@ from pmolens.api.deps import AS_OF_DESCRIPTION, AsOfMoment, Day, GenerationCache
 from pmolens.api.runtime import Runtime
 from pmolens.api.web import labels  # noqa: F401  (registers the app's labels)
 from pmolens.api.web.session import Viewer, csrf_token, keep_pre_session, viewer_of
-from pmolens.reports import decision_text, i18n
+from pmolens.reports import decision_text, finding_text, i18n
 from pmolens.reports.i18n import LANGS, Lang, translator
 
 
@@ -205,6 +205,10 @@ class Page:
     def sentence(self, row: dict[str, Any]) -> str:
         """A decision or change line as a sentence in the page's language."""
         return decision_text.sentence(str(row["detail_key"]), row.get("detail_params"), self.t)
+
+    def finding(self, row: dict[str, Any]) -> str:
+        """A finding's message in the page's language."""
+        return finding_text.finding_sentence(row, self.t)
 
     def kind_label(self, kind: str) -> str:
         return decision_text.kind_label(kind, self.t)
