@@ -46,6 +46,53 @@ WIQL_CAP = 20_000
 BATCH_MAX = 200
 FEED_PAGE = 1000
 UPDATES_PAGE = 200
+# API resource locations served (id, area, resource, route template, resource version), as the
+# azure-devops SDK 7.1 knows them; its Connection asks ResourceAreas for the wit area's URL
+LOCATIONS = (
+    (
+        "e81700f7-3be2-46de-8624-2eb35882fcaa",
+        "Location",
+        "ResourceAreas",
+        "_apis/{resource}/{areaId}",
+        1,
+    ),
+    (
+        "1a9c53f7-f243-4447-b110-35ef023636e4",
+        "wit",
+        "wiql",
+        "{project}/{team}/_apis/{area}/{resource}/{id}",
+        2,
+    ),
+    (
+        "908509b6-4248-4475-a1cd-829139ba419f",
+        "wit",
+        "workItemsBatch",
+        "{project}/_apis/{area}/{resource}",
+        1,
+    ),
+    (
+        "72c7ddf8-2cdc-4f60-90cd-ab71c14a399b",
+        "wit",
+        "workItems",
+        "{project}/_apis/{area}/{resource}/{id}",
+        3,
+    ),
+    (
+        "6570bf97-d02c-4a91-8d93-3abe9895b1a9",
+        "wit",
+        "updates",
+        "{project}/_apis/{area}/workItems/{id}/{resource}/{updateNumber}",
+        3,
+    ),
+    (
+        "a00c85a5-80fa-4565-99c3-bcd2181434bb",
+        "wit",
+        "revisions",
+        "{project}/_apis/{area}/workItems/{id}/{resource}/{revisionNumber}",
+        3,
+    ),
+)
+AREAS = (("5264459e-e5e0-4bd8-b118-0985e68a4ec5", "wit"),)
 REASONS = {
     "New": "New",
     "Active": "Implementation started",
@@ -261,6 +308,7 @@ class AdoTenant:
         self._rendered_items: dict[tuple[int, str, str, tuple[str, ...] | None], bytes] = {}
         self._rendered_feed: dict[tuple[int, int, frozenset[str]], bytes] = {}
         self._revisions: dict[int, list[dict[str, Any]]] = {}
+        self._rendered_history: dict[tuple[int, str, int, int, str, str], bytes] = {}
         self._render_state: tuple[np.ndarray, np.ndarray] | None = None  # updated, deleted
         p = portfolio
         lo, hi = p.tenant_range(position)
@@ -292,6 +340,12 @@ class AdoTenant:
             ("GET", "/{project}/_apis/wit/workitems/{wid}", self.get_item),
             ("GET", "/{project}/_apis/wit/workitems/{wid}/updates", self.updates),
             ("GET", "/_apis/wit/workitems/{wid}/updates", self.updates),
+            ("GET", "/{project}/_apis/wit/workitems/{wid}/revisions", self.item_revisions),
+            ("GET", "/_apis/wit/workitems/{wid}/revisions", self.item_revisions),
+            # location discovery, as Microsoft's azure-devops SDK does before its first call
+            ("OPTIONS", "/_apis", self.locations),
+            ("GET", "/_apis/resourceareas", self.resource_areas),
+            ("GET", "/_apis/resourceareas/{area}", self.resource_area),
             ("GET", "/{project}/_apis/wit/workitemtypes", self.types),
             ("GET", "/{project}/_apis/wit/workitemtypes/{type}/states", self.states),
             ("GET", "/{project}/_apis/wit/workitemtypecategories", self.categories),
@@ -831,6 +885,7 @@ class AdoTenant:
             moved = (updated != seen_updated) | (deleted != seen_deleted)
             touched = {self.lo + int(k) for k in np.nonzero(moved)[0]}
         self._rendered_items.clear()
+        self._rendered_history.clear()  # relations and the identities may differ too
         if touched is None:
             self._rendered_feed.clear()
             self._revisions.clear()
@@ -857,13 +912,18 @@ class AdoTenant:
             data = self._rendered_items[key] = json_bytes(self.work_item(i, call, expand, wanted))
         return data
 
-    def warm(self, base: str, fields: list[str] | None = None) -> int:
-        """Render every live item (``$expand=relations``, as the connector asks) and every feed
-        entry (``fields``, default the connector's history fields) into the cache."""
-        call = Call("POST", "", {}, None, base, f"{base}/{self.spec.name}")
+    def warm(self, base: str, fields: list[str] | None = None, history: bool = True) -> int:
+        """Render every live item (``$expand=relations``, as the connector and the SDK baseline
+        ask), every feed entry (``fields``, default the connector's history fields) and, with
+        ``history``, every item's first /updates and /revisions page (the SDK paths) into the
+        cache: every path a benchmark times then starts alike."""
+        call = Call("GET", "", {}, None, base, f"{base}/{self.spec.name}")
         live = [i for i in range(self.lo, self.hi) if self.live(i)]
         for i in live:
             self._item_json(i, call, "relations", None)
+            if history:
+                self._history_page(call, "updates", i)
+                self._history_page(call, "revisions", i)
         wanted = fields or list(CONNECTOR_FEED_FIELDS)
         wanted_lower = frozenset({w.lower() for w in wanted} | {"system.id", "system.rev"})
         _, items, revs = self._feed_index()
@@ -935,8 +995,7 @@ class AdoTenant:
         body = self._items(call, [wid], expand, None, "fail")
         return Reply(200, body["value"][0])
 
-    def updates(self, call: Call, wid: str, project: str | None = None) -> Reply:
-        """Per-item updates: deltas (oldValue/newValue) per revision, paged by $top/$skip."""
+    def _history_item(self, call: Call, wid: str, project: str | None) -> int:
         self.check(call, project)
         try:
             i = self.index(int(wid))
@@ -950,9 +1009,53 @@ class AdoTenant:
                 "WorkItemUnauthorizedAccessException",
                 3200,
             )
-        revs = self.revisions(i)
+        return i
+
+    def _history_page(self, call: Call, kind: str, i: int) -> Reply:
+        """An /updates or /revisions page, encoded once per item and page (render cache, as
+        work items are: ``warm`` fills it for every path a benchmark times)."""
         skip = max(0, int(call.params.get("$skip") or 0))
         top = max(1, min(int(call.params.get("$top") or UPDATES_PAGE), UPDATES_PAGE))
+        expand = str(call.params.get("$expand") or "none").lower()
+        self._fresh()
+        key = (i, kind, skip, top, expand, call.tenant_base)
+        data = self._rendered_history.get(key)
+        if data is None:
+            render = self._updates if kind == "updates" else self._revision_values
+            page = render(i, call, expand)[skip : skip + top]
+            data = json_bytes({"count": len(page), "value": page})
+            self._rendered_history[key] = data
+        return Reply(200, RawJson(data))
+
+    def updates(self, call: Call, wid: str, project: str | None = None) -> Reply:
+        """Per-item updates: deltas (oldValue/newValue) per revision, paged by $top/$skip."""
+        return self._history_page(call, "updates", self._history_item(call, wid, project))
+
+    def item_revisions(self, call: Call, wid: str, project: str | None = None) -> Reply:
+        """Per-item revisions: the whole work item as it was after each revision, paged by
+        $top/$skip (``$expand=relations``: the relations as they are now)."""
+        return self._history_page(call, "revisions", self._history_item(call, wid, project))
+
+    def _revision_values(self, i: int, call: Call, expand: str) -> list[dict[str, Any]]:
+        revs = self._cached_revisions(i)
+        nid = int(self.p.nid[i])
+        url = self.item_url(call, nid)
+        relations = self.relations(i, call) if expand in ("relations", "all") else None
+        values = []
+        for rev in revs:
+            value: dict[str, Any] = {
+                "id": nid,
+                "rev": rev["rev"],
+                "fields": self.fields(i, rev, revs),
+            }
+            if relations is not None:
+                value["relations"] = relations
+            value["url"] = f"{url}/revisions/{rev['rev']}"
+            values.append(value)
+        return values
+
+    def _updates(self, i: int, call: Call, expand: str) -> list[dict[str, Any]]:
+        revs = self.revisions(i)
         url = self.item_url(call, int(self.p.nid[i]))
         values = []
         previous: dict[str, Any] | None = None
@@ -982,8 +1085,44 @@ class AdoTenant:
                     "url": f"{url}/updates/{n + 1}",
                 }
             )
-        page = values[skip : skip + top]
-        return Reply(200, {"count": len(page), "value": page})
+        return values
+
+    # -- location discovery (Microsoft's SDKs resolve every route from these)
+
+    def locations(self, call: Call) -> Reply:
+        """``OPTIONS /_apis``: the API resource locations, shaped as Azure DevOps answers them
+        (``VssJsonCollectionWrapper`` of ``ApiResourceLocation``), for the routes served here."""
+        values = [
+            {
+                "id": location_id,
+                "area": area,
+                "resourceName": resource,
+                "routeTemplate": template,
+                "resourceVersion": resource_version,
+                "minVersion": "1.0",
+                "maxVersion": API_VERSION,
+                "releasedVersion": API_VERSION,
+            }
+            for location_id, area, resource, template, resource_version in LOCATIONS
+        ]
+        return Reply(200, {"count": len(values), "value": values})
+
+    def _areas(self, call: Call) -> list[dict[str, Any]]:
+        org = self.org(call) + "/"
+        return [{"id": area_id, "name": name, "locationUrl": org} for area_id, name in AREAS]
+
+    def resource_areas(self, call: Call) -> Reply:
+        """``/_apis/ResourceAreas``: where each area lives (all on this organisation's URL)."""
+        areas = self._areas(call)
+        return Reply(200, {"count": len(areas), "value": areas})
+
+    def resource_area(self, call: Call, area: str) -> Reply:
+        for entry in self._areas(call):
+            if area.lower() in (entry["id"], entry["name"].lower()):
+                return Reply(200, entry)
+        raise ado_error(
+            404, f"The resource area {area} was not found.", "ResourceAreaNotFoundException"
+        )
 
     def _history_fields(self, i: int, rev: dict[str, Any]) -> dict[str, Any]:
         state = STATUSES[int(rev["state"])].name

@@ -163,10 +163,18 @@ class JiraTenant:
             ("GET", "/rest/agile/1.0/board", self.boards),
             ("GET", "/rest/agile/1.0/board/{board}/sprint", self.board_sprints),
         ]
+        # what the vendor SDKs ask first (pycontribs ``jira`` speaks v2 on Cloud as on DC)
+        for version in ("2", "3") if self.cloud else ("2",):
+            routes += [
+                ("GET", f"/rest/api/{version}/serverInfo", self.server_info),
+                ("GET", f"/rest/api/{version}/field", self.field_list),
+            ]
         if self.cloud:
             routes += [
                 ("POST", "/rest/api/3/search/jql", self.search_jql),
                 ("GET", "/rest/api/3/search/jql", self.search_jql),
+                ("POST", "/rest/api/2/search/jql", self.search_jql),
+                ("GET", "/rest/api/2/search/jql", self.search_jql),
                 ("GET", "/rest/api/3/search", self.gone),
                 ("POST", "/rest/api/3/search", self.gone),
                 ("GET", "/rest/api/2/search", self.gone),
@@ -784,6 +792,59 @@ class JiraTenant:
             types.append(obj)
         return Reply(200, types)
 
+    def server_info(self, call: Call) -> Reply:
+        """``/serverInfo`` as Atlassian documents it; the SDKs read ``deploymentType`` (Cloud
+        pages by ``nextPageToken``, Server/DC by ``startAt``) and ``versionNumbers``."""
+        body: dict[str, Any] = {
+            "baseUrl": call.tenant_base,
+            "buildDate": "2026-11-20T00:00:00.000+0000",
+            "serverTime": jira_time(int(self.p.clock), self.tz),
+            "scmInfo": "0a1b2c3d4e5f60718293a4b5c6d7e8f901234567",
+            "serverTitle": f"{self.spec.organisation} Jira",
+            "defaultLocale": {"locale": "en_US" if self.cloud else "en_GB"},
+        }
+        if self.cloud:
+            body |= {
+                "version": "1001.0.0-SNAPSHOT",
+                "versionNumbers": [1001, 0, 0],
+                "deploymentType": "Cloud",
+                "buildNumber": 100290,
+                "serverTimeZone": "Etc/UTC",
+            }
+        else:
+            body |= {
+                "version": "9.12.15",
+                "versionNumbers": [9, 12, 15],
+                "deploymentType": "Server",
+                "buildNumber": 9120015,
+                "databaseBuildNumber": 9120015,
+            }
+        return Reply(200, body)
+
+    def field_list(self, call: Call) -> Reply:
+        """``/field``: every field the issues carry, with its JQL clause names and schema."""
+        out = []
+        for field_id in self.field_names():
+            name, schema = FIELD_META.get(field_id, (field_id, {"type": "string"}))
+            custom = field_id.startswith("customfield_")
+            entry: dict[str, Any] = {
+                "id": field_id,
+                "name": name,
+                "custom": custom,
+                "orderable": field_id not in ("created", "updated", "resolutiondate", "status"),
+                "navigable": True,
+                "searchable": True,
+                "clauseNames": ([f"cf[{field_id.split('_')[1]}]", name] if custom else [field_id]),
+                "schema": dict(schema),
+            }
+            if custom:
+                entry["schema"]["customId"] = int(field_id.split("_")[1])
+            if self.cloud:
+                entry["key"] = field_id
+                entry["untranslatedName"] = name
+            out.append(entry)
+        return Reply(200, out)
+
     def gone(self, call: Call) -> Reply:
         raise jira_error(410, SEARCH_GONE)
 
@@ -809,6 +870,7 @@ class JiraTenant:
         page = idx[start : start + size]
         expand = str(body.get("expand") or "")
         changelog = "capped" if "changelog" in expand else None
+        v2 = call.path.startswith("/rest/api/2/")
         issues = []
         for i in page.tolist():
             if ids_only:
@@ -820,6 +882,8 @@ class JiraTenant:
             else:
                 issue = self.issue(i, wanted, call, changelog)
                 issue.pop("expand", None)
+                if v2:
+                    _as_v2(issue)
                 issues.append(issue)
         end = start + len(page)
         out: dict[str, Any] = {"issues": issues, "isLast": end >= len(idx)}
@@ -1052,6 +1116,94 @@ class JiraTenant:
 
 
 # --------------------------------------------------------------------------- helpers
+
+
+# name and schema of each field in ``/field`` (Atlassian's shapes for the system fields)
+FIELD_META: dict[str, tuple[str, dict[str, Any]]] = {
+    "summary": ("Summary", {"type": "string", "system": "summary"}),
+    "issuetype": ("Issue Type", {"type": "issuetype", "system": "issuetype"}),
+    "status": ("Status", {"type": "status", "system": "status"}),
+    "priority": ("Priority", {"type": "priority", "system": "priority"}),
+    "assignee": ("Assignee", {"type": "user", "system": "assignee"}),
+    "reporter": ("Reporter", {"type": "user", "system": "reporter"}),
+    "created": ("Created", {"type": "datetime", "system": "created"}),
+    "updated": ("Updated", {"type": "datetime", "system": "updated"}),
+    "resolutiondate": ("Resolved", {"type": "datetime", "system": "resolutiondate"}),
+    "resolution": ("Resolution", {"type": "resolution", "system": "resolution"}),
+    "duedate": ("Due date", {"type": "date", "system": "duedate"}),
+    "labels": ("Labels", {"type": "array", "items": "string", "system": "labels"}),
+    "components": (
+        "Components",
+        {"type": "array", "items": "component", "system": "components"},
+    ),
+    "project": ("Project", {"type": "project", "system": "project"}),
+    "parent": ("Parent", {"type": "issuelink", "system": "parent"}),
+    "issuelinks": (
+        "Linked Issues",
+        {"type": "array", "items": "issuelinks", "system": "issuelinks"},
+    ),
+    "description": ("Description", {"type": "string", "system": "description"}),
+    "customfield_10001": (
+        "Team",
+        {
+            "type": "team",
+            "custom": "com.atlassian.jira.plugin.system.customfieldtypes:atlassian-team",
+        },
+    ),
+    "customfield_10014": (
+        "Epic Link",
+        {"type": "any", "custom": "com.pyxis.greenhopper.jira:gh-epic-link"},
+    ),
+    "customfield_10016": (
+        "Story Points",
+        {"type": "number", "custom": "com.atlassian.jira.plugin.system.customfieldtypes:float"},
+    ),
+    "customfield_10019": (
+        "Rank",
+        {"type": "any", "custom": "com.pyxis.greenhopper.jira:gh-lexo-rank"},
+    ),
+    "customfield_10020": (
+        "Sprint",
+        {"type": "array", "items": "json", "custom": "com.pyxis.greenhopper.jira:gh-sprint"},
+    ),
+    "customfield_10021": (
+        "Flagged",
+        {
+            "type": "array",
+            "items": "option",
+            "custom": "com.atlassian.jira.plugin.system.customfieldtypes:multicheckboxes",
+        },
+    ),
+    "customfield_10030": (
+        "Business Value",
+        {"type": "number", "custom": "com.atlassian.jira.plugin.system.customfieldtypes:float"},
+    ),
+    "customfield_10031": (
+        "Cost",
+        {"type": "number", "custom": "com.atlassian.jira.plugin.system.customfieldtypes:float"},
+    ),
+    "customfield_10032": (
+        "Time Criticality",
+        {"type": "number", "custom": "com.atlassian.jira.plugin.system.customfieldtypes:float"},
+    ),
+    "customfield_10033": (
+        "Risk Reduction",
+        {"type": "number", "custom": "com.atlassian.jira.plugin.system.customfieldtypes:float"},
+    ),
+}
+
+
+def _as_v2(issue: dict[str, Any]) -> None:
+    """Cloud's v2 rendering of a v3 issue: rich text as plain text, links on /rest/api/2."""
+    issue["self"] = issue["self"].replace("/rest/api/3/", "/rest/api/2/")
+    fields = issue.get("fields") or {}
+    doc = fields.get("description")
+    if isinstance(doc, dict):
+        fields["description"] = "\n".join(
+            str(node.get("text", ""))
+            for block in doc.get("content") or []
+            for node in block.get("content") or []
+        )
 
 
 def _page(values: list[Any], start: int, size: int) -> dict[str, Any]:

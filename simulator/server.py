@@ -415,11 +415,12 @@ class SimApp:
         return reply
 
     def authorise(self, kind: str, header: str) -> Reply | None:
-        """Jira Cloud and Azure DevOps: Basic (user:token); Jira DC: Bearer token."""
+        """Jira Cloud and Azure DevOps: Basic (user:token); Jira DC: Bearer token (a personal
+        access token) or Basic (user:password, here the token), as DC accepts both."""
         scheme, _, value = header.partition(" ")
         secret: str | None = None
-        if kind == "jira_dc":
-            if scheme.lower() == "bearer" and value:
+        if kind == "jira_dc" and scheme.lower() == "bearer":
+            if value:
                 secret = value.strip()
         elif scheme.lower() == "basic":
             try:

@@ -600,8 +600,12 @@ def test_auth_is_required(sim: Simulator) -> None:
         ).status_code
         == 401
     )
-    as_basic = httpx.get(f"{sim.base_url('fabrikam')}/rest/api/2/myself", auth=("pmo", DEMO_TOKEN))
+    # Jira DC takes a personal access token as Bearer, or user and password as Basic
+    dc = f"{sim.base_url('fabrikam')}/rest/api/2/myself"
+    assert httpx.get(dc, auth=("pmo", DEMO_TOKEN)).status_code == 200
+    as_basic = httpx.get(dc, auth=("pmo", "nope"))
     assert as_basic.status_code == 401 and as_basic.json()["errorMessages"]
+    assert httpx.get(dc, headers={"Authorization": "Bearer nope"}).status_code == 401
     assert httpx.get(f"{sim.base_url('contoso')}/_apis/projects").status_code == 401
 
 
