@@ -195,12 +195,17 @@ async def drive(url: str, route: str, clients: int, seconds: float, total: int) 
     parsed = httpx.URL(url)
     host, port = parsed.host, parsed.port or 80
 
+    # rows per filter, asked once before the clock starts: each request then reads a page of
+    # 100 at a random offset inside its filter's rows (not always the cached first page)
+    rows: list[int] = [total] * len(filters)
+
     def target() -> str:
         if route == "/portfolio":
             return route
-        chosen = dict(rng.choice(filters))
+        which = rng.randrange(len(filters))
+        chosen = dict(filters[which])
         chosen["limit"] = 100
-        chosen["offset"] = rng.randrange(0, max(1, total // 2)) if not chosen else 0
+        chosen["offset"] = rng.randrange(0, max(1, rows[which] - 100 + 1))
         return f"{route}?{httpx.QueryParams(chosen)}"
 
     async def get(
@@ -225,6 +230,12 @@ async def drive(url: str, route: str, clients: int, seconds: float, total: int) 
             writer.close()
 
     reader, writer = await asyncio.open_connection(host, port)
+    if route != "/portfolio":
+        for k, row_filter in enumerate(filters):
+            query = httpx.QueryParams({**row_filter, "limit": 1})
+            status, body = await get(reader, writer, f"{route}?{query}")
+            if status == 200:
+                rows[k] = int(json.loads(body)["total"])
     await get(reader, writer, target())  # one warm-up before the clock starts
     writer.close()
     deadline = time.perf_counter() + seconds
