@@ -912,24 +912,26 @@ class AdoTenant:
             data = self._rendered_items[key] = json_bytes(self.work_item(i, call, expand, wanted))
         return data
 
-    def warm(self, base: str, fields: list[str] | None = None, history: bool = True) -> int:
+    def warm(self, base: str, fields: list[str] | None = None, history: int = 0) -> int:
         """Render every live item (``$expand=relations``, as the connector and the SDK baseline
-        ask), every feed entry (``fields``, default the connector's history fields) and, with
-        ``history``, every item's first /updates and /revisions page (the SDK paths) into the
-        cache: every path a benchmark times then starts alike."""
+        ask) and every feed entry (``fields``, default the connector's history fields) into the
+        cache; with ``history``, also the first /updates and /revisions page of that many live
+        items in id order (what an SDK baseline reads after its WIQL), so every path a benchmark
+        times starts alike."""
         call = Call("GET", "", {}, None, base, f"{base}/{self.spec.name}")
         live = [i for i in range(self.lo, self.hi) if self.live(i)]
         for i in live:
             self._item_json(i, call, "relations", None)
-            if history:
-                self._history_page(call, "updates", i)
-                self._history_page(call, "revisions", i)
+        by_id = sorted(live, key=lambda i: int(self.p.nid[i]))
+        for i in by_id[: max(0, int(history))]:
+            self._history_page(call, "updates", i)
+            self._history_page(call, "revisions", i)
         wanted = fields or list(CONNECTOR_FEED_FIELDS)
         wanted_lower = frozenset({w.lower() for w in wanted} | {"system.id", "system.rev"})
         _, items, revs = self._feed_index()
         for j in range(items.size):
             self._feed_entry(int(items[j]), int(revs[j]), wanted_lower)
-        return len(live) + int(items.size)
+        return len(live) + int(items.size) + 2 * min(len(live), max(0, int(history)))
 
     def list_items(self, call: Call, project: str | None = None) -> Reply:
         self.check(call, project)

@@ -152,15 +152,16 @@ class SimState:
                 self.faults.rate_malformed = float(rate_malformed)
             return dict(vars(self.faults))
 
-    def warm(self, fields: list[str] | None = None) -> dict[str, Any]:
-        """Render every tenant's cacheable answers now (see ``AdoTenant.warm``), so a benchmark
-        times the client and the configured latency, not the simulator's first render."""
+    def warm(self, fields: list[str] | None = None, history: int = 0) -> dict[str, Any]:
+        """Render every tenant's cacheable answers now (see ``AdoTenant.warm``; ``history``:
+        per-item /updates and /revisions of that many items too), so a benchmark times the
+        client and the configured latency, not the simulator's first render."""
         started = time.perf_counter()
         rendered = 0
         with self.lock:
             for api in self.apis.values():
                 if hasattr(api, "warm"):
-                    rendered += api.warm(self.base, fields)
+                    rendered += api.warm(self.base, fields, history)
         return {"rendered": rendered, "seconds": round(time.perf_counter() - started, 3)}
 
     def mutate(self, **options: Any) -> dict[str, Any]:
@@ -520,7 +521,8 @@ class SimApp:
                 allowed = {"fraction", "seed", "deletes", "moves", "advance_minutes"}
                 return Reply(200, state.mutate(**{k: v for k, v in body.items() if k in allowed}))
             if path == "/_sim/warm" and method == "POST":
-                return Reply(200, state.warm(**{k: v for k, v in body.items() if k == "fields"}))
+                allowed = {"fields", "history"}
+                return Reply(200, state.warm(**{k: v for k, v in body.items() if k in allowed}))
             if path == "/_sim/faults" and method == "POST":
                 allowed = {"rate_429", "rate_5xx", "latency_ms", "hint_rate", "rate_malformed"}
                 return Reply(
