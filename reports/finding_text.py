@@ -15,6 +15,7 @@ from collections.abc import Callable, Mapping
 from typing import Any
 
 from pmolens.reports.i18n import add_labels
+from pmolens.reports.sentence import sentence
 
 Translate = Callable[[str], str]
 
@@ -219,8 +220,6 @@ add_labels(
 def finding_sentence(row: Mapping[str, Any], t: Translate) -> str:
     """What one finding says, in ``t``'s language (``message_key`` + ``message_params``); its
     English ``message`` when it has no key (custom rules, findings kept from before the keys)."""
-    from pmolens.reports.decision_text import sentence  # decision_text imports the sections
-
     key = row.get("message_key")
     if key:
         try:

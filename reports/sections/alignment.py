@@ -20,6 +20,7 @@ from pmolens.reports.blocks import (
 )
 from pmolens.reports.finding_text import finding_sentence
 from pmolens.reports.i18n import add_labels
+from pmolens.reports.sentence import who_acts as role_label
 from pmolens.warehouse.transforms.alignment import SEVERITIES, daily_trend, score_scope
 
 MAX_ROWS = 40
@@ -126,7 +127,6 @@ COLOURS = {"critical": "#c0392b", "warning": "#e67e22", "info": "#7f8c8d"}
 
 def who_acts(role: str | None, t: Callable[[str], str]) -> str:
     """The acting role as the reader says it (the decisions' role labels)."""
-    from pmolens.reports.decision_text import who_acts as role_label  # it imports this module
 
     return role_label(role, t)
 

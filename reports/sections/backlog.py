@@ -11,8 +11,8 @@ import polars as pl
 from plotly.subplots import make_subplots
 
 from pmolens.reports.blocks import Figure, ReportContext, Section, Table, esc
-from pmolens.reports.decision_text import sentence
 from pmolens.reports.i18n import add_labels
+from pmolens.reports.sentence import sentence
 from pmolens.warehouse.analyses.backlog import backlog_params
 from pmolens.warehouse.transforms.backlog import BacklogParams
 

@@ -11,8 +11,8 @@ import plotly.graph_objects as go
 import polars as pl
 
 from pmolens.reports.blocks import Figure, ReportContext, Section, Table, esc, nowrap
-from pmolens.reports.decision_text import sentence
 from pmolens.reports.i18n import add_labels
+from pmolens.reports.sentence import sentence
 from pmolens.warehouse.analyses.forecast import forecast_params
 
 MAX_FAN = 15  # epics in the fan chart
