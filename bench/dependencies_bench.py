@@ -6,7 +6,7 @@ Part of bench/analytics_bench.py (which calls ``run``); on its own:
 
 ``run(frames)`` times each step (seconds) the way the analyses chain them after a sync (the edges
 and the condensed waiting graph are computed once and shared). The __main__ prints the times,
-the total, and peak RSS. Target: < 10 s total and < 4 GB on 2 cores.
+the total, and peak RSS. Target: < 10 s total and < 4 GiB on 2 cores.
 """
 
 from __future__ import annotations
@@ -69,7 +69,7 @@ def _rss_mb() -> float:
     with open("/proc/self/status") as f:
         for line in f:
             if line.startswith("VmRSS:"):
-                return int(line.split()[1]) / 1024
+                return int(line.split()[1]) / 1024  # KiB -> MiB
     return float("nan")
 
 
@@ -82,14 +82,14 @@ def main(n_items: int = 1_000_000) -> None:
     print(
         f"generated {frames['work_items'].height:,} items, {frames['links'].height:,} links, "
         f"{frames['status_changes'].height:,} status changes in {gen:.1f} s "
-        f"(RSS {_rss_mb():,.0f} MB; polars threads {pl.thread_pool_size()}, cpus "
+        f"(RSS {_rss_mb():,.0f} MiB; polars threads {pl.thread_pool_size()}, cpus "
         f"{os.cpu_count()})"
     )
     times = run(frames)
     for name, seconds in times.items():
         print(f"{name:>18}: {seconds:7.2f} s")
-    peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
-    print(f"{'peak RSS':>18}: {peak:7.0f} MB (generation included)")
+    peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024  # KiB -> MiB
+    print(f"{'peak RSS':>18}: {peak:7.0f} MiB (generation included)")
 
 
 if __name__ == "__main__":
