@@ -130,6 +130,29 @@ def pmolens_sync(settings: Any, *, full: bool, refresh: bool = True) -> tuple[Ti
         return Timed(took, time.process_time() - cpu, result.items), synced
 
 
+class Server:
+    """The simulator process's CPU seconds and request count, read around each timed path: on
+    a small machine its rendering competes with the client for the same cores."""
+
+    def __init__(self, proc: subprocess.Popen, url: str) -> None:
+        self.proc, self.url = proc, url
+        self.mark = self.read()
+
+    def read(self) -> tuple[float, int]:
+        with open(f"/proc/{self.proc.pid}/stat") as f:
+            fields = f.read().rsplit(")", 1)[1].split()
+        cpu = (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")  # utime + stime
+        total = int(httpx.get(f"{self.url}/_sim/stats", timeout=30).json()["total"])
+        return cpu, total
+
+    def report(self, prefix: str) -> None:
+        """Print the simulator's CPU and requests since the last report (or start)."""
+        now = self.read()
+        bench(f"{prefix}_simulator_cpu_seconds", now[0] - self.mark[0], "s")
+        bench(f"{prefix}_requests", float(now[1] - self.mark[1]), "requests")
+        self.mark = self.read()
+
+
 def timed(run: Callable[[], int]) -> Timed:
     started, cpu = time.perf_counter(), time.process_time()
     items = run()
@@ -312,22 +335,27 @@ def jira_tenant(args: argparse.Namespace, tmp: Path, tenant: str, sdk: bool) -> 
     try:
         settings = source_settings(url, spec.source, tmp / f"{short}.duckdb")
         config = settings.sources[0]
+        server = Server(proc, url)
         ours, synced = pmolens_sync(settings, full=True)
         report_pmolens(f"{short}_pmolens_full", ours, synced)
+        server.report(f"{short}_pmolens_full")
         jql = f"{config.jql} ORDER BY created ASC"
         user = config.email or "pmo"
         if sdk:
             cut = [0]
             run = timed(jira_sdk(config.base_url, user, jql, cut))
             report_baseline(f"{short}_vs_sdk", run, ours, synced)
+            server.report(f"{short}_vs_sdk")
             if cloud:  # the SDK keeps what Cloud returns: the first 100 entries of a changelog
                 bench(f"{short}_sdk_changelogs_cut_at_100", cut[0], "issues")
         # Basic on both (DC takes user and password as well as a Bearer token)
         auth = (user, DEMO_TOKEN)
         run = timed(jira_loop(config.base_url, auth, jql, jira_fields(settings), cloud))
         report_baseline(f"{short}_vs_loop", run, ours, synced)
+        server.report(f"{short}_vs_loop")
         if cloud:
             httpx.post(f"{url}/_sim/mutate", json={"fraction": 0.01, "seed": 3}, timeout=60)
+            server.mark = server.read()
             inc, inc_synced = pmolens_sync(settings, full=False)
             report_pmolens(f"{short}_pmolens_incremental", inc, inc_synced, rates=False)
             bench(f"{short}_incremental_share_of_full", 100 * inc.seconds / ours.seconds, "%")
@@ -346,19 +374,23 @@ def ado_tenant(args: argparse.Namespace, tmp: Path, sdk: bool) -> None:
         warm = httpx.post(f"{url}/_sim/warm", json=body, timeout=1800).json()
         bench("ado_simulator_warm_seconds", warm["seconds"], "s")
         settings = source_settings(url, "contoso-ado", tmp / "ado.duckdb")
+        server = Server(proc, url)
         ours, synced = pmolens_sync(settings, full=True)
         report_pmolens("ado_pmolens_full", ours, synced)
+        server.report("ado_pmolens_full")
         seq_settings = source_settings(url, "contoso-ado", tmp / "ado-seq.duckdb", concurrency=1)
         seq, seq_synced = pmolens_sync(seq_settings, full=True, refresh=False)
         bench("ado_pmolens_sequential_sync_seconds", seq_synced, "s")
         bench("ado_pmolens_sequential_client_cpu_seconds", seq.cpu, "s")
         # the connector's concurrency alone: sync against sync (the refresh is the same for both)
         bench("ado_concurrent_vs_sequential_sync_ratio", seq_synced / synced, "x")
+        server.report("ado_pmolens_sequential")
         stats = httpx.get(f"{url}/_sim/stats", timeout=10).json()
         if sdk:
             for history in ("updates", "revisions"):
                 run = timed(ado_sdk(f"{url}/contoso", args.sdk_slice, history))
                 report_baseline(f"ado_vs_sdk_{history}", run, ours, synced)
+                server.report(f"ado_vs_sdk_{history}")
         # 2 listings (full + reconciliation) per full sync, 2 full syncs: ceil(n / 20,000) windows
         wiql = _count(stats, "wiql")
         bench("ado_wiql_requests", float(wiql), "requests")
