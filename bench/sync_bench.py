@@ -415,7 +415,7 @@ def main() -> None:
     parser.add_argument("--trackers", default="cloud,dc,ado", help="comma-separated subset")
     args = parser.parse_args()
     args.items = args.items or (5_000 if args.quick else 50_000)
-    args.sdk_slice = min(args.items, args.sdk_slice or (500 if args.quick else 2_500))
+    args.sdk_slice = min(args.items, args.sdk_slice or (300 if args.quick else 2_500))
     trackers = {t.strip() for t in args.trackers.split(",")}
     os.environ["PMOLENS_DEMO_TOKEN"] = DEMO_TOKEN
     tmp = Path(tempfile.mkdtemp(prefix="pmolens-bench-"))
