@@ -8,6 +8,9 @@ current once they get the lock, so no committed run is ever left without its res
 
 from __future__ import annotations
 
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from datetime import datetime
 from typing import Any
 
@@ -19,24 +22,67 @@ from pmolens.warehouse.results import compute
 from pmolens.warehouse.store import Warehouse, utcnow
 
 
-def refresh(warehouse: Warehouse, settings: Settings, as_of: datetime | None = None) -> int:
-    """Compute every analysis for the current generation and materialise it (one transaction)."""
+def refresh(
+    warehouse: Warehouse,
+    settings: Settings,
+    as_of: datetime | None = None,
+    timings: dict[str, float] | None = None,
+) -> int:
+    """Compute every analysis for the current generation and materialise it (one transaction).
+    ``timings``, when given, receives the seconds of each step (read, compute, write): the
+    benchmark times this very path."""
+    clock = time.perf_counter()
     generation = warehouse.generation()
     as_of = as_of or utcnow()
     inputs = Inputs(warehouse.frames(), settings, as_of, warehouse)
+    read = time.perf_counter()
     results = compute(inputs)
-    with warehouse.transaction() as con:
+    snapshots = [row for fn in SNAPSHOTS for row in fn(inputs)]
+    computed = time.perf_counter()
+    with _one_thread(warehouse), warehouse.transaction() as con:
         for name, frame in results.items():
             con.register("result_frame", frame.to_arrow())
             con.execute(f"CREATE OR REPLACE TABLE result_{name} AS SELECT * FROM result_frame")
             con.unregister("result_frame")
-            con.execute("DELETE FROM results WHERE name = ?", [name])
-            con.execute(
-                "INSERT INTO results VALUES (?, ?, now(), ?, ?)",
-                [name, generation, as_of, frame.height],
-            )
-        _store_snapshots(con, generation, as_of, inputs)
+        kept = pl.DataFrame(
+            {"name": list(results), "rows": [frame.height for frame in results.values()]},
+            schema={"name": pl.String, "rows": pl.Int64},
+        )
+        con.register("kept", kept.to_arrow())
+        con.execute("DELETE FROM results WHERE name IN (SELECT name FROM kept)")
+        con.execute(
+            "INSERT INTO results SELECT name, ?, now(), ?, rows FROM kept",
+            [generation, as_of],
+        )
+        con.unregister("kept")
+        _store_snapshots(con, generation, as_of, snapshots)
+    if timings is not None:
+        timings.update(
+            read=read - clock, compute=computed - read, write=time.perf_counter() - computed
+        )
     return generation
+
+
+@contextmanager
+def _one_thread(warehouse: Warehouse) -> Iterator[None]:
+    """DuckDB's file writes the result tables about twice as fast on one thread (measured at
+    100k items on 2 cpus: 3.0-3.7 s against 6.7-9.4 s): the parallel, order-keeping insert
+    writes and merges row groups per thread. The setting is the database's, so it is put back
+    at once; the lake writes Parquet files and keeps its own."""
+    if warehouse.lake is not None:
+        yield
+        return
+    con = warehouse.cursor()
+    try:
+        row = con.execute("SELECT current_setting('threads')").fetchone()
+        assert row is not None
+        con.execute("SET threads = 1")
+        try:
+            yield
+        finally:
+            con.execute(f"SET threads = {int(row[0])}")
+    finally:
+        con.close()
 
 
 REFRESH_WAIT = 600.0  # seconds a worker waits for another process's refresh
@@ -70,9 +116,8 @@ def refresh_after_sync(warehouse: Warehouse, settings: Settings) -> int | None:
         lock.release()
 
 
-def _store_snapshots(con: Any, generation: int, as_of: datetime, inputs: Inputs) -> None:
+def _store_snapshots(con: Any, generation: int, as_of: datetime, rows: list[Any]) -> None:
     """Headline figures per sync, so every figure can show a trend."""
-    rows = [row for fn in SNAPSHOTS for row in fn(inputs)]
     if not rows:
         return
     frame = pl.DataFrame(
