@@ -254,14 +254,18 @@ def _network(matrix: pl.DataFrame, ctx: ReportContext) -> go.Figure:
     when any is a conflict); a pair waiting both ways gets two arrows side by side. Readable at
     30+ teams: labels stay small and the arrows stop at the nodes."""
     t = ctx.t
-    rows = matrix.select(
-        pl.col("blocker_org").fill_null(""),
-        pl.col("blocker_team").fill_null(""),
-        pl.col("dependent_org").fill_null(""),
-        pl.col("dependent_team").fill_null(""),
-        "open",
-        "conflicts",
-    ).rows()
+    rows = (
+        matrix.select(
+            pl.col("blocker_org").fill_null(""),
+            pl.col("blocker_team").fill_null(""),
+            pl.col("dependent_org").fill_null(""),
+            pl.col("dependent_team").fill_null(""),
+            "open",
+            "conflicts",
+        )
+        .sort(pl.all())  # the matrix's row order is not defined: the same report every time
+        .rows()
+    )
     nodes = sorted({(bo, bt) for bo, bt, *_ in rows} | {(do, dt) for _, _, do, dt, *_ in rows})
     pos = {
         node: (math.cos(2 * math.pi * i / len(nodes)), math.sin(2 * math.pi * i / len(nodes)))
