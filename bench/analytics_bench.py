@@ -8,18 +8,18 @@ Three phases, each timed (wall seconds) with its own peak RSS (sampled every 10 
 generated frames included):
 
 1. dependencies: bench/dependencies_bench.py ``run`` (edges, matrices, conflicts, SCC, cycles,
-   chains, bottlenecks, blocked time, Scrum of Scrums, trend). Target < 10 s, < 4 GB.
+   chains, bottlenecks, blocked time, Scrum of Scrums, trend). Target < 10 s, < 4 GiB.
 2. alignment: bench/alignment_bench.py ``run`` (rule context, every rule, lifecycle, scores,
    impediments) on phase 1's edges. Target: phases 1 + 2 < 10 s.
 3. all analyses: ``warehouse.results.compute`` over every name in ``ANALYSES`` (whatever is
    registered, in registration order, sharing intermediates as after a sync) plus the per-sync
-   snapshots, printed per analysis sorted by time. Target < 15 s, < 4 GB. An analysis's time
+   snapshots, printed per analysis sorted by time. Target < 15 s, < 4 GiB. An analysis's time
    includes the shared intermediates it is the first to need (edges, flow data, ...).
 4. real refresh (``--refresh``, or ``--refresh-only`` to skip phases 1-3): the same frames
    committed to a DuckDB warehouse file (one successful sync run), then what a user waits for
    after a sync, ``pipeline.refresh.refresh``: read the frames, compute every analysis and the
    snapshots, write the result tables (one transaction). Printed per step with the process's
-   peak RSS in GiB (getrusage maxrss; on its own, run ``--refresh-only``). Target < 15 s, < 4 GB.
+   peak RSS in GiB (getrusage maxrss; on its own, run ``--refresh-only``). Target < 15 s, < 4 GiB.
 """
 
 from __future__ import annotations
@@ -41,7 +41,7 @@ sys.path.insert(0, str(ROOT))
 
 import polars as pl  # noqa: E402
 
-GB = 1024**3
+GB = 1024**3  # bytes in a GiB (every figure printed is GiB)
 TARGET_DEPENDENCIES_S = 10.0
 TARGET_WITH_ALIGNMENT_S = 10.0
 TARGET_ALL_S = 15.0
@@ -93,7 +93,7 @@ def phase(name: str, fn: Callable[[], Any]) -> tuple[Any, float, int]:
         out = fn()
         seconds, cpu = time.perf_counter() - start, time.process_time() - cpu
     # CPU seconds (all threads) next to wall: on a shared machine wall time includes waiting
-    print(f"\n== {name}: {seconds:.2f} s ({cpu:.2f} CPU s), peak RSS {mem.peak / GB:.2f} GB")
+    print(f"\n== {name}: {seconds:.2f} s ({cpu:.2f} CPU s), peak RSS {mem.peak / GB:.2f} GiB")
     return out, seconds, mem.peak
 
 
@@ -186,7 +186,7 @@ def main() -> None:
     print(
         f"generated {frames['work_items'].height:,} items, {frames['links'].height:,} links, "
         f"{frames['status_changes'].height:,} status changes in "
-        f"{time.perf_counter() - start:.1f} s (RSS {rss_bytes() / GB:.2f} GB; polars threads "
+        f"{time.perf_counter() - start:.1f} s (RSS {rss_bytes() / GB:.2f} GiB; polars threads "
         f"{pl.thread_pool_size()}, cpus {os.cpu_count()})"
     )
 
@@ -219,15 +219,15 @@ def main() -> None:
     print(f"  load average {load:.1f} on {os.cpu_count()} cpus (wall times include waiting)")
     print(f"  dependencies            {dep_s:6.2f} s  {verdict(dep_s, TARGET_DEPENDENCIES_S)}")
     print(
-        f"  dependencies peak RSS   {dep_rss / GB:6.2f} GB {verdict(dep_rss / GB, TARGET_RSS_GB)}"
+        f"  dependencies peak RSS   {dep_rss / GB:6.2f} GiB {verdict(dep_rss / GB, TARGET_RSS_GB)}"
     )
     both = dep_s + al_s
     print(f"  deps + alignment        {both:6.2f} s  {verdict(both, TARGET_WITH_ALIGNMENT_S)}")
     both_rss = max(dep_rss, al_rss) / GB
-    print(f"  deps + alignment RSS    {both_rss:6.2f} GB {verdict(both_rss, TARGET_RSS_GB)}")
+    print(f"  deps + alignment RSS    {both_rss:6.2f} GiB {verdict(both_rss, TARGET_RSS_GB)}")
     print(f"  all analyses            {an_s:6.2f} s  {verdict(an_s, TARGET_ALL_S)}")
-    print(f"  all analyses peak RSS   {an_rss / GB:6.2f} GB {verdict(an_rss / GB, TARGET_RSS_GB)}")
-    print(f"  process peak RSS        {peak / GB:6.2f} GB (generation included)")
+    print(f"  all analyses peak RSS   {an_rss / GB:6.2f} GiB {verdict(an_rss / GB, TARGET_RSS_GB)}")
+    print(f"  process peak RSS        {peak / GB:6.2f} GiB (generation included)")
     if args.refresh:
         refresh_phase(frames, n_items)
 
