@@ -4,7 +4,7 @@ VENV   := .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed-stamp
 
-.PHONY: install demo test lint typecheck unit bench bench-quick chromium clean
+.PHONY: install demo test lint typecheck unit bench bench-deps bench-quick chromium clean
 
 $(STAMP): pyproject.toml
 	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -37,7 +37,11 @@ test: lint typecheck unit
 chromium:
 	@command -v chromium >/dev/null 2>&1 || (apt-get update -qq && apt-get install -y -qq chromium >/dev/null)
 
-bench: $(STAMP)
+# The benchmarks compare against the vendor SDKs (jira, azure-devops): the `bench` extra.
+bench-deps: $(STAMP)
+	@$(BIN)/python -m pip install -q -e '.[dev,bench]'
+
+bench: bench-deps
 	$(BIN)/python bench/sync_bench.py
 	$(BIN)/python bench/analytics_bench.py
 	$(BIN)/python bench/api_bench.py
@@ -46,7 +50,7 @@ bench: $(STAMP)
 	$(BIN)/python bench/fault_bench.py
 	$(BIN)/python bench/lake_bench.py
 
-bench-quick: $(STAMP)
+bench-quick: bench-deps
 	$(BIN)/python bench/sync_bench.py --quick
 	$(BIN)/python bench/analytics_bench.py --quick
 	$(BIN)/python bench/api_bench.py --quick
