@@ -65,10 +65,12 @@ def refresh(
 
 @contextmanager
 def _one_thread(warehouse: Warehouse) -> Iterator[None]:
-    """DuckDB's file writes the result tables about twice as fast on one thread (measured at
-    100k items on 2 cpus: 3.0-3.7 s against 6.7-9.4 s): the parallel, order-keeping insert
-    writes and merges row groups per thread. The setting is the database's, so it is put back
-    at once; the lake writes Parquet files and keeps its own."""
+    """The result tables written by DuckDB on one thread. On a busy machine (load 4.5-7 on 2
+    cpus) the parallel, order-keeping insert wrote them about half as fast (100,000 items: 3.0-3.7
+    s against 6.7-9.4 s; 300,000: 11.4 s against 24.6 s); at low load both take the same (300,000:
+    7.4-8.1 s against 8.1-8.2 s; 1,000,000: 25.9 s against 28.5 s). The setting is the
+    database's: readers of this process run on one thread meanwhile, and it is put back at once.
+    The lake writes Parquet files and keeps its own."""
     if warehouse.lake is not None:
         yield
         return
