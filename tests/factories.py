@@ -40,3 +40,27 @@ def work_items(*rows: dict[str, Any]) -> pl.DataFrame:
 
 def frame(kind: str, *rows: dict[str, Any]) -> pl.DataFrame:
     return pl.DataFrame(list(rows), schema=SCHEMAS[kind])
+
+
+def plant_cross_org_conflict(warehouse: Any) -> tuple[dict, dict]:
+    """On a synced simulated chain: link the Fabrikam story with the latest planned end (in an
+    epic) to the Northwind story with the earliest one, as an ordinary tracker link row — a
+    cross-organisation ``conflict`` (the dependent is planned to finish before its blocker) that
+    the next refresh picks up like any other link. Returns (blocker, dependent) rows."""
+    planned = """
+        SELECT w.item_id, w.key, w.organisation, w.parent_id, s."end" AS planned_end
+        FROM work_items w JOIN sprints s ON w.sprint_id = s.sprint_id
+        WHERE NOT w.is_deleted AND w.status_category = 'todo' AND w.level = 'story'
+          AND w.organisation = ? AND w.parent_id IS NOT NULL
+        ORDER BY s."end" {order}, w.key LIMIT 1
+    """
+    blocker = warehouse.query(planned.format(order="DESC"), ["Fabrikam"]).row(0, named=True)
+    dependent = warehouse.query(planned.format(order="ASC"), ["Northwind"]).row(0, named=True)
+    assert blocker["planned_end"] > dependent["planned_end"]
+    with warehouse.transaction() as con:
+        con.execute(
+            "INSERT INTO links (source, link_id, from_item, to_item, kind, raw_type) "
+            "VALUES ('fabrikam-jira-dc', 'planted-cross-org', ?, ?, 'blocks', 'Blocks')",
+            [blocker["item_id"], dependent["item_id"]],
+        )
+    return blocker, dependent

@@ -34,7 +34,7 @@ from pmolens.warehouse.store import Staged
 from pmolens.warehouse.transforms.board import ARROW_TIMINGS
 from pmolens.warehouse.transforms.dependencies import RED_LINES
 from tests.api.conftest import VIEWER, auth
-from tests.factories import frame, work_items
+from tests.factories import frame, plant_cross_org_conflict, work_items
 
 
 def _app(runtime):
@@ -198,6 +198,7 @@ def demo(tmp_path_factory):
             runtime = make_runtime(settings)
             outcomes = asyncio.run(sync_all(runtime.warehouse, settings, full=True))
             assert all(o.ok for o in outcomes)
+            plant_cross_org_conflict(runtime.warehouse)  # the demo need not have one by chance
             refresh(runtime.warehouse, settings)
         with TestClient(_app(runtime)) as c:
             yield c, runtime

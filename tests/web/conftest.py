@@ -27,6 +27,7 @@ from pmolens.pipeline.sync import sync_all
 from pmolens.simulator import DEMO_TOKEN, Simulator, demo_settings
 from pmolens.warehouse.config import Settings, settings_from_dict
 from pmolens.warehouse.store import Warehouse
+from tests.factories import plant_cross_org_conflict
 
 VIEWER = "web-viewer-token-8c1f"
 OPERATOR = "web-operator-token-5d2e"
@@ -43,28 +44,6 @@ def free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         return int(s.getsockname()[1])
-
-
-def _plant_cross_org_conflict(warehouse: Warehouse) -> tuple[dict, dict]:
-    """Link the Fabrikam item with the latest planned end (in an epic) to the Northwind item with
-    the earliest one: the dependent is planned to finish before its blocker."""
-    planned = """
-        SELECT w.item_id, w.key, w.organisation, w.parent_id, s."end" AS planned_end
-        FROM work_items w JOIN sprints s ON w.sprint_id = s.sprint_id
-        WHERE NOT w.is_deleted AND w.status_category = 'todo' AND w.level = 'story'
-          AND w.organisation = ? AND w.parent_id IS NOT NULL
-        ORDER BY s."end" {order}, w.key LIMIT 1
-    """
-    blocker = warehouse.query(planned.format(order="DESC"), ["Fabrikam"]).row(0, named=True)
-    dependent = warehouse.query(planned.format(order="ASC"), ["Northwind"]).row(0, named=True)
-    assert blocker["planned_end"] > dependent["planned_end"]
-    with warehouse.transaction() as con:
-        con.execute(
-            "INSERT INTO links (source, link_id, from_item, to_item, kind, raw_type) "
-            "VALUES ('fabrikam-jira-dc', 'planted-cross-org', ?, ?, 'blocks', 'Blocks')",
-            [blocker["item_id"], dependent["item_id"]],
-        )
-    return blocker, dependent
 
 
 @pytest.fixture(scope="session")
@@ -87,7 +66,7 @@ def chain(tmp_path_factory) -> Iterator[Chain]:
         with Warehouse(settings.warehouse_path) as warehouse:
             outcomes = asyncio.run(sync_all(warehouse, settings, full=True))
             assert all(o.ok for o in outcomes), outcomes
-            blocker, dependent = _plant_cross_org_conflict(warehouse)
+            blocker, dependent = plant_cross_org_conflict(warehouse)
             refresh(warehouse, settings)
     yield Chain(settings, blocker, dependent)
 
