@@ -34,7 +34,7 @@ from pmolens.reports.sections import (
 )
 from pmolens.warehouse.analyses import Inputs
 from pmolens.warehouse.config import Settings
-from pmolens.warehouse.results import kept_as_of, same_moment
+from pmolens.warehouse.results import kept_as_of, past_warehouse, same_moment
 from pmolens.warehouse.store import Warehouse, utcnow
 
 PlotlyMode = Literal["inline", "cdn"]
@@ -127,7 +127,7 @@ def build_report(
     results only when ``as_of`` is their moment.
     """
     if as_of is not None:  # on the lake: read it as it was then (its runs and kept results too)
-        warehouse = warehouse.at(as_of) or warehouse
+        warehouse = past_warehouse(warehouse, as_of) or warehouse
     kept, names = kept_as_of(warehouse, warehouse.generation())
     if as_of is None or (kept is not None and same_moment(as_of, kept)):
         as_of = kept

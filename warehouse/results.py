@@ -49,6 +49,32 @@ def same_moment(as_of: datetime, kept: datetime | None) -> bool:
     return kept is not None and as_of.replace(microsecond=0) == kept.replace(microsecond=0)
 
 
+KEPT_SEARCH = 8
+"""Snapshots after a moment searched for the refresh that kept results for it."""
+
+
+def past_warehouse(warehouse: Warehouse, moment: datetime) -> Warehouse | None:
+    """The lake as it was at ``moment`` — or, when a refresh kept results computed at exactly
+    that moment, the snapshot in which it committed them (a refresh computes at its moment and
+    commits a little later, so the snapshot *at* the moment does not hold them yet). None on the
+    DuckDB file or when nothing that old is kept."""
+    if warehouse.lake is None:
+        return None
+    later = warehouse.query(
+        "SELECT snapshot_id FROM ducklake_snapshots('lake') WHERE snapshot_time >= ? "
+        f"ORDER BY snapshot_id LIMIT {KEPT_SEARCH}",
+        [moment],
+    )
+    for snapshot in later["snapshot_id"].to_list():
+        candidate = warehouse.at_snapshot(int(snapshot))
+        if candidate is None:
+            continue
+        kept, _ = kept_as_of(candidate, candidate.generation())
+        if kept is not None and same_moment(moment, kept):
+            return candidate
+    return warehouse.at(moment)
+
+
 class ResultCache:
     """In-memory copies of the materialised results, dropped when the generation moves; results
     as of another moment are computed once and kept in a bounded LRU keyed by
@@ -156,7 +182,7 @@ class ResultCache:
             if cached is not None:
                 self._past.move_to_end(key)
                 return cached
-        then = self._warehouse.at(as_of)
+        then = past_warehouse(self._warehouse, as_of)
         kept, names = kept_as_of(then, then.generation()) if then else (None, frozenset())
         if then is not None and name in names and same_moment(as_of, kept):
             frame = then.query(f"SELECT * FROM result_{name}")  # exactly what was served then

@@ -229,6 +229,12 @@ class Warehouse:
         snapshot = self.snapshot_at(moment)
         if self.lake is None or snapshot is None:
             return None
+        return self.at_snapshot(snapshot)
+
+    def at_snapshot(self, snapshot: int) -> Warehouse | None:
+        """The lake as of one snapshot id, read-only (see ``at``); None on the DuckDB file."""
+        if self.lake is None:
+            return None
         with self._write:
             past = self._past.get(snapshot)
             if past is None:
