@@ -151,7 +151,8 @@ class Page:
             )
             return Markup(html)  # noqa: S704  (rendered by our autoescaping template)
 
-        return self.cached(("fragment", template, key, self.lang), build)
+        # the filters are in the key: links inside the part keep them
+        return self.cached(("fragment", template, key, self.lang, self.filters), build)
 
     def scoped(
         self,

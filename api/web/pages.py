@@ -299,6 +299,14 @@ def epic_page(page: PageDep, epic_id: Name) -> Response:
     epic = item_row(page, epic_id)
     if epic is None:
         raise PageError(404, "unknown_item", name=epic_id)
+    found = epic["item_id"]
+    body = page.fragment("epic_body.html.j2", ("epic", found), lambda: epic_values(page, epic))
+    return page.render("epic.html.j2", epic=epic, body=body)
+
+
+def epic_values(page: Page, epic: dict[str, Any]) -> dict[str, Any]:
+    """What the epic page shows below its title (the same for every viewer: kept per generation,
+    as-of and language by ``Page.fragment``)."""
     epic_id = epic["item_id"]
     forecast = page.get("forecast_epics").filter(pl.col("epic_id") == epic_id)
     edges = page.get("dependency_edges")
@@ -307,23 +315,17 @@ def epic_page(page: PageDep, epic_id: Name) -> Response:
         pl.col("item_id").is_in([epic_id, *items["item_id"].to_list()])
         & (pl.col("status") != "resolved")
     )
-    return page.render(
-        "epic.html.j2",
-        epic=epic,
-        forecast=forecast.row(0, named=True) if forecast.height else None,
-        upstream=page.cached(
-            ("up", epic_id), lambda: epic_chain(edges, epic_id, "upstream")
-        ).to_dicts(),
-        downstream=page.cached(
-            ("down", epic_id), lambda: epic_chain(edges, epic_id, "downstream")
-        ).to_dicts(),
-        items=items.head(200).to_dicts(),
-        items_total=items.height,
-        findings=_severity_first(findings).head(50).to_dicts(),
-        teams=sorted({team for _, team in page.teams()}),
-        blockers=epic_blockers(edges, epic_id),
-        fan=fan_spec(page, forecast.row(0, named=True)) if forecast.height else "{}",
-    )
+    row = forecast.row(0, named=True) if forecast.height else None
+    return {
+        "epic": epic,
+        "forecast": row,
+        "upstream": epic_chain(edges, epic_id, "upstream").to_dicts(),
+        "downstream": epic_chain(edges, epic_id, "downstream").to_dicts(),
+        "items": items.head(200).to_dicts(),
+        "items_total": items.height,
+        "findings": _severity_first(findings).head(50).to_dicts(),
+        "fan": fan_spec(page, row) if row else "{}",
+    }
 
 
 def fan_spec(page: Page, f: dict[str, Any]) -> str:
