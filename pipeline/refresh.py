@@ -9,8 +9,6 @@ current once they get the lock, so no committed run is ever left without its res
 from __future__ import annotations
 
 import time
-from collections.abc import Iterator
-from contextlib import contextmanager
 from datetime import datetime
 from typing import Any
 
@@ -38,8 +36,9 @@ def refresh(
     read = time.perf_counter()
     results = compute(inputs)
     snapshots = [row for fn in SNAPSHOTS for row in fn(inputs)]
+    del inputs  # the frames and intermediates: not kept in memory while the tables are written
     computed = time.perf_counter()
-    with _one_thread(warehouse), warehouse.transaction() as con:
+    with warehouse.transaction() as con:
         for name, frame in results.items():
             con.register("result_frame", frame.to_arrow())
             con.execute(f"CREATE OR REPLACE TABLE result_{name} AS SELECT * FROM result_frame")
@@ -61,30 +60,6 @@ def refresh(
             read=read - clock, compute=computed - read, write=time.perf_counter() - computed
         )
     return generation
-
-
-@contextmanager
-def _one_thread(warehouse: Warehouse) -> Iterator[None]:
-    """The result tables written by DuckDB on one thread. On a busy machine (load 4.5-7 on 2
-    cpus) the parallel, order-keeping insert wrote them about half as fast (100,000 items: 3.0-3.7
-    s against 6.7-9.4 s; 300,000: 11.4 s against 24.6 s); at low load both take the same (300,000:
-    7.4-8.1 s against 8.1-8.2 s; 1,000,000: 25.9 s against 28.5 s). The setting is the
-    database's: readers of this process run on one thread meanwhile, and it is put back at once.
-    The lake writes Parquet files and keeps its own."""
-    if warehouse.lake is not None:
-        yield
-        return
-    con = warehouse.cursor()
-    try:
-        row = con.execute("SELECT current_setting('threads')").fetchone()
-        assert row is not None
-        con.execute("SET threads = 1")
-        try:
-            yield
-        finally:
-            con.execute(f"SET threads = {int(row[0])}")
-    finally:
-        con.close()
 
 
 REFRESH_WAIT = 600.0  # seconds a worker waits for another process's refresh

@@ -1,6 +1,6 @@
-"""The results refresh writes every analysis's table in one transaction on one DuckDB thread and
-puts the database's thread setting back (API readers share it); the kept tables are the frames
-computed, row for row."""
+"""The results refresh writes every analysis's table in one transaction, leaves the database's
+settings as they were (API readers share them) and says how long each step took; the kept
+tables are the frames computed, row for row."""
 
 from __future__ import annotations
 
@@ -19,7 +19,7 @@ from tests.factories import work_items
 AS_OF = datetime(2026, 3, 1, tzinfo=UTC)
 
 
-def test_refresh_writes_the_computed_frames_and_keeps_the_thread_setting(tmp_path):
+def test_refresh_writes_the_computed_frames_in_one_go(tmp_path):
     settings = settings_from_dict(
         {
             "sources": [
