@@ -501,7 +501,11 @@ def investment_by_theme(items: pl.DataFrame, by: str | None = None) -> pl.DataFr
             "business_value",
             "share_estimate",
         )
-        .sort([*keys, "estimate"], descending=[*[False] * len(keys), True], nulls_last=True)
+        .sort(  # theme last: equal estimates keep one order every time
+            [*keys, "estimate", "theme_id"],
+            descending=[*[False] * len(keys), True, False],
+            nulls_last=True,
+        )
     )
 
 
