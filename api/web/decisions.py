@@ -30,6 +30,14 @@ def decisions_page(
     kind: Annotated[str | None, Query(max_length=40)] = None,
     since: Annotated[Day | None, Query()] = None,
 ) -> Response:
+    body = page.fragment(
+        "decisions_body.html.j2", ("decisions", kind, since), lambda: values(page, kind, since)
+    )
+    return page.render("decisions.html.j2", body=body)
+
+
+def values(page: Page, kind: str | None, since: Any) -> dict[str, Any]:
+    """The page's content: the same for every viewer, kept per generation and view."""
     lines = scoped_decisions(page)
     counts = {k: lines.filter(pl.col("kind") == k).height for k in KINDS}
     if kind in KINDS:
@@ -37,18 +45,17 @@ def decisions_page(
     shown = lines.sort("rank").head(SHOWN)
     rows = [{**row, "sentence": decision_sentence(row, page.t)} for row in shown.to_dicts()]
     changes, since_moment = what_changed(page, since)
-    return page.render(
-        "decisions.html.j2",
-        counts=counts,
-        kinds=KINDS,
-        kind=kind,
-        rows=rows,
-        total=lines.height,
-        changes=changes,
-        since=since,
-        since_moment=since_moment,
-        syncs=earlier_syncs(page),
-    )
+    return {
+        "counts": counts,
+        "kinds": KINDS,
+        "kind": kind,
+        "rows": rows,
+        "total": lines.height,
+        "changes": changes,
+        "since": since,
+        "since_moment": since_moment,
+        "syncs": earlier_syncs(page),
+    }
 
 
 def scoped_decisions(page: Page) -> pl.DataFrame:

@@ -181,7 +181,13 @@ def team_page(
     if sos.height == 0:
         raise PageError(404, "unknown_team", name=name)
     summary = sos.row(0, named=True)
-    org = summary["organisation"]
+    body = page.fragment("team_body.html.j2", ("team", name), lambda: team_values(page, summary))
+    return page.render("team.html.j2", name=name, org=summary["organisation"], body=body)
+
+
+def team_values(page: Page, summary: dict[str, Any]) -> dict[str, Any]:
+    """The team page's content: the same for every viewer, kept per generation and view."""
+    name, org = summary["team"], summary["organisation"]
     edges = page.get("dependency_edges")
     health = page.get("backlog_health").filter(
         (pl.col("by") == "team") & (pl.col("scope") == name) & (pl.col("organisation") == org)
@@ -197,20 +203,19 @@ def team_page(
         & (pl.col("organisation") == org)
         & (pl.col("status") != "resolved")
     )
-    return page.render(
-        "team.html.j2",
-        name=name,
-        org=org,
-        summary=summary,
-        hindering=team_hindering(edges, name, org).head(50).to_dicts(),
-        impeded=team_impediments(edges, name, org).head(50).to_dicts(),
-        health=health.row(0, named=True) if health.height else None,
-        flow=flow.row(0, named=True) if flow.height else None,
-        impediments=impediments.sort("weight", descending=True).head(25).to_dicts(),
-        findings=_severity_first(findings).head(25).to_dicts(),
-        findings_total=findings.height,
-        impediments_total=impediments.height,
-    )
+    return {
+        "name": name,
+        "org": org,
+        "summary": summary,
+        "hindering": team_hindering(edges, name, org).head(50).to_dicts(),
+        "impeded": team_impediments(edges, name, org).head(50).to_dicts(),
+        "health": health.row(0, named=True) if health.height else None,
+        "flow": flow.row(0, named=True) if flow.height else None,
+        "impediments": impediments.sort("weight", descending=True).head(25).to_dicts(),
+        "findings": _severity_first(findings).head(25).to_dicts(),
+        "findings_total": findings.height,
+        "impediments_total": impediments.height,
+    }
 
 
 def _severity_first(findings: pl.DataFrame) -> pl.DataFrame:
@@ -259,24 +264,16 @@ ITEM_COLUMNS = (
 
 
 def descendants(page: Page, root: str, max_depth: int = 6) -> pl.DataFrame:
-    """The items under ``root`` (children, grandchildren, ...), open first in rank order."""
+    """The items under ``root`` (children, grandchildren, ...), open first in rank order: a walk
+    down ``parent_id`` over the items as the view's moment knew them (kept per generation)."""
     known = _known_items(page)
     if known is None:
-        return page.runtime.warehouse.query(
-            f"""
-            WITH RECURSIVE tree(item_id, depth) AS (
-                SELECT item_id, 0 FROM work_items WHERE item_id = ?
-                UNION ALL
-                SELECT w.item_id, t.depth + 1 FROM work_items w
-                JOIN tree t ON w.parent_id = t.item_id
-                WHERE t.depth < {max_depth} AND NOT w.is_deleted
-            )
-            SELECT {", ".join("w." + c for c in ITEM_COLUMNS)}
-            FROM tree JOIN work_items w USING (item_id)
-            WHERE tree.depth > 0
-            ORDER BY w.status_category = 'done', w.rank NULLS LAST, w.key
-            """,
-            [root],
+        known = page.cached(
+            "items",
+            lambda: page.runtime.warehouse.query(
+                f"SELECT {', '.join(ITEM_COLUMNS)}, parent_id, rank FROM work_items "
+                "WHERE NOT is_deleted"
+            ),
         )
     found, frontier = [], [root]
     for _ in range(max_depth):
