@@ -166,6 +166,27 @@ def _ranked(
 # ------------------------------------------------------------------------------ decisions
 
 
+def _edge_sides() -> list[pl.Expr]:
+    """A dependency line's two sides: the waiting item is the line's item, the blocker its other
+    side (decisions and changes name them alike)."""
+    mine = {"id": "item_id", "key": "key", "url": "url", "title": "title", "epic": "epic_id",
+            "epic_key": "epic_key", "team": "team", "org": "organisation"}  # fmt: skip
+    other = {"id": "other_item_id", "key": "other_key", "url": "other_url",
+             "team": "other_team", "org": "other_organisation"}  # fmt: skip
+    return [pl.col(f"dependent_{c}").alias(a) for c, a in mine.items()] + [
+        pl.col(f"blocker_{c}").alias(a) for c, a in other.items()
+    ]
+
+
+def _dependency_owner() -> pl.Expr:
+    """Who acts on a red line: the Chief PO between organisations, else the SoS Master."""
+    return (
+        pl.when(pl.col("cross_org").fill_null(False))
+        .then(pl.lit("Chief PO"))
+        .otherwise(pl.lit("SoS Master"))
+    )
+
+
 def _red_lines(edges: pl.DataFrame) -> pl.DataFrame:
     """The red lines (``dependency_conflicts``, worst first), one per (blocker, waiting item)."""
     return dependency_conflicts(edges).unique(
@@ -206,29 +227,13 @@ def _dependency_lines(red: pl.DataFrame, as_of: datetime, kind: str) -> pl.DataF
     if kind == "red_line":
         detail = pl.format("decision_red_line_{}", timing)
         slip = pl.when(timing == "conflict").then("slip_days").otherwise("_delay")
-        owner = (
-            pl.when(pl.col("cross_org").fill_null(False))
-            .then(pl.lit("Chief PO"))
-            .otherwise(pl.lit("SoS Master"))
-        )
+        owner = _dependency_owner()
     else:
         detail = pl.format("decision_cross_org_{}", timing)
         slip = pl.col("slip_days")
         owner = pl.lit("Chief PO")
     frame = red.select(
-        pl.col("dependent_id").alias("item_id"),
-        pl.col("dependent_key").alias("key"),
-        pl.col("dependent_url").alias("url"),
-        pl.col("dependent_title").alias("title"),
-        pl.col("dependent_epic").alias("epic_id"),
-        pl.col("dependent_epic_key").alias("epic_key"),
-        pl.col("dependent_team").alias("team"),
-        pl.col("dependent_org").alias("organisation"),
-        pl.col("blocker_id").alias("other_item_id"),
-        pl.col("blocker_key").alias("other_key"),
-        pl.col("blocker_url").alias("other_url"),
-        pl.col("blocker_team").alias("other_team"),
-        pl.col("blocker_org").alias("other_organisation"),
+        *_edge_sides(),
         owner.alias("owner_role"),
         (now - pl.duration(microseconds=(pl.col("age_days") * 86_400_000_000).cast(pl.Int64)))
         .cast(UTC_TS)
@@ -597,23 +602,10 @@ def _red_line_changes(now: pl.DataFrame | None, then: pl.DataFrame | None) -> li
     keys = ["blocker_id", "dependent_id"]
 
     def lines(frame: pl.DataFrame, kind: str) -> pl.DataFrame:
-        owner = pl.when(pl.col("cross_org").fill_null(False)).then(pl.lit("Chief PO"))
         return _finish(
             frame.select(
-                pl.col("dependent_id").alias("item_id"),
-                pl.col("dependent_key").alias("key"),
-                pl.col("dependent_url").alias("url"),
-                pl.col("dependent_title").alias("title"),
-                pl.col("dependent_epic").alias("epic_id"),
-                pl.col("dependent_epic_key").alias("epic_key"),
-                pl.col("dependent_team").alias("team"),
-                pl.col("dependent_org").alias("organisation"),
-                pl.col("blocker_id").alias("other_item_id"),
-                pl.col("blocker_key").alias("other_key"),
-                pl.col("blocker_url").alias("other_url"),
-                pl.col("blocker_team").alias("other_team"),
-                pl.col("blocker_org").alias("other_organisation"),
-                owner.otherwise(pl.lit("SoS Master")).alias("owner_role"),
+                *_edge_sides(),
+                _dependency_owner().alias("owner_role"),
                 pl.lit(f"change_{kind}").alias("detail_key"),
                 _params(
                     key=pl.col("dependent_key"),
