@@ -83,12 +83,11 @@ def build_warehouse(path: Path, items: int, port: int = 8765) -> tuple[dict[str,
     """Commit a synthetic programme of ``items`` work items and materialise the analyses.
 
     Returns (settings dict, seconds taken)."""
-    import polars as pl
 
-    from bench.synthetic import generate
+    from bench.synthetic import commit_per_source, generate
     from pmolens.pipeline.refresh import refresh
     from pmolens.warehouse.config import settings_from_dict
-    from pmolens.warehouse.store import Staged, Warehouse
+    from pmolens.warehouse.store import Warehouse
 
     os.environ.setdefault(TOKEN_ENV, "unused")
     started = time.perf_counter()
@@ -97,24 +96,7 @@ def build_warehouse(path: Path, items: int, port: int = 8765) -> tuple[dict[str,
     settings = settings_from_dict(data)
     with Warehouse(path) as wh:
         wh.register_config(settings)
-        for source in frames["sources"]["source"].to_list():
-            own = {
-                kind: frames[kind].filter(pl.col("source") == source)
-                for kind in ("work_items", "links", "sprints", "status_changes")
-            }
-            run_id = wh.begin_run(source, "full", None)
-            wh.commit_sync(
-                run_id,
-                source,
-                Staged(
-                    work_items=[own["work_items"]],
-                    links=[own["links"]],
-                    sprints=[own["sprints"]],
-                    status_changes=[own["status_changes"]],
-                ),
-                live_ids=None,
-                cursor=None,
-            )
+        commit_per_source(wh, frames)
         refresh(wh, settings)
     return data, time.perf_counter() - started
 

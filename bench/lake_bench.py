@@ -329,31 +329,13 @@ def start_replica(config: Path, port: int) -> subprocess.Popen:
 
 def timed_refresh(settings: Any, frames: dict[str, Any]) -> float:
     """Commit the synthetic frames per source, then time one refresh of every analysis."""
-    import polars as pl
-
+    from bench.synthetic import commit_per_source
     from pmolens.pipeline.refresh import refresh
-    from pmolens.warehouse.store import Staged, Warehouse
+    from pmolens.warehouse.store import Warehouse
 
     with Warehouse.open(settings) as wh:
         wh.register_config(settings)
-        for source in frames["sources"]["source"].to_list():
-            own = {
-                kind: frames[kind].filter(pl.col("source") == source)
-                for kind in ("work_items", "links", "sprints", "status_changes")
-            }
-            run_id = wh.begin_run(source, "full", None)
-            wh.commit_sync(
-                run_id,
-                source,
-                Staged(
-                    work_items=[own["work_items"]],
-                    links=[own["links"]],
-                    sprints=[own["sprints"]],
-                    status_changes=[own["status_changes"]],
-                ),
-                live_ids=None,
-                cursor=None,
-            )
+        commit_per_source(wh, frames)
         started = time.perf_counter()
         refresh(wh, settings)
         return time.perf_counter() - started

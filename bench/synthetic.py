@@ -14,6 +14,7 @@ Nothing is written to disk; ``generate(n_items)`` returns the frames ``Warehouse
 from __future__ import annotations
 
 from datetime import UTC, datetime
+from typing import Any
 
 import numpy as np
 import polars as pl
@@ -277,3 +278,23 @@ def generate(
         "organisations": organisations,
         "sources": sources,
     }
+
+
+def commit_per_source(warehouse: Any, frames: dict[str, pl.DataFrame]) -> None:
+    """Commit the synthetic frames as one full sync run per source (``Warehouse.commit_sync``,
+    the path a real sync takes), so a benchmark's warehouse is what syncs leave behind."""
+    from pmolens.warehouse.store import Staged
+
+    for source in frames["sources"]["source"].to_list():
+
+        def own(kind: str, source: str = source) -> list[pl.DataFrame]:
+            return [frames[kind].filter(pl.col("source") == source)]
+
+        staged = Staged(
+            work_items=own("work_items"),
+            links=own("links"),
+            sprints=own("sprints"),
+            status_changes=own("status_changes"),
+        )
+        run_id = warehouse.begin_run(source, "full", None)
+        warehouse.commit_sync(run_id, source, staged, live_ids=None, cursor=None)
