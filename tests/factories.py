@@ -64,3 +64,41 @@ def plant_cross_org_conflict(warehouse: Any) -> tuple[dict, dict]:
             [blocker["item_id"], dependent["item_id"]],
         )
     return blocker, dependent
+
+
+def simulated_chain(
+    directory: Any, *, size: int = 500, server: dict | None = None, plant: bool = False
+) -> tuple[Any, tuple[dict, dict] | None]:
+    """The demo chain (three organisations, three trackers; simulator seed 7) synced over real
+    HTTP into ``directory``/chain.duckdb and refreshed; with ``plant``, one cross-organisation
+    conflict added before the refresh. Returns the settings and the planted (blocker,
+    dependent) rows. The simulator's public token is set in the environment for the sync only."""
+    import asyncio
+    import os
+
+    from pmolens.pipeline.refresh import refresh
+    from pmolens.pipeline.sync import sync_all
+    from pmolens.simulator import DEMO_TOKEN, Simulator, demo_settings
+    from pmolens.warehouse.config import settings_from_dict
+    from pmolens.warehouse.store import Warehouse
+
+    previous = os.environ.get("PMOLENS_DEMO_TOKEN")
+    os.environ["PMOLENS_DEMO_TOKEN"] = DEMO_TOKEN
+    try:
+        with Simulator(seed=7, size=size) as sim:
+            data = demo_settings(sim.url)
+            data["warehouse"] = {"path": str(directory / "chain.duckdb")}
+            if server is not None:
+                data["server"] = server
+            settings = settings_from_dict(data, base_dir=directory)
+            with Warehouse(settings.warehouse_path) as warehouse:
+                outcomes = asyncio.run(sync_all(warehouse, settings, full=True))
+                assert all(o.ok for o in outcomes), outcomes
+                planted = plant_cross_org_conflict(warehouse) if plant else None
+                refresh(warehouse, settings)
+    finally:
+        if previous is None:
+            os.environ.pop("PMOLENS_DEMO_TOKEN", None)
+        else:
+            os.environ["PMOLENS_DEMO_TOKEN"] = previous
+    return settings, planted

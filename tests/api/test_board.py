@@ -16,8 +16,6 @@ CO-1 holds CO-2 directly (outside its features), so it is a card too: L1 is the 
 
 from __future__ import annotations
 
-import asyncio
-import os
 from datetime import UTC, datetime
 from typing import Any
 
@@ -28,13 +26,11 @@ from fastapi.testclient import TestClient
 from pmolens.api.app import create_app
 from pmolens.api.runtime import make_runtime
 from pmolens.pipeline.refresh import refresh
-from pmolens.pipeline.sync import sync_all
-from pmolens.warehouse.config import settings_from_dict
 from pmolens.warehouse.store import Staged
 from pmolens.warehouse.transforms.board import ARROW_TIMINGS
 from pmolens.warehouse.transforms.dependencies import RED_LINES
 from tests.api.conftest import VIEWER, auth
-from tests.factories import frame, plant_cross_org_conflict, work_items
+from tests.factories import frame, simulated_chain, work_items
 
 
 def _app(runtime):
@@ -184,30 +180,15 @@ def test_unknown_organisation_or_team_is_a_422_naming_the_known_ones(chain):
 
 @pytest.fixture(scope="module")
 def demo(tmp_path_factory):
-    from pmolens.simulator import DEMO_TOKEN, Simulator, demo_settings
-
-    directory = tmp_path_factory.mktemp("board-demo")
-    previous = os.environ.get("PMOLENS_DEMO_TOKEN")
-    os.environ["PMOLENS_DEMO_TOKEN"] = DEMO_TOKEN
-    try:
-        with Simulator(seed=7, size=600) as sim:
-            data = demo_settings(sim.url)
-            data["warehouse"] = {"path": str(directory / "demo.duckdb")}
-            data["server"] = {"auth": "none"}
-            settings = settings_from_dict(data)
-            runtime = make_runtime(settings)
-            outcomes = asyncio.run(sync_all(runtime.warehouse, settings, full=True))
-            assert all(o.ok for o in outcomes)
-            plant_cross_org_conflict(runtime.warehouse)  # the demo need not have one by chance
-            refresh(runtime.warehouse, settings)
-        with TestClient(_app(runtime)) as c:
-            yield c, runtime
-        runtime.warehouse.close()
-    finally:
-        if previous is None:
-            os.environ.pop("PMOLENS_DEMO_TOKEN", None)
-        else:
-            os.environ["PMOLENS_DEMO_TOKEN"] = previous
+    """The simulated chain with a planted cross-organisation conflict (the demo need not have
+    one by chance)."""
+    settings, _ = simulated_chain(
+        tmp_path_factory.mktemp("board-demo"), size=600, server={"auth": "none"}, plant=True
+    )
+    runtime = make_runtime(settings)
+    with TestClient(_app(runtime)) as c:
+        yield c, runtime
+    runtime.warehouse.close()
 
 
 def _card_of(items: pl.DataFrame) -> dict[str, str]:

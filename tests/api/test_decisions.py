@@ -31,7 +31,7 @@ from pmolens.reports.decision_text import decision_sentence
 from pmolens.reports.i18n import translator
 from pmolens.warehouse.store import Staged
 from tests.api.conftest import VIEWER, auth
-from tests.factories import frame, work_items
+from tests.factories import frame, simulated_chain, work_items
 
 AS_OF = datetime(2026, 3, 1, 12, tzinfo=UTC)  # a Sunday
 TODAY = AS_OF.date()
@@ -220,35 +220,15 @@ def test_counts_reconcile_with_the_analyses(api):
 @pytest.fixture(scope="module")
 def demo(tmp_path_factory):
     """The simulated chain (three organisations, three trackers), synced over HTTP."""
-    import asyncio
-    import os
-
     from pmolens.api.runtime import make_runtime
-    from pmolens.pipeline.sync import sync_all
-    from pmolens.simulator import DEMO_TOKEN, Simulator, demo_settings
-    from pmolens.warehouse.config import settings_from_dict
 
-    directory = tmp_path_factory.mktemp("decisions-demo")
-    previous = os.environ.get("PMOLENS_DEMO_TOKEN")
-    os.environ["PMOLENS_DEMO_TOKEN"] = DEMO_TOKEN
-    try:
-        with Simulator(seed=7, size=600) as sim:
-            data = demo_settings(sim.url)
-            data["warehouse"] = {"path": str(directory / "demo.duckdb")}
-            data["server"] = {"auth": "none"}
-            settings = settings_from_dict(data)
-            runtime = make_runtime(settings)
-            outcomes = asyncio.run(sync_all(runtime.warehouse, settings, full=True))
-            assert all(o.ok for o in outcomes)
-            refresh(runtime.warehouse, settings)
-        with TestClient(_app(runtime)) as c:
-            yield c
-        runtime.warehouse.close()
-    finally:
-        if previous is None:
-            os.environ.pop("PMOLENS_DEMO_TOKEN", None)
-        else:
-            os.environ["PMOLENS_DEMO_TOKEN"] = previous
+    settings, _ = simulated_chain(
+        tmp_path_factory.mktemp("decisions-demo"), size=600, server={"auth": "none"}
+    )
+    runtime = make_runtime(settings)
+    with TestClient(_app(runtime)) as c:
+        yield c
+    runtime.warehouse.close()
 
 
 def test_the_demo_list_reconciles_with_the_analyses(demo):

@@ -8,26 +8,20 @@ by the refresh like any other link.
 
 from __future__ import annotations
 
-import asyncio
 import os
 import socket
 import threading
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass
-from pathlib import Path
 
 import pytest
 import uvicorn
 
 from pmolens.api.app import create_app
 from pmolens.api.runtime import make_runtime
-from pmolens.pipeline.refresh import refresh
-from pmolens.pipeline.sync import sync_all
-from pmolens.simulator import DEMO_TOKEN, Simulator, demo_settings
-from pmolens.warehouse.config import Settings, settings_from_dict
-from pmolens.warehouse.store import Warehouse
-from tests.factories import plant_cross_org_conflict
+from pmolens.warehouse.config import Settings
+from tests.factories import simulated_chain
 
 VIEWER = "web-viewer-token-8c1f"
 OPERATOR = "web-operator-token-5d2e"
@@ -48,27 +42,20 @@ def free_port() -> int:
 
 @pytest.fixture(scope="session")
 def chain(tmp_path_factory) -> Iterator[Chain]:
-    directory: Path = tmp_path_factory.mktemp("web-chain")
-    os.environ["PMOLENS_DEMO_TOKEN"] = DEMO_TOKEN
     os.environ["WEB_VIEWER_TOKEN"] = VIEWER
     os.environ["WEB_OPERATOR_TOKEN"] = OPERATOR
-    with Simulator(seed=7, size=500) as sim:
-        data = demo_settings(sim.url)
-        data["warehouse"] = {"path": str(directory / "web.duckdb")}
-        data["server"] = {
-            "auth": "token",
-            "tokens": [
-                {"role": "viewer", "env": "WEB_VIEWER_TOKEN", "name": "Vera Viewer"},
-                {"role": "operator", "env": "WEB_OPERATOR_TOKEN", "name": "Otto Operator"},
-            ],
-        }
-        settings = settings_from_dict(data, base_dir=directory)
-        with Warehouse(settings.warehouse_path) as warehouse:
-            outcomes = asyncio.run(sync_all(warehouse, settings, full=True))
-            assert all(o.ok for o in outcomes), outcomes
-            blocker, dependent = plant_cross_org_conflict(warehouse)
-            refresh(warehouse, settings)
-    yield Chain(settings, blocker, dependent)
+    server = {
+        "auth": "token",
+        "tokens": [
+            {"role": "viewer", "env": "WEB_VIEWER_TOKEN", "name": "Vera Viewer"},
+            {"role": "operator", "env": "WEB_OPERATOR_TOKEN", "name": "Otto Operator"},
+        ],
+    }
+    settings, planted = simulated_chain(
+        tmp_path_factory.mktemp("web-chain"), size=500, server=server, plant=True
+    )
+    assert planted is not None
+    yield Chain(settings, *planted)
 
 
 @dataclass
