@@ -24,8 +24,7 @@ import polars as pl
 import pytest
 from fastapi.testclient import TestClient
 
-from pmolens.api.app import ROUTERS, create_app
-from pmolens.api.routes import decisions as decision_routes
+from pmolens.api.app import create_app
 from pmolens.pipeline.refresh import refresh
 from pmolens.reports.decision_text import decision_sentence
 from pmolens.reports.i18n import translator
@@ -93,10 +92,7 @@ def planted(runtime, settings):
 
 
 def _app(runtime):
-    app = create_app(runtime)
-    if decision_routes not in ROUTERS:  # until api/app.py's registry line is committed
-        app.include_router(decision_routes.router)
-    return app
+    return create_app(runtime)
 
 
 @pytest.fixture
