@@ -17,8 +17,7 @@ from fastapi import APIRouter, FastAPI, Request
 from fastapi.responses import FileResponse, Response
 
 from pmolens.api.web import board, decisions, pages, whatif
-from pmolens.api.web.page import Filters, Page, PageError, SignInNeeded, _accepted_language
-from pmolens.api.web.session import Viewer, viewer_of
+from pmolens.api.web.page import PageError, SignInNeeded, bare_page
 
 static = APIRouter(include_in_schema=False)
 
@@ -69,10 +68,7 @@ def install(app: FastAPI) -> None:
 
     async def page_error(request: Request, exc: Exception) -> Response:
         assert isinstance(exc, PageError)
-        lang = request.query_params.get("lang")
-        viewer = viewer_of(request) or Viewer("viewer", "")
-        chosen = lang if lang in ("en", "nl") else _accepted_language(request)
-        page = Page(request, request.app.state.runtime, viewer, Filters(), chosen)  # type: ignore[arg-type]
+        page = bare_page(request, request.query_params.get("lang"))
         message = page.t(exc.key).format(**exc.params)
         return page.render("error.html.j2", status=exc.status, code=exc.status, message=message)
 

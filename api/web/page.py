@@ -279,6 +279,16 @@ async def page(
 PageDep = Annotated[Page, Depends(page)]
 
 
+def bare_page(request: Request, lang: str | None, *, anonymous: bool = False) -> Page:
+    """A page outside the signed-in flow (error answers; the sign-in form, ``anonymous``: its
+    form token must come from the pre-session cookie): no filters, the language asked for or the
+    browser's."""
+    chosen: Lang = lang if lang in LANGS else _accepted_language(request)
+    viewer = None if anonymous else viewer_of(request)
+    viewer = viewer or Viewer("viewer", "")
+    return Page(request, request.app.state.runtime, viewer, Filters(), chosen)
+
+
 WEB_CACHE = 1024
 """Values and page parts kept per generation for the web app (its own LRU beside the API's)."""
 _caches: weakref.WeakKeyDictionary[Any, GenerationCache] = weakref.WeakKeyDictionary()

@@ -16,9 +16,8 @@ from fastapi.responses import HTMLResponse, Response
 
 from pmolens.api.deps import Format, Limit, Offset, table
 from pmolens.api.web.lists import LISTS, rows
-from pmolens.api.web.page import Page, PageDep, PageError, redirect, safe_next
+from pmolens.api.web.page import Page, PageDep, PageError, bare_page, redirect, safe_next
 from pmolens.api.web.session import csrf_ok, form, sign_in, sign_out, viewer_of
-from pmolens.reports.i18n import translator
 from pmolens.warehouse.transforms.dependencies import team_hindering, team_impediments
 from pmolens.warehouse.transforms.dependencies.chains import epic_chain
 
@@ -55,11 +54,7 @@ async def signin(request: Request) -> Response:
 def _signin_page(
     request: Request, target: str, lang: str | None, failed: str | None, status: int = 200
 ) -> Response:
-    from pmolens.api.web.page import Filters, _accepted_language
-    from pmolens.api.web.session import Viewer
-
-    chosen = lang if lang in ("en", "nl") else _accepted_language(request)
-    page = Page(request, request.app.state.runtime, Viewer("viewer", ""), Filters(), chosen)  # type: ignore[arg-type]
+    page = bare_page(request, lang, anonymous=True)
     return page.render("signin.html.j2", status=status, next=target, failed=failed)
 
 
@@ -68,7 +63,7 @@ async def signout(request: Request) -> Response:
     values = await form(request)
     viewer = viewer_of(request)
     if not csrf_ok(request, viewer, values.get("csrf", "")):
-        return HTMLResponse(translator("en")("form_expired"), status_code=400)
+        raise PageError(400, "form_expired")
     response = redirect("/signin")
     sign_out(response)
     return response
