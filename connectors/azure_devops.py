@@ -86,8 +86,6 @@ from datetime import UTC, date, datetime, timedelta
 from typing import Any, ClassVar
 from urllib.parse import quote
 
-from pydantic import ValidationError
-
 from pmolens.connectors.azure_devops_shapes import (
     WORK_ITEM,
     CategoryList,
@@ -104,8 +102,10 @@ from pmolens.connectors.base import guess_category
 from pmolens.connectors.http import (
     MALFORMED_ATTEMPTS,
     MalformedAnswer,
+    Misfit,
     TrackerClient,
     TrackerError,
+    decode,
     mismatch,
 )
 from pmolens.connectors.mapping import (
@@ -1207,17 +1207,19 @@ class AzureDevOpsConnector:
         shape is skipped alone (null entries are ids deleted since the listing)."""
         items: list[dict[str, Any]] = []
         for entry in answer["value"]:
-            if entry is None:
-                continue
             try:
-                items.append(dict(WORK_ITEM.validate_python(entry)))
-            except ValidationError as exc:
-                native = entry.get("id") if isinstance(entry, dict) else None
+                item = decode(WORK_ITEM, entry)
+            except Misfit as exc:
+                loose = decode(Any, entry)
+                native = loose.get("id") if isinstance(loose, dict) else None
                 run.problems.append(
                     f"work item {native if native is not None else '?'} in "
                     f"POST /_apis/wit/workitemsbatch: {mismatch(exc)}; skipped this run"
                 )
                 run.skipped.append(str(native))
+                continue
+            if item is not None:
+                items.append(item)
         return items
 
     async def _updates(self, native: str, run: _Run) -> list[dict[str, Any]] | None:

@@ -1,15 +1,16 @@
 """The shapes of the Azure DevOps answers the connector reads: validate before acting.
 
 Each answer is decoded by ``TrackerClient.answer`` straight from the raw bytes into one of these
-``TypedDict`` shapes (validated by pydantic), so the mapping code still works on plain dicts but
-never sees an answer of the wrong shape: ``200 {"errorMessages": ["maintenance"]}`` or a gateway's
-HTML page where a WIQL result was expected is asked for again and then fails the run with
-``MalformedAnswer`` naming the endpoint and what did not fit.
+``TypedDict`` shapes (msgspec decodes and validates in one pass), so the mapping code still works
+on plain dicts but never sees an answer of the wrong shape: ``200 {"errorMessages":
+["maintenance"]}`` or a gateway's HTML page where a WIQL result was expected is asked for again
+and then fails the run with ``MalformedAnswer`` naming the endpoint and what did not fit.
 
 Only the fields the connector uses are described, and only the ones it cannot do without are
-``Required``; every shape keeps the fields it does not describe (``extra="allow"``). A work item's
-``fields`` and ``relations`` stay free-form here: ``map_work_item`` reads every field on its own
-and reports a value of an unexpected type as a problem line instead of dropping the item.
+``Required``; the fields a shape does not describe are skipped while decoding (the decoder never
+builds them, so the mapping can only read what is described here). A work item's ``fields`` and
+``relations`` stay free-form: ``map_work_item`` reads every field on its own and reports a value
+of an unexpected type as a problem line instead of dropping the item.
 
 The work items of a ``workitemsbatch`` answer are checked one by one (``WORK_ITEM``) after the
 envelope (``WorkItemsBatch``) fits, so one unreadable item costs only itself.
@@ -19,19 +20,15 @@ from __future__ import annotations
 
 from typing import Any, Required
 
-from pydantic import ConfigDict, TypeAdapter, with_config
+import msgspec
 from typing_extensions import TypedDict
 
-_OPEN = ConfigDict(extra="allow")
 
-
-@with_config(_OPEN)
 class WorkItemRef(TypedDict, total=False):
     id: Required[int]
     url: str | None
 
 
-@with_config(_OPEN)
 class WiqlResult(TypedDict, total=False):
     """``POST {project}/_apis/wit/wiql``: a flat query answers ``workItems`` (ids only)."""
 
@@ -40,7 +37,6 @@ class WiqlResult(TypedDict, total=False):
     asOf: str | None
 
 
-@with_config(_OPEN)
 class WorkItem(TypedDict, total=False):
     """One entry of ``workitemsbatch`` (``$expand=relations``); null for an omitted id."""
 
@@ -51,18 +47,16 @@ class WorkItem(TypedDict, total=False):
     url: str | None
 
 
-WORK_ITEM: TypeAdapter[WorkItem] = TypeAdapter(WorkItem)
+WORK_ITEM = WorkItem | None  # a batch entry: null for an id deleted since the listing
 
 
-@with_config(_OPEN)
 class WorkItemsBatch(TypedDict, total=False):
     """``POST {org}/_apis/wit/workitemsbatch``: the envelope; its items are checked one by one."""
 
-    value: Required[list[Any]]
+    value: Required[list[msgspec.Raw]]  # kept undecoded until each item is read as ``WORK_ITEM``
     count: int | None
 
 
-@with_config(_OPEN)
 class Revision(TypedDict, total=False):
     """One entry of the reporting revisions feed (a snapshot of the asked-for fields)."""
 
@@ -71,7 +65,6 @@ class Revision(TypedDict, total=False):
     fields: dict[str, Any] | None
 
 
-@with_config(_OPEN)
 class RevisionsBatch(TypedDict, total=False):
     """``GET {project}/_apis/wit/reporting/workitemrevisions`` (ReportingWorkItemRevisionsBatch)."""
 
@@ -81,7 +74,6 @@ class RevisionsBatch(TypedDict, total=False):
     nextLink: str | None
 
 
-@with_config(_OPEN)
 class Update(TypedDict, total=False):
     """One entry of ``workItems/{id}/updates``: field deltas ``{oldValue, newValue}``."""
 
@@ -92,13 +84,11 @@ class Update(TypedDict, total=False):
     fields: dict[str, Any] | None
 
 
-@with_config(_OPEN)
 class UpdatesPage(TypedDict, total=False):
     value: Required[list[Update]]
     count: int | None
 
 
-@with_config(_OPEN)
 class State(TypedDict, total=False):
     """One entry of ``workitemtypes/{type}/states`` (WorkItemStateColor)."""
 
@@ -107,13 +97,11 @@ class State(TypedDict, total=False):
     color: str | None
 
 
-@with_config(_OPEN)
 class StatesList(TypedDict, total=False):
     value: Required[list[State]]
     count: int | None
 
 
-@with_config(_OPEN)
 class TypeRef(TypedDict, total=False):
     """WorkItemTypeReference."""
 
@@ -121,7 +109,6 @@ class TypeRef(TypedDict, total=False):
     url: str | None
 
 
-@with_config(_OPEN)
 class Category(TypedDict, total=False):
     """One entry of ``GET {project}/_apis/wit/workitemtypecategories`` (WorkItemTypeCategory)."""
 
@@ -131,13 +118,11 @@ class Category(TypedDict, total=False):
     workItemTypes: list[TypeRef]
 
 
-@with_config(_OPEN)
 class CategoryList(TypedDict, total=False):
     value: Required[list[Category]]
     count: int | None
 
 
-@with_config(_OPEN)
 class CategoryConfiguration(TypedDict, total=False):
     """A backlog level of ``processconfiguration`` (CategoryConfiguration)."""
 
@@ -146,7 +131,6 @@ class CategoryConfiguration(TypedDict, total=False):
     workItemTypes: list[TypeRef]
 
 
-@with_config(_OPEN)
 class ProcessConfiguration(TypedDict, total=False):
     """``GET {project}/_apis/work/processconfiguration``: the process's backlog levels."""
 
@@ -156,13 +140,11 @@ class ProcessConfiguration(TypedDict, total=False):
     bugWorkItems: CategoryConfiguration | None
 
 
-@with_config(_OPEN)
 class Team(TypedDict, total=False):
     name: Required[str]
     id: str | None
 
 
-@with_config(_OPEN)
 class TeamsPage(TypedDict, total=False):
     """``GET _apis/projects/{project}/teams``."""
 
@@ -170,14 +152,12 @@ class TeamsPage(TypedDict, total=False):
     count: int | None
 
 
-@with_config(_OPEN)
 class IterationAttributes(TypedDict, total=False):
     startDate: str | None
     finishDate: str | None
     timeFrame: str | None
 
 
-@with_config(_OPEN)
 class Iteration(TypedDict, total=False):
     """TeamSettingsIteration. Microsoft's own sample of the list leaves ``path`` out."""
 
@@ -188,7 +168,6 @@ class Iteration(TypedDict, total=False):
     url: str | None
 
 
-@with_config(_OPEN)
 class IterationsPage(TypedDict, total=False):
     """``GET {project}/{team}/_apis/work/teamsettings/iterations`` as the service answers it."""
 
@@ -196,11 +175,10 @@ class IterationsPage(TypedDict, total=False):
     count: int | None
 
 
-@with_config(_OPEN)
 class IterationsSample(TypedDict, total=False):
     """The same list as Microsoft's REST docs print it (``values``)."""
 
     values: Required[list[Iteration]]
 
 
-TeamIterations = IterationsPage | IterationsSample
+TeamIterations = IterationsPage | IterationsSample  # two object shapes: decode tries each in turn

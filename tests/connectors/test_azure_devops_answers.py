@@ -153,7 +153,7 @@ def test_one_unreadable_item_in_a_valid_answer_is_skipped_alone():
     assert len(fake.batch_sizes) == 1  # no asking again: the envelope was fine
     assert [p for p in whole.problems if "101" in p] == [
         "work item 101 in POST /_apis/wit/workitemsbatch: not in the expected shape "
-        "(fields: input should be a valid dictionary); skipped this run"
+        "(fields: expected object, got str); skipped this run"
     ]
 
 
