@@ -4,6 +4,12 @@ On the lake several workers commit; ``refresh_after_sync`` makes the refresh hap
 set of committed runs, in one process at a time (a PostgreSQL advisory lock): whoever holds the
 lock refreshes while the kept results are behind the committed runs, the others find them
 current once they get the lock, so no committed run is ever left without its results.
+
+Workers that commit side by side share one refresh: before each round the refreshing process
+waits for the sync commits in flight (those holding or queued for the lake's write lock), so
+their runs are in the set it refreshes; and a round whose runs were overtaken by a newer commit
+while it computed does not write its results (it refreshes the newer set instead), unless it is
+the last round it may do.
 """
 
 from __future__ import annotations
@@ -29,6 +35,21 @@ def refresh(
     """Compute every analysis for the current generation and materialise it (one transaction).
     ``timings``, when given, receives the seconds of each step (read, compute, write): the
     benchmark times this very path."""
+    generation = _refresh(warehouse, settings, as_of, timings)
+    assert generation is not None
+    return generation
+
+
+def _refresh(
+    warehouse: Warehouse,
+    settings: Settings,
+    as_of: datetime | None = None,
+    timings: dict[str, float] | None = None,
+    *,
+    unless_overtaken: bool = False,
+) -> int | None:
+    """``refresh``; with ``unless_overtaken``, nothing is written (None) when runs committed
+    after the generation was read: the results computed are already behind."""
     clock = time.perf_counter()
     generation = warehouse.generation()
     as_of = as_of or utcnow()
@@ -38,6 +59,8 @@ def refresh(
     snapshots = [row for fn in SNAPSHOTS for row in fn(inputs)]
     del inputs  # the frames and intermediates: not kept in memory while the tables are written
     computed = time.perf_counter()
+    if unless_overtaken and warehouse.generation(fresh=True) != generation:
+        return None
     with warehouse.transaction() as con:
         for name, frame in results.items():
             con.register("result_frame", frame.to_arrow())
@@ -79,15 +102,20 @@ def refresh_after_sync(warehouse: Warehouse, settings: Settings) -> int | None:
     returns the generation refreshed last (None: another process had already done it)."""
     if warehouse.lake is None:
         return refresh(warehouse, settings)
+    from pmolens.warehouse.lake import WRITE_LOCK
+
     lock = warehouse.lake.lock("refresh")
     if not lock.acquire(REFRESH_WAIT):
         raise TimeoutError(f"another process kept the results refresh for {REFRESH_WAIT:.0f} s")
     try:
         done = None
-        for _ in range(REFRESH_ROUNDS):
+        for round_ in range(REFRESH_ROUNDS):
+            # the commits in flight now (other workers' included) land before the set is read
+            lock.wait_behind(WRITE_LOCK, REFRESH_WAIT)
             if kept_generation(warehouse) == warehouse.generation(fresh=True):
                 break
-            done = refresh(warehouse, settings)
+            last = round_ == REFRESH_ROUNDS - 1
+            done = _refresh(warehouse, settings, unless_overtaken=not last) or done
         return done
     finally:
         lock.release()

@@ -38,6 +38,7 @@ EXTENSIONS = {
     "postgres_scanner": "duckdb_extension_postgres",
 }
 WRITE_WAIT = 300.0  # seconds a writer waits for another process's write transaction
+WRITE_LOCK = "write"  # the advisory lock of ``Lake.writing`` (key ``pmolens:write``)
 
 
 class LakeError(RuntimeError):
@@ -150,6 +151,27 @@ class PgLock:
         except Exception:
             self.release()
             return False
+
+    def wait_behind(self, name: str, timeout: float) -> bool:
+        """Wait (on this lock's session, which must be held) until every process that holds or
+        already waits for the lock ``name`` has given it up: take it and give it back at once.
+        PostgreSQL queues a request behind the sessions already waiting, so this waits for them
+        too but not for later ones. False when they kept it longer than ``timeout`` seconds."""
+        if self._conn is None:
+            raise RuntimeError(f"wait_behind needs the lock {self.name} held")
+        import psycopg
+
+        self._conn.execute(f"SET lock_timeout = {max(1, int(timeout * 1000))}")
+        try:
+            self._conn.execute(
+                "SELECT pg_advisory_lock(hashtextextended(%s, 0))", [f"pmolens:{name}"]
+            )
+        except psycopg.errors.LockNotAvailable:
+            return False
+        self._conn.execute(
+            "SELECT pg_advisory_unlock(hashtextextended(%s, 0))", [f"pmolens:{name}"]
+        )
+        return True
 
     def release(self) -> None:
         conn, self._conn = self._conn, None
@@ -267,7 +289,9 @@ class Lake:
             import psycopg
 
             try:
-                session.execute("SELECT pg_advisory_lock(hashtextextended('pmolens:write', 0))")
+                session.execute(
+                    "SELECT pg_advisory_lock(hashtextextended(%s, 0))", [f"pmolens:{WRITE_LOCK}"]
+                )
             except psycopg.errors.LockNotAvailable:
                 raise LakeError(
                     f"another process kept the lake's write lock for {timeout:.0f} s"
@@ -280,7 +304,8 @@ class Lake:
             with self._session_lock:
                 try:
                     session.execute(
-                        "SELECT pg_advisory_unlock(hashtextextended('pmolens:write', 0))"
+                        "SELECT pg_advisory_unlock(hashtextextended(%s, 0))",
+                        [f"pmolens:{WRITE_LOCK}"],
                     )
                 except Exception:  # the session is gone, and with it the lock
                     self._session = None

@@ -370,3 +370,64 @@ def test_as_of_a_past_sync_reads_the_lake_as_it_was_then(
         assert warehouse.at(then) is not None
         expire(warehouse, 0)  # keep no snapshot older than now
         assert warehouse.at(then) is None
+
+
+COMMITTED_RUN = (
+    "INSERT INTO sync_runs (run_id, source, mode, started, finished, outcome) "
+    "VALUES (?, 'fabrikam-jira-dc', 'incremental', now(), now(), 'success')"
+)
+
+
+def test_workers_committing_side_by_side_share_one_refresh(
+    lake: Lake, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Two processes' commits close together get one results refresh, not one each: a commit in
+    flight when the refresh starts is waited for and refreshed with it, and a round overtaken
+    by a commit while it computes writes nothing (the next round covers both)."""
+    import pmolens.pipeline.refresh as refreshing
+
+    settings = lake.settings
+    written: list[int] = []
+    store = refreshing._store_snapshots
+
+    def counted(con, generation, *args):  # one call per refresh that writes its results
+        written.append(generation)
+        store(con, generation, *args)
+
+    monkeypatch.setattr(refreshing, "_store_snapshots", counted)
+    # two warehouses: two lake sessions, as two worker processes have
+    with lake.open() as first, lake.open() as second:
+        assert all(o.ok for o in asyncio.run(sync_all(first, settings, sources=[SOURCES[0]])))
+        holding = threading.Event()
+
+        def commit_slowly() -> None:
+            with second.transaction() as con:
+                con.execute(COMMITTED_RUN, [101])
+                holding.set()
+                time.sleep(1.5)  # the other worker's commit is still in flight
+
+        committing = threading.Thread(target=commit_slowly)
+        committing.start()
+        assert holding.wait(30)
+        assert refreshing.refresh_after_sync(first, settings) == 2  # both runs, in one refresh
+        committing.join()
+        assert refreshing.refresh_after_sync(second, settings) is None  # nothing left to do
+        assert written == [2]
+
+        compute = refreshing.compute
+        overtaken: list[int] = []
+
+        def compute_while_a_commit_lands(inputs, *args):
+            if not overtaken:
+                with second.transaction() as con:
+                    con.execute(COMMITTED_RUN, [103])
+                overtaken.append(103)
+            return compute(inputs, *args)
+
+        monkeypatch.setattr(refreshing, "compute", compute_while_a_commit_lands)
+        with second.transaction() as con:
+            con.execute(COMMITTED_RUN, [102])
+        assert refreshing.refresh_after_sync(first, settings) == 4
+        assert written == [2, 4]  # generation 3 was computed, overtaken and not written
+        kept = first.query("SELECT DISTINCT generation FROM results")
+        assert kept["generation"].to_list() == [4]
