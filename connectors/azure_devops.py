@@ -112,6 +112,7 @@ from pmolens.connectors.mapping import (
     BLOCKED_BY_PHRASES,
     BLOCKS_PHRASES,
     COMMON_LEVELS,
+    gc_paused,
     link_row,
     open_link,
     parse_time,
@@ -1258,26 +1259,27 @@ class AzureDevOpsConnector:
         await self._ensure_states({t for t in types if t}, run)
         ctx = AdoContext.from_config(self.config, run.states, await run.type_levels())
         batch = Batch()
-        for chunk in chunks:
-            for raw in chunk.raws:
-                try:
-                    row, links, problems = map_work_item(raw, ctx)
-                except (KeyError, TypeError, ValueError, AttributeError) as exc:
-                    batch.problems.append(f"work item {raw.get('id')!r}: skipped ({exc})")
-                    batch.skipped.append(str(raw.get("id")))
-                    continue
-                batch.work_items.append(row)
-                batch.links += links
-                batch.problems += problems
-                revisions = chunk.histories.get(row["native_id"])
-                if revisions is None:
-                    batch.history_missing.append(row["item_id"])
-                    continue
-                changes, history_problems = map_revisions(
-                    row["item_id"], row["native_id"], revisions, ctx, row["raw_type"]
-                )
-                batch.status_changes += changes
-                batch.problems += list(dict.fromkeys(history_problems))
+        with gc_paused():
+            for chunk in chunks:
+                for raw in chunk.raws:
+                    try:
+                        row, links, problems = map_work_item(raw, ctx)
+                    except (KeyError, TypeError, ValueError, AttributeError) as exc:
+                        batch.problems.append(f"work item {raw.get('id')!r}: skipped ({exc})")
+                        batch.skipped.append(str(raw.get("id")))
+                        continue
+                    batch.work_items.append(row)
+                    batch.links += links
+                    batch.problems += problems
+                    revisions = chunk.histories.get(row["native_id"])
+                    if revisions is None:
+                        batch.history_missing.append(row["item_id"])
+                        continue
+                    changes, history_problems = map_revisions(
+                        row["item_id"], row["native_id"], revisions, ctx, row["raw_type"]
+                    )
+                    batch.status_changes += changes
+                    batch.problems += list(dict.fromkeys(history_problems))
         return batch
 
     # -- history feed

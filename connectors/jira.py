@@ -73,6 +73,7 @@ from pmolens.connectors.mapping import (
     BLOCKED_BY_PHRASES,
     BLOCKS_PHRASES,
     COMMON_LEVELS,
+    gc_paused,
     link_row,
     open_link,
     phrases,
@@ -959,27 +960,32 @@ class JiraConnector:
     ) -> Batch:
         batch = Batch()
         seen_sprints: set[str] = set()
-        for raw in raws:  # current statuses first: their categories serve the histories too
-            ctx.learn((raw.get("fields") or {}).get("status"))
-        for raw in raws:
-            try:
-                row, links, sprints, problems = map_issue(raw, ctx)
-            except (KeyError, TypeError, ValueError, AttributeError) as exc:
-                batch.problems.append(f"issue {raw.get('key') or raw.get('id')}: skipped ({exc})")
-                batch.skipped.append(str(raw.get("id")))
-                continue
-            batch.work_items.append(row)
-            batch.links += links
-            batch.problems += problems
-            for sprint in sprints:
-                if sprint["sprint_id"] not in seen_sprints:
-                    seen_sprints.add(sprint["sprint_id"])
-                    batch.sprints.append(sprint)
-            entries = histories.get(row["native_id"])
-            if entries is None:
-                batch.history_missing.append(row["item_id"])
-            else:
-                batch.status_changes += map_histories(row["item_id"], entries, ctx, batch.problems)
+        with gc_paused():
+            for raw in raws:  # current statuses first: their categories serve the histories too
+                ctx.learn((raw.get("fields") or {}).get("status"))
+            for raw in raws:
+                try:
+                    row, links, sprints, problems = map_issue(raw, ctx)
+                except (KeyError, TypeError, ValueError, AttributeError) as exc:
+                    batch.problems.append(
+                        f"issue {raw.get('key') or raw.get('id')}: skipped ({exc})"
+                    )
+                    batch.skipped.append(str(raw.get("id")))
+                    continue
+                batch.work_items.append(row)
+                batch.links += links
+                batch.problems += problems
+                for sprint in sprints:
+                    if sprint["sprint_id"] not in seen_sprints:
+                        seen_sprints.add(sprint["sprint_id"])
+                        batch.sprints.append(sprint)
+                entries = histories.get(row["native_id"])
+                if entries is None:
+                    batch.history_missing.append(row["item_id"])
+                else:
+                    batch.status_changes += map_histories(
+                        row["item_id"], entries, ctx, batch.problems
+                    )
         wanted = [r for r in batch.work_items if r["native_id"] in remote_ids]
 
         async def remote(row: WorkItemRow) -> list[LinkRow]:

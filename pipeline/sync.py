@@ -19,6 +19,7 @@ import polars as pl
 from pmolens.connectors import registry
 from pmolens.connectors.base import Connector, make_client
 from pmolens.connectors.http import TrackerClient, TrackerError
+from pmolens.connectors.mapping import gc_paused
 from pmolens.warehouse.config import ConfigError, Settings, SourceConfig
 from pmolens.warehouse.model import frame
 from pmolens.warehouse.secrets import redact
@@ -156,10 +157,11 @@ async def _read(
     listing = asyncio.ensure_future(connector.live_ids()) if config.reconcile else None
     try:
         async for batch in connector.fetch(cursor_before):
-            staged.work_items.append(frame("work_items", batch.work_items))
-            staged.links.append(frame("links", batch.links))
-            staged.sprints.append(frame("sprints", batch.sprints))
-            staged.status_changes.append(frame("status_changes", batch.status_changes))
+            with gc_paused():  # rows -> columns: many objects, no cycles
+                staged.work_items.append(frame("work_items", batch.work_items))
+                staged.links.append(frame("links", batch.links))
+                staged.sprints.append(frame("sprints", batch.sprints))
+                staged.status_changes.append(frame("status_changes", batch.status_changes))
             staged.history_missing += batch.history_missing
             staged.skipped += batch.skipped
             staged.problems += batch.problems
