@@ -8,8 +8,8 @@ current once they get the lock, so no committed run is ever left without its res
 Workers that commit side by side share one refresh: before each round the refreshing process
 waits for the sync commits in flight (those holding or queued for the lake's write lock), so
 their runs are in the set it refreshes; and a round whose runs were overtaken by a newer commit
-while it computed does not write its results (it refreshes the newer set instead), unless it is
-the last round it may do.
+while it computed stops and writes nothing (it refreshes the newer set instead), unless it is the
+last round it may do.
 """
 
 from __future__ import annotations
@@ -20,7 +20,7 @@ from typing import Any
 
 import polars as pl
 
-from pmolens.warehouse.analyses import SNAPSHOTS, Inputs
+from pmolens.warehouse.analyses import ANALYSES, SNAPSHOTS, Inputs
 from pmolens.warehouse.config import Settings
 from pmolens.warehouse.results import compute
 from pmolens.warehouse.store import Warehouse, utcnow
@@ -49,17 +49,32 @@ def _refresh(
     unless_overtaken: bool = False,
 ) -> int | None:
     """``refresh``; with ``unless_overtaken``, nothing is written (None) when runs committed
-    after the generation was read: the results computed are already behind."""
+    after the generation was read: the results are already behind. That is asked between the
+    analyses too (at most every OVERTAKEN_CHECK seconds), so an overtaken round stops early."""
     clock = time.perf_counter()
     generation = warehouse.generation()
     as_of = as_of or utcnow()
     inputs = Inputs(warehouse.frames(), settings, as_of, warehouse)
     read = time.perf_counter()
-    results = compute(inputs)
+
+    def overtaken() -> bool:
+        return unless_overtaken and warehouse.generation(fresh=True) != generation
+
+    if unless_overtaken:
+        results: dict[str, pl.DataFrame] = {}
+        asked = time.monotonic()
+        for name in ANALYSES:
+            results |= compute(inputs, [name])
+            if time.monotonic() - asked >= OVERTAKEN_CHECK:
+                if overtaken():
+                    return None
+                asked = time.monotonic()
+    else:
+        results = compute(inputs)
     snapshots = [row for fn in SNAPSHOTS for row in fn(inputs)]
     del inputs  # the frames and intermediates: not kept in memory while the tables are written
     computed = time.perf_counter()
-    if unless_overtaken and warehouse.generation(fresh=True) != generation:
+    if overtaken():
         return None
     with warehouse.transaction() as con:
         for name, frame in results.items():
@@ -87,6 +102,7 @@ def _refresh(
 
 REFRESH_WAIT = 600.0  # seconds a worker waits for another process's refresh
 REFRESH_ROUNDS = 5  # refreshes one process does in a row while workers keep committing
+OVERTAKEN_CHECK = 0.5  # seconds between two looks for a newer commit while a lake refresh computes
 
 
 def kept_generation(warehouse: Warehouse) -> int | None:

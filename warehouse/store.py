@@ -351,6 +351,14 @@ class Warehouse:
             ],
             schema=SCHEMAS["sources"],
         )
+        if self.lake is not None and all(
+            sorted(self.query(f"SELECT * FROM {table}").rows(), key=str)
+            == sorted(frame.rows(), key=str)
+            for table, frame in (("organisations", orgs), ("sources", sources))
+        ):
+            # already registered: no lake-wide write for every worker that starts (a sync's
+            # commit resolves the cross links again, with the config's patterns)
+            return
         with self.transaction() as con:
             con.register("new_orgs", orgs.to_arrow())
             con.register("new_sources", sources.to_arrow())

@@ -415,19 +415,22 @@ def test_workers_committing_side_by_side_share_one_refresh(
         assert written == [2]
 
         compute = refreshing.compute
-        overtaken: list[int] = []
+        computed: list[str] = []
 
-        def compute_while_a_commit_lands(inputs, *args):
-            if not overtaken:
+        def compute_while_a_commit_lands(inputs, names):
+            if not computed:
                 with second.transaction() as con:
                     con.execute(COMMITTED_RUN, [103])
-                overtaken.append(103)
-            return compute(inputs, *args)
+            computed.extend(names)
+            return compute(inputs, names)
 
         monkeypatch.setattr(refreshing, "compute", compute_while_a_commit_lands)
+        monkeypatch.setattr(refreshing, "OVERTAKEN_CHECK", 0.0)  # look after every analysis
         with second.transaction() as con:
             con.execute(COMMITTED_RUN, [102])
         assert refreshing.refresh_after_sync(first, settings) == 4
-        assert written == [2, 4]  # generation 3 was computed, overtaken and not written
+        assert written == [2, 4]  # generation 3's round was overtaken and wrote nothing
+        # ... and stopped after its first analysis; the next round computed every analysis
+        assert len(computed) == 1 + len(refreshing.ANALYSES)
         kept = first.query("SELECT DISTINCT generation FROM results")
         assert kept["generation"].to_list() == [4]

@@ -94,3 +94,41 @@ def test_a_catalog_address_becomes_libpq_keywords_with_the_password_quoted() -> 
     assert {"user=pmolens", "dbname=lake", "host=db", "port=5432"} <= set(dsn.split()[:4])
     assert dsn.endswith("password='it\\'s a secret'")
     assert keyword_dsn("host=db dbname=lake user=pmolens") == "user=pmolens dbname=lake host=db"
+
+
+def test_registering_the_same_config_again_writes_nothing_to_the_lake(
+    lake_database: LakeDatabase, tmp_path
+) -> None:
+    """Every worker registers the config as it starts; on the lake that is a write under the
+    lake-wide lock and a snapshot, so it is only done when the organisations or sources differ."""
+    os.environ[PASSWORD_ENV] = lake_database.password
+    config = {
+        "warehouse": {
+            "kind": "ducklake",
+            "catalog": lake_database.libpq,
+            "password_env": PASSWORD_ENV,
+            "data_path": "data",
+        },
+        "organisations": [{"name": "Northwind"}],
+        "sources": [
+            {
+                "name": "nw",
+                "kind": "jira_dc",
+                "organisation": "Northwind",
+                "base_url": "https://jira.northwind.example",
+                "token_env": "PMOLENS_NW_TOKEN",
+            }
+        ],
+    }
+    snapshots = "SELECT count(*) AS n FROM ducklake_snapshots('lake')"
+    with Warehouse.open(settings_from_dict(config, base_dir=tmp_path)) as lake:
+        lake.register_config(settings_from_dict(config, base_dir=tmp_path))
+        before = lake.query(snapshots)["n"][0]
+        lake.register_config(settings_from_dict(config, base_dir=tmp_path))
+        assert lake.query(snapshots)["n"][0] == before
+        config["sources"][0]["base_url"] = "https://jira2.northwind.example"
+        lake.register_config(settings_from_dict(config, base_dir=tmp_path))
+        assert lake.query(snapshots)["n"][0] == before + 1
+        assert lake.query("SELECT base_url FROM sources")["base_url"].to_list() == [
+            "https://jira2.northwind.example"
+        ]
