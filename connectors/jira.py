@@ -47,11 +47,13 @@ import asyncio
 import itertools
 import math
 import re
-from collections.abc import AsyncGenerator, AsyncIterator, Awaitable, Iterable
+from collections import deque
+from collections.abc import AsyncGenerator, AsyncIterator, Awaitable, Callable, Iterable
 from contextlib import aclosing
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, timedelta
-from typing import Any
+from functools import partial
+from typing import Any, TypeVar
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from pmolens.connectors.base import guess_category
@@ -641,6 +643,9 @@ def _by_id(ids: Iterable[str]) -> list[str]:
     return sorted(set(ids), key=lambda i: (0, int(i), "") if i.isdigit() else (1, 0, i))
 
 
+T = TypeVar("T")
+
+
 async def _all(*awaitables: Awaitable[Any]) -> list[Any]:
     """``asyncio.gather`` that leaves nothing behind: on the first failure (or a cancellation)
     the other calls are cancelled *and* awaited before the error goes up, so no task keeps
@@ -653,6 +658,28 @@ async def _all(*awaitables: Awaitable[Any]) -> list[Any]:
             task.cancel()
         await asyncio.gather(*tasks, return_exceptions=True)
         raise
+
+
+async def _ahead(calls: Iterable[Callable[[], Awaitable[T]]], lookahead: int) -> AsyncGenerator[T]:
+    """The calls' results in order, with up to ``lookahead`` calls in flight: the first answer is
+    decoded and mapped while the later ones are still on the wire (a window awaited as a whole
+    would leave the client idle until its slowest answer, then the network idle while it maps).
+    On a failure or an early close every call still running is cancelled and awaited."""
+    queued = iter(calls)
+    running: deque[asyncio.Future[T]] = deque(
+        asyncio.ensure_future(call()) for call in itertools.islice(queued, max(1, lookahead))
+    )
+    try:
+        while running:
+            result = await running[0]
+            running.popleft()
+            for call in itertools.islice(queued, 1):
+                running.append(asyncio.ensure_future(call()))
+            yield result
+    finally:
+        for task in running:
+            task.cancel()
+        await asyncio.gather(*running, return_exceptions=True)
 
 
 async def _settle(task: asyncio.Task[Any]) -> None:
@@ -859,9 +886,9 @@ class JiraConnector:
             return list(issues_page["issues"]), histories
 
         # bounded look-ahead keeps memory flat while the client's limit keeps requests in flight
-        window = max(1, self.client_concurrency * 2)
-        for start in range(0, len(chunks), window):
-            for result in await _all(*(one(c) for c in chunks[start : start + window])):
+        calls = (partial(one, chunk) for chunk in chunks)
+        async with aclosing(_ahead(calls, self.client_concurrency * 2)) as results:
+            async for result in results:
                 yield result
 
     @property
@@ -919,13 +946,9 @@ class JiraConnector:
         size = int(first.get("maxResults") or size) or size  # the server may cap it
         total = self.total = first["total"]
         yield await self._dc_histories([dict(i) for i in first["issues"]])
-        starts = list(range(size, total, size))
-        window = max(1, self.config.concurrency * 2)
-        for offset in range(0, len(starts), window):
-            pages: list[DcSearchPage] = await _all(
-                *(page(s) for s in starts[offset : offset + window])
-            )
-            for result in pages:
+        calls = (partial(page, start) for start in range(size, total, size))
+        async with aclosing(_ahead(calls, self.config.concurrency * 2)) as pages:
+            async for result in pages:
                 yield await self._dc_histories([dict(i) for i in result["issues"]])
 
     async def _dc_histories(
