@@ -13,24 +13,16 @@ import polars as pl
 import pytest
 from fastapi.testclient import TestClient
 
-from pmolens.api.app import ROUTERS, create_app
-from pmolens.api.routes import dependencies
+from pmolens.api.app import create_app
 from pmolens.pipeline.refresh import refresh
 from pmolens.warehouse.store import Staged
 from tests.api.conftest import VIEWER, auth
 from tests.factories import frame, work_items
 
 
-def _app(runtime):
-    app = create_app(runtime)
-    if dependencies not in ROUTERS:  # until the lead lists it in api/app.py
-        app.include_router(dependencies.router)
-    return app
-
-
 @pytest.fixture
 def api(runtime):
-    with TestClient(_app(runtime), headers=auth(VIEWER)) as c:
+    with TestClient(create_app(runtime), headers=auth(VIEWER)) as c:
         yield c
 
 
@@ -58,7 +50,7 @@ def planned(runtime, settings):
 
 
 def test_needs_a_token(runtime):
-    with TestClient(_app(runtime)) as c:
+    with TestClient(create_app(runtime)) as c:
         assert c.get("/dependencies").status_code == 401
         assert c.get("/teams/App/scrum-of-scrums").status_code == 401
 

@@ -19,9 +19,8 @@ from fastapi.testclient import TestClient
 from rich.console import Console
 
 import pmolens.warehouse.transforms.alignment as A
-from pmolens.api.app import ROUTERS, create_app
+from pmolens.api.app import create_app
 from pmolens.api.demo import _print_findings
-from pmolens.api.routes import dependencies as dependency_routes
 from pmolens.pipeline.refresh import refresh
 from pmolens.reports.steering import build_report
 from pmolens.warehouse.store import Staged
@@ -127,10 +126,7 @@ def _cli(runtime, settings) -> dict[str, int]:
 
 
 def _api(runtime) -> dict[str, int]:
-    app = create_app(runtime)
-    if dependency_routes not in ROUTERS:
-        app.include_router(dependency_routes.router)
-    with TestClient(app, headers=auth(VIEWER)) as api:
+    with TestClient(create_app(runtime), headers=auth(VIEWER)) as api:
         body = api.get("/dependencies/red-lines").json()
         assert (
             api.get("/dependencies/red-lines", params={"organisation": "Contoso"}).json()[
