@@ -12,6 +12,8 @@ Three figures, each a ratio measured in the same run (``BENCH <name> <value> <un
    shared, the ceiling is the sum of the sources' own times over the longest one
    (``lake_sync_speedup_one_core_per_worker``); ``lake_sync_cpu_busy`` says how much of this
    machine's cores the workers used (near 1: the cores, not the lake, set the speedup).
+   ``lake_sync_side_by_side_refreshes_written``: how many results refreshes the side-by-side
+   workers wrote (1 when their commits landed close enough together to share one).
 2. **Readers while workers commit.** ``pmolens serve --no-scheduler`` on the lake, two client
    threads asking ``/portfolio`` and pages of ``/work-items``: p95 at rest, then p95 while the N
    workers sync and commit again.
@@ -219,6 +221,18 @@ def sync_commands(config: Path, sources: tuple[str, ...]) -> list[list[str]]:
     return [[pmolens, "sync", "--config", str(config), "--source", s, "--full"] for s in sources]
 
 
+def refreshes_written(config: Path) -> int:
+    """How many results refreshes were written into a lake: one row set of headline figures per
+    refreshed generation (``metric_snapshots``)."""
+    from pmolens.warehouse.config import load_settings
+    from pmolens.warehouse.store import Warehouse
+
+    with Warehouse.open(load_settings(config), read_only=True) as warehouse:
+        return int(
+            warehouse.query("SELECT count(DISTINCT generation) AS n FROM metric_snapshots")["n"][0]
+        )
+
+
 def run_one(command: list[str]) -> float:
     started = time.perf_counter()
     done = subprocess.run(command, capture_output=True, text=True, check=False)
@@ -417,6 +431,8 @@ def measure_workers(
         bench("lake_sync_lake_side_by_side", lake_s, "s")
         for source, seconds in zip(SOURCES, lake_each, strict=True):
             bench(f"lake_sync_worker_{source}", seconds, "s")
+        # side-by-side commits share one refresh when they land close together (at most N)
+        bench("lake_sync_side_by_side_refreshes_written", refreshes_written(lake_config), "")
         bench("lake_sync_speedup", file_s / lake_s, "x")
         bench("lake_sync_speedup_target", 0.8 * n, "x")
         # where the rest goes: the lake's own cost per run, and what running side by side gains
