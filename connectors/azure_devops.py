@@ -106,6 +106,7 @@ from pmolens.connectors.http import (
     TrackerClient,
     TrackerError,
     decode,
+    decode_each,
     mismatch,
 )
 from pmolens.connectors.mapping import (
@@ -1207,15 +1208,14 @@ class AzureDevOpsConnector:
         """The items of a valid envelope, each checked on its own: one that does not fit its
         shape is skipped alone (null entries are ids deleted since the listing)."""
         items: list[dict[str, Any]] = []
-        for entry in answer["value"]:
-            try:
-                item = decode(WORK_ITEM, entry)
-            except Misfit as exc:
+        entries = answer["value"]
+        for entry, item in zip(entries, decode_each(WORK_ITEM, entries), strict=True):
+            if isinstance(item, Misfit):
                 loose = decode(Any, entry)
                 native = loose.get("id") if isinstance(loose, dict) else None
                 run.problems.append(
                     f"work item {native if native is not None else '?'} in "
-                    f"POST /_apis/wit/workitemsbatch: {mismatch(exc)}; skipped this run"
+                    f"POST /_apis/wit/workitemsbatch: {mismatch(item)}; skipped this run"
                 )
                 run.skipped.append(str(native))
                 continue

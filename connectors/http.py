@@ -31,7 +31,7 @@ import logging
 import random
 import re
 import time
-from collections.abc import Awaitable, Callable, Generator
+from collections.abc import Awaitable, Callable, Generator, Iterable
 from functools import cache
 from typing import Any, TypeVar, get_args
 
@@ -84,14 +84,32 @@ def _decoders(shape: Any) -> tuple[msgspec.json.Decoder[Any], ...]:
 def decode(shape: Any, content: bytes | str | msgspec.Raw) -> Any:
     """JSON text -> the expected shape, or one of ``Misfit``. ``Any`` only checks it is JSON.
     The garbage collector pauses meanwhile (``gc_paused``: 3x the decode time on a large heap)."""
-    *first, last = _decoders(shape)
     with gc_paused():
-        for decoder in first:
+        return _decode(_decoders(shape), content)
+
+
+def decode_each(shape: Any, contents: Iterable[bytes | msgspec.Raw]) -> list[Any]:
+    """Each of ``contents`` decoded into ``shape``; one that does not fit is its ``Misfit``,
+    returned in its place (not raised), so an odd entry of a batch costs only itself."""
+    decoders = _decoders(shape)
+    found: list[Any] = []
+    with gc_paused():
+        for content in contents:
             try:
-                return decoder.decode(content)
-            except Misfit:
-                continue
-        return last.decode(content)
+                found.append(_decode(decoders, content))
+            except Misfit as exc:
+                found.append(exc)
+    return found
+
+
+def _decode(decoders: tuple[msgspec.json.Decoder[Any], ...], content: Any) -> Any:
+    *first, last = decoders
+    for decoder in first:
+        try:
+            return decoder.decode(content)
+        except Misfit:
+            continue
+    return last.decode(content)
 
 
 _AT = re.compile(r"^(?P<what>.*?)(?: - at `\$(?P<path>[^`]*)`)?$", re.S)
