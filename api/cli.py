@@ -477,8 +477,8 @@ def main() -> None:
     os.environ.setdefault("PYTHONUNBUFFERED", "1")
     try:
         app(standalone_mode=True)
-    except ConfigError as exc:
-        err.print(f"[red]config error[/red] {exc}")
+    except ConfigError as exc:  # one line however wide: not wrapped at the console's width
+        err.print(f"[red]config error[/red] {exc}", soft_wrap=True)
         raise SystemExit(2) from None
 
 

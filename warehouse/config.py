@@ -322,12 +322,28 @@ class ReportConfig(Strict):
         return self
 
 
+S3_OPTIONS = {
+    "s3_key_id_env",
+    "s3_secret_env",
+    "s3_endpoint",
+    "s3_region",
+    "s3_url_style",
+    "s3_use_ssl",
+}
+
+
 class WarehouseConfig(Strict):
     """Where the warehouse lives. ``duckdb`` (the default): one file, one writing process.
     ``ducklake``: a DuckLake whose catalog is a PostgreSQL database (``catalog``, a libpq
     connection string without the password; the password is read from ``password_env``) and whose
-    data files go to ``data_path`` (a directory every worker and replica reaches), for sync workers
-    and API replicas on several machines (README: when to choose the lake)."""
+    data files go to ``data_path`` (a directory every worker and replica reaches, or an
+    ``s3://bucket/prefix/`` URL on S3 or an S3-compatible store), for sync workers and API replicas
+    on several machines (README: when to choose the lake).
+
+    On S3 the credentials are read from the environment variables named by ``s3_key_id_env`` and
+    ``s3_secret_env`` (default AWS_ACCESS_KEY_ID / AWS_SECRET_ACCESS_KEY), never from the file;
+    ``s3_endpoint`` (host:port, e.g. a MinIO service), ``s3_region``, ``s3_url_style`` and
+    ``s3_use_ssl`` say how to reach the store."""
 
     kind: Literal["duckdb", "ducklake"] = "duckdb"
     path: str = "pmolens.duckdb"  # kind duckdb
@@ -335,6 +351,39 @@ class WarehouseConfig(Strict):
     password_env: str | None = None  # kind ducklake: the variable holding the catalog password
     data_path: str | None = None  # kind ducklake: relative to the config's directory
     snapshot_retention_days: int = Field(90, ge=1)  # kind ducklake: `pmolens warehouse expire`
+    # data_path = "s3://bucket/prefix/": the store's credentials, by environment variable name
+    s3_key_id_env: str = Field("AWS_ACCESS_KEY_ID", pattern=ENV_NAME)
+    s3_secret_env: str = Field("AWS_SECRET_ACCESS_KEY", pattern=ENV_NAME)
+    # and how to reach it: host[:port] of an S3-compatible store (MinIO, Ceph, R2...), None = AWS
+    s3_endpoint: str | None = None
+    s3_region: str | None = None  # e.g. "eu-west-1"; None: DuckDB's default (us-east-1)
+    # "path" (bucket in the path: MinIO and most S3-compatible stores) or "vhost" (AWS);
+    # None: "path" with an s3_endpoint, "vhost" without
+    s3_url_style: Literal["path", "vhost"] | None = None
+    s3_use_ssl: bool = True  # false only for a store on plain http (a loopback MinIO)
+
+    @field_validator("s3_endpoint")
+    @classmethod
+    def _endpoint(cls, value: str | None) -> str | None:
+        if value is None:
+            return None
+        if "://" in value:
+            raise ValueError(
+                f"write host[:port] without the scheme, e.g. s3_endpoint = "
+                f'"{value.split("://", 1)[1].rstrip("/")}" (and s3_use_ssl = false for http)'
+            )
+        if not re.fullmatch(
+            r"[A-Za-z0-9.-]+(:[0-9]{1,5})?|\[[0-9A-Fa-f:.]+\](:[0-9]{1,5})?", value
+        ):
+            raise ValueError(f'{value!r} is not host[:port]; write e.g. s3_endpoint = "minio:9000"')
+        return value
+
+    @field_validator("s3_region")
+    @classmethod
+    def _region(cls, value: str | None) -> str | None:
+        if value is not None and not re.fullmatch(r"[a-z0-9-]{2,40}", value):
+            raise ValueError(f'{value!r} is not a region name; write e.g. s3_region = "eu-west-1"')
+        return value
 
     @model_validator(mode="after")
     def _lake_needs(self) -> WarehouseConfig:
@@ -343,7 +392,8 @@ class WarehouseConfig(Strict):
         if not self.catalog or not self.data_path:
             raise ValueError(
                 'kind = "ducklake" needs catalog (a PostgreSQL connection string, e.g. '
-                '"host=db dbname=pmolens user=pmolens") and data_path (a shared directory)'
+                '"host=db dbname=pmolens user=pmolens") and data_path (a shared directory, '
+                'or "s3://bucket/prefix/")'
             )
         if re.search(r"(?i)\bpassword\s*=|://[^/@:]*:[^/@]*@", self.catalog):
             raise ValueError(
@@ -351,11 +401,49 @@ class WarehouseConfig(Strict):
                 "it in password_env"
             )
         if "://" in self.data_path:
-            raise ValueError(
-                "data_path: only a directory (local or a shared mount) is supported, not "
-                f"{self.data_path.split('://')[0]}:// URLs"
-            )
+            scheme, _, rest = self.data_path.partition("://")
+            if scheme != "s3":
+                raise ValueError(
+                    "data_path: a directory (local or a shared mount) or an s3:// URL "
+                    f"(also for S3-compatible stores, with s3_endpoint), not {scheme}:// - write "
+                    'e.g. data_path = "s3://bucket/pmolens/"'
+                )
+            if not re.fullmatch(r"[a-z0-9][a-z0-9.-]{1,61}[a-z0-9](/[^\s]*)?", rest):
+                raise ValueError(
+                    f"data_path: {self.data_path!r} does not start with a bucket name - write "
+                    'e.g. data_path = "s3://bucket/pmolens/"'
+                )
+        else:
+            s3_keys = sorted(k for k in self.model_fields_set & S3_OPTIONS)
+            if s3_keys:
+                raise ValueError(
+                    f"{', '.join(s3_keys)}: only for an S3 data_path "
+                    f'(data_path = "s3://bucket/prefix/"); remove it for a directory'
+                )
         return self
+
+    @property
+    def on_s3(self) -> bool:
+        """Whether the lake's data files are on S3 (or an S3-compatible store)."""
+        return self.kind == "ducklake" and (self.data_path or "").startswith("s3://")
+
+    def s3_credentials(self) -> tuple[str, str]:
+        """(key id, secret access key) from ``s3_key_id_env``/``s3_secret_env``, read only now;
+        the secret is remembered (masked in every message from then on)."""
+        values = []
+        for key, env, what in (
+            ("s3_key_id_env", self.s3_key_id_env, "access key id"),
+            ("s3_secret_env", self.s3_secret_env, "secret access key"),
+        ):
+            value = os.environ.get(env, "")
+            if not value:
+                raise ConfigError(
+                    f"warehouse.{key}: environment variable {env} is not set - export it with "
+                    f"the S3 {what}"
+                )
+            values.append(value)
+        secrets.remember(values[1])
+        return values[0], values[1]
 
     def password(self) -> str | None:
         """The catalog password from ``password_env``, read only now and remembered as a secret
@@ -421,8 +509,11 @@ class Settings(Strict):
         return self
 
     @property
-    def lake_data_path(self) -> Path:
-        """The lake's data directory (kind ducklake), relative paths at the config's directory."""
+    def lake_data_path(self) -> Path | str:
+        """The lake's data directory (kind ducklake), relative paths at the config's directory;
+        an ``s3://`` URL as written, with a trailing slash."""
+        if self.warehouse.on_s3:
+            return (self.warehouse.data_path or "").rstrip("/") + "/"
         path = Path(self.warehouse.data_path or "lake")
         return path if path.is_absolute() else self.base_dir / path
 

@@ -7,11 +7,16 @@ advisory locks: one worker per source (``PgLock("source:<name>")``), one writing
 a time (``Lake.writing``), one results refresh, one scheduler leader. A lock dies with its
 session, so a killed process never leaves one behind.
 
-The two extensions come from their PyPI packages (``duckdb-extension-ducklake``,
-``duckdb-extension-postgres``, built for exactly the pinned DuckDB): they are loaded from a
-private extension directory that links to the installed files, with auto-install and auto-load
-off, so nothing is ever downloaded at run time. The postgres extension's internal name is
-``postgres_scanner``, so its file is linked under that name.
+The extensions come from their PyPI packages (``duckdb-extension-ducklake``,
+``duckdb-extension-postgres``, ``duckdb-extension-httpfs``, built for exactly the pinned DuckDB):
+they are loaded from a private extension directory that links to the installed files, with
+auto-install and auto-load off, so nothing is ever downloaded at run time. The postgres
+extension's internal name is ``postgres_scanner``, so its file is linked under that name.
+
+Data files on S3 (``data_path = "s3://bucket/prefix/"``, also an S3-compatible store through
+``s3_endpoint``): httpfs is loaded and every connection gets a TEMPORARY S3 secret (in memory,
+never persisted) before the ATTACH, its values passed as parameters, never written into SQL text;
+the secret access key is remembered for redaction when it is read from the environment.
 """
 
 from __future__ import annotations
@@ -22,6 +27,7 @@ import logging
 import os
 import threading
 from collections.abc import Iterator
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -36,6 +42,7 @@ log = logging.getLogger("pmolens.lake")
 EXTENSIONS = {
     "ducklake": "duckdb_extension_ducklake",
     "postgres_scanner": "duckdb_extension_postgres",
+    "httpfs": "duckdb_extension_httpfs",  # data files on S3 / an S3-compatible store
 }
 WRITE_WAIT = 300.0  # seconds a writer waits for another process's write transaction
 WRITE_LOCK = "write"  # the advisory lock of ``Lake.writing`` (key ``pmolens:write``)
@@ -191,13 +198,63 @@ def keyword_dsn(catalog: str, password: str | None = None) -> str:
     return make_conninfo("", **params)
 
 
+@dataclass(frozen=True)
+class S3Access:
+    """How a connection reaches the lake's data files on S3 (or an S3-compatible store). The
+    secret access key is never shown: not in ``repr``, not in SQL text, not in messages."""
+
+    key_id: str
+    secret: str = field(repr=False)
+    scope: str  # the data_path URL: the secret is used for it only
+    endpoint: str | None = None  # host:port; None = AWS
+    region: str | None = None
+    url_style: str = "vhost"
+    use_ssl: bool = True
+
+    @classmethod
+    def from_settings(cls, settings: Settings) -> S3Access:
+        config = settings.warehouse
+        key_id, secret = config.s3_credentials()
+        return cls(
+            key_id=key_id,
+            secret=secret,
+            scope=str(settings.lake_data_path),
+            endpoint=config.s3_endpoint,
+            region=config.s3_region,
+            url_style=config.s3_url_style or ("path" if config.s3_endpoint else "vhost"),
+            use_ssl=config.s3_use_ssl,
+        )
+
+    def create_secret(self, con: duckdb.DuckDBPyConnection) -> None:
+        """A TEMPORARY secret of this connection (gone when it closes), values as parameters."""
+        options = {"KEY_ID": self.key_id, "SECRET": self.secret, "SCOPE": self.scope}
+        options["URL_STYLE"] = self.url_style
+        if self.endpoint:
+            options["ENDPOINT"] = self.endpoint
+        if self.region:
+            options["REGION"] = self.region
+        listed = ", ".join(f"{name} ?" for name in options)
+        con.execute(
+            f"CREATE OR REPLACE TEMPORARY SECRET pmolens_lake_s3 (TYPE s3, {listed}, "
+            f"USE_SSL {'true' if self.use_ssl else 'false'})",
+            list(options.values()),
+        )
+
+
 class Lake:
     """One lake: how to reach its catalog and data, its locks and its id sequences."""
 
-    def __init__(self, catalog: str, password: str | None, data_path: Path) -> None:
+    def __init__(
+        self,
+        catalog: str,
+        password: str | None,
+        data_path: Path | str,
+        s3: S3Access | None = None,
+    ) -> None:
         self.catalog = catalog
         self._password = password
-        self.data_path = data_path
+        self.data_path = data_path  # a directory, or an s3:// URL (then ``s3`` says how)
+        self._s3 = s3
         self._session: Any = None  # the write lock and sequences
         self._session_lock = threading.Lock()
         self._writing = 0
@@ -207,7 +264,8 @@ class Lake:
         config = settings.warehouse
         if config.kind != "ducklake" or not config.catalog:
             raise ConfigError('warehouse: kind = "ducklake" with a catalog is needed here')
-        return cls(config.catalog, config.password(), settings.lake_data_path)
+        s3 = S3Access.from_settings(settings) if config.on_s3 else None
+        return cls(config.catalog, config.password(), settings.lake_data_path, s3)
 
     def describe(self) -> str:
         """Where the lake is, for messages (never the password)."""
@@ -244,11 +302,14 @@ class Lake:
             con.execute("LOAD ducklake")
             con.execute("LOAD postgres_scanner")
             con.execute("SET TimeZone = 'UTC'")
-            self.data_path.mkdir(parents=True, exist_ok=True)
-            con.execute(
-                f"ATTACH {self.attach_target()} AS lake "
-                f"(DATA_PATH {_literal(str(self.data_path) + os.sep)})"
-            )
+            if self._s3 is not None:
+                con.execute("LOAD httpfs")
+                self._s3.create_secret(con)
+                data_path = str(self.data_path)
+            else:
+                Path(self.data_path).mkdir(parents=True, exist_ok=True)
+                data_path = str(self.data_path) + os.sep
+            con.execute(f"ATTACH {self.attach_target()} AS lake (DATA_PATH {_literal(data_path)})")
             con.execute("USE lake")
         except duckdb.Error as exc:
             con.close()

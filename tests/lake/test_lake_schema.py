@@ -43,7 +43,7 @@ def test_lake_ddl_drops_keys_and_indexes_and_moves_sequences() -> None:
             "password",
         ),
         ({"kind": "ducklake", "catalog": "postgresql://u:pw@h/d", "data_path": "d"}, "password"),
-        ({"kind": "ducklake", "catalog": "host=h", "data_path": "s3://bucket/lake"}, "s3://"),
+        ({"kind": "ducklake", "catalog": "host=h", "data_path": "gs://bucket/lake"}, "gs://"),
     ],
 )
 def test_lake_config_errors_name_the_fix(warehouse: dict, fragment: str) -> None:
