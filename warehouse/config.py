@@ -410,8 +410,9 @@ class WarehouseConfig(Strict):
                 )
             if not re.fullmatch(r"[a-z0-9][a-z0-9.-]{1,61}[a-z0-9](/[^\s]*)?", rest):
                 raise ValueError(
-                    f"data_path: {self.data_path!r} does not start with a bucket name - write "
-                    'e.g. data_path = "s3://bucket/pmolens/"'
+                    f"data_path: {self.data_path!r} does not start with a bucket name (3 to 63 "
+                    "lowercase letters, digits, dots, hyphens) - write e.g. data_path = "
+                    '"s3://bucket/pmolens/"'
                 )
         else:
             s3_keys = sorted(k for k in self.model_fields_set & S3_OPTIONS)

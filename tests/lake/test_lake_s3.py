@@ -35,6 +35,7 @@ from pmolens.simulator import DEMO_TOKEN, TOKEN_ENV, Simulator, demo_settings
 from pmolens.warehouse.config import ConfigError, load_settings, settings_from_dict
 from pmolens.warehouse.secrets import MASK, forms, redact
 from pmolens.warehouse.store import Warehouse
+from pmolens.warehouse.transfer import expire
 from tests.lake.conftest import PASSWORD_ENV, LakeDatabase, PostgresServer, free_port
 
 SIZE = 480  # the simulator's smallest chain: 120 items for its smallest tracker
@@ -258,6 +259,19 @@ def test_a_lake_on_s3_syncs_reads_like_a_directory_lake_and_never_shows_its_secr
     totals = {s: on_bucket["answers"][f"/work-items?source={s}"]["total"] for s in SOURCES}
     assert totals == expected
     assert on_bucket["answers"]["/portfolio"]["nodes"]  # figures, not two empty answers
+
+    # `pmolens warehouse expire` deletes the objects no kept snapshot needs, from the bucket:
+    # a later run and its refresh replace the results' files, which expire then removes
+    settings = load_settings(s3_config)
+    with Warehouse.open(settings) as warehouse:
+        assert all(o.ok for o in asyncio.run(sync_all(warehouse, settings, sources=[SOURCES[1]])))
+        refresh_after_sync(warehouse, settings)
+    before = set(s3.keys())
+    with Warehouse.open(settings) as warehouse:
+        done = expire(warehouse, 0)
+        assert dict(warehouse.query(COUNTS).iter_rows()) == expected
+    after = set(s3.keys())
+    assert done.files > 0 and after < before, (done, len(before), len(after))
 
     # the secret is nowhere: worker output, logs, sync runs, API answers, catalog rows
     seen = "\n".join(
