@@ -12,8 +12,12 @@ Three figures, each a ratio measured in the same run (``BENCH <name> <value> <un
    shared, the ceiling is the sum of the sources' own times over the longest one
    (``lake_sync_speedup_one_core_per_worker``); ``lake_sync_cpu_busy`` says how much of this
    machine's cores the workers used (near 1: the cores, not the lake, set the speedup).
-   ``lake_sync_side_by_side_refreshes_written``: how many results refreshes the side-by-side
-   workers wrote (1 when their commits landed close enough together to share one).
+   ``lake_sync_trackers_cpu_busy``: the same for the simulated trackers, which share this
+   machine's cores (real trackers are remote). ``lake_sync_side_by_side_refreshes_written``: how
+   many results refreshes the side-by-side workers wrote (1 when their commits landed close
+   enough together to share one). ``--rounds K`` adds K - 1 more pairs (a fresh file one after
+   another, then a fresh lake side by side) and prints the median speedup of all K pairs: the
+   load of a shared machine drifts between the parts of one pair less than across the run.
 2. **Readers while workers commit.** ``pmolens serve --no-scheduler`` on the lake, two client
    threads asking ``/portfolio`` and pages of ``/work-items``: p95 at rest, then p95 while the N
    workers sync and commit again.
@@ -26,6 +30,7 @@ the lake kind or PostgreSQL the script says "not available" and exits 0.
 
     python bench/lake_bench.py            # 20,000 items per source, refresh at 100,000
     python bench/lake_bench.py --quick    # 3,000 items per source, refresh at 10,000
+    python bench/lake_bench.py --rounds 3 --skip refresh   # 3 file / lake pairs, their median
 """
 
 from __future__ import annotations
@@ -211,6 +216,18 @@ def start_tracker(tenant: str, size: int, latency_ms: float) -> tuple[subprocess
 # ------------------------------------------------------------------------------ workers
 
 
+def trackers_cpu(trackers: list[subprocess.Popen]) -> float:
+    """CPU seconds the simulated tracker processes used so far (0 where /proc is missing)."""
+    total = 0.0
+    for proc in trackers:
+        try:
+            fields = Path(f"/proc/{proc.pid}/stat").read_text().rsplit(")", 1)[1].split()
+        except OSError:
+            return 0.0
+        total += (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+    return total
+
+
 def children_cpu() -> float:
     usage = os.times()
     return usage.children_user + usage.children_system
@@ -387,7 +404,12 @@ def synthetic_settings(frames: dict[str, Any], warehouse: dict[str, Any]) -> Any
 
 
 def measure_workers(
-    tmp: Path, catalog: Catalog, items: int, latency_ms: float, read_seconds: float
+    tmp: Path,
+    catalog: Catalog,
+    items: int,
+    latency_ms: float,
+    read_seconds: float,
+    rounds: int = 1,
 ) -> None:
     from pmolens.simulator import DEMO_TOKEN, TOKEN_ENV
 
@@ -422,9 +444,10 @@ def measure_workers(
         file_s = sum(own)
         lake_one_by_one = sum(run_one(c) for c in sync_commands(lake_configs[0], SOURCES))
         lake_config = lake_configs[1]
-        cpu_before = children_cpu()
+        cpu_before, trackers_before = children_cpu(), trackers_cpu(trackers)
         lake_s, lake_each = run_side_by_side(sync_commands(lake_config, SOURCES))
         cpu_used = children_cpu() - cpu_before
+        trackers_used = trackers_cpu(trackers) - trackers_before
         cores = os.cpu_count() or 1
         bench("lake_sync_file_one_after_another", file_s, "s")
         bench("lake_sync_lake_one_after_another", lake_one_by_one, "s")
@@ -440,6 +463,30 @@ def measure_workers(
         bench("lake_sync_side_by_side_gain_on_the_lake", lake_one_by_one / lake_s, "x")
         bench("lake_sync_speedup_one_core_per_worker", file_s / max(own), "x")
         bench("lake_sync_cpu_busy", cpu_used / (lake_s * cores), f"of {cores} cores")
+        # the simulated trackers run on the same cores (real ones are elsewhere)
+        bench("lake_sync_trackers_cpu_busy", trackers_used / (lake_s * cores), f"of {cores} cores")
+        if rounds > 1:
+            # more pairs, each a fresh file one after another then a fresh lake side by side:
+            # on a shared machine the load drifts, so the median of the pairs says more
+            ratios = [file_s / lake_s]
+            for r in range(2, rounds + 1):
+                pair = [
+                    write(chain_settings(urls, warehouse, port), tmp / f"round{r}-{kind}.toml")
+                    for kind, warehouse in (
+                        ("file", {"path": str(tmp / f"round{r}.duckdb")}),
+                        ("lake", lake_warehouse(catalog.fresh(), tmp / f"round{r}-lake")),
+                    )
+                ]
+                for config in pair:
+                    open_once(config)
+                one_after_another = sum(run_one(c) for c in sync_commands(pair[0], SOURCES))
+                side_by_side, _ = run_side_by_side(sync_commands(pair[1], SOURCES))
+                ratios.append(one_after_another / side_by_side)
+                bench(f"lake_sync_round_{r}_file_one_after_another", one_after_another, "s")
+                bench(f"lake_sync_round_{r}_lake_side_by_side", side_by_side, "s")
+                bench(f"lake_sync_round_{r}_speedup", ratios[-1], "x")
+                bench(f"lake_sync_round_{r}_load_average_1min", os.getloadavg()[0], "")
+            bench("lake_sync_speedup_median_of_rounds", statistics.median(ratios), "x")
 
         replica = start_replica(lake_config, port)
         url = f"http://127.0.0.1:{port}"
@@ -487,6 +534,12 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--latency-ms", type=float, default=20.0)
     parser.add_argument("--read-seconds", type=float, default=None)
     parser.add_argument("--catalog", default=None, help="libpq string of an empty database")
+    parser.add_argument(
+        "--rounds",
+        type=int,
+        default=1,
+        help="file / lake side-by-side pairs, one after the other (the median speedup of them)",
+    )
     parser.add_argument("--skip", choices=["workers", "refresh"], action="append", default=[])
     args = parser.parse_args(argv)
     missing = lake_kind_missing()
@@ -504,7 +557,12 @@ def main(argv: list[str] | None = None) -> int:
     bench("load_average_1min_at_start", os.getloadavg()[0], "")
     tmp = Path(tempfile.mkdtemp(prefix="pmolens-lake-bench-"))
     parts: list[tuple[str, Callable[[], None]]] = [
-        ("workers", lambda: measure_workers(tmp, catalog, items, args.latency_ms, read_seconds)),
+        (
+            "workers",
+            lambda: measure_workers(
+                tmp, catalog, items, args.latency_ms, read_seconds, max(1, args.rounds)
+            ),
+        ),
         ("refresh", lambda: measure_refresh(tmp, catalog, refresh_items)),
     ]
     try:
