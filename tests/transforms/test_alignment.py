@@ -566,8 +566,16 @@ def test_duplicate_effort_near_identical_titles_in_other_teams():
     )
     assert s2["message"] == (
         "Story S2 'Build payment forms!' looks like S1 'Build the payment form' of team A (Org) "
-        "(title similarity 1.0) and 1 more similar items: agree who does it and link the items"
+        "(title similarity 1) and 1 more similar items: agree who does it and link the items"
     )
+    # the English message is the catalogue's sentence with the same parameters, word for word
+    # (a whole-number similarity once read "1.0" in the message and "1" in the sentence)
+    from pmolens.reports import finding_text  # noqa: F401  (registers the finding sentences)
+    from pmolens.reports.i18n import CATALOGUE
+    from pmolens.reports.sentence import sentence
+
+    english = sentence(s2["message_key"], s2["message_params"], lambda k: CATALOGUE[k]["en"])
+    assert english == s2["message"]
 
 
 def test_duplicate_effort_across_organisations_goes_to_the_pmo_and_respects_jaccard():

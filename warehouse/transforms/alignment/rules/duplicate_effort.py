@@ -234,7 +234,8 @@ def duplicate_effort(ctx: RuleContext, t: Mapping[str, Any]) -> pl.DataFrame:
             short("p_title"),
             txt("p_team"),
             txt("p_organisation"),
-            pl.col("jaccard").round(2).cast(pl.String),
+            # as the sentence writes the parameter (Python's "g": 1.0 -> "1")
+            pl.col("jaccard").round(2).cast(pl.String).str.replace(r"\.0$", ""),
             more,
         ).alias("message"),
         pl.max_horizontal("created", "p_created").alias("since"),
