@@ -268,10 +268,12 @@ class Warehouse:
                 "work_items": _pl(con, "SELECT * FROM work_items WHERE NOT is_deleted"),
                 "links": _pl(con, "SELECT * FROM links"),
                 "sprints": _pl(con, _TEAM_SPRINTS_SQL),
+                # ordered: a join's output order changes from run to run, and the transforms
+                # break ties between changes at the same moment by their row
                 "status_changes": _pl(
                     con,
                     "SELECT s.* FROM status_changes s JOIN work_items w USING (item_id) "
-                    "WHERE NOT w.is_deleted",
+                    "WHERE NOT w.is_deleted ORDER BY s.item_id, s.at, s.change_id",
                 ),
                 "teams": _pl(con, "SELECT * FROM teams"),
                 "organisations": _pl(con, "SELECT * FROM organisations"),

@@ -787,13 +787,13 @@ def flow_efficiency_items(
         .select("ix", "s", "e")
     )
     flags = (
-        d.status_changes.select("item_id", "at", "field", "to_status")  # narrow before filtering
+        d.status_changes.select("item_id", "at", "change_id", "field", "to_status")  # narrow first
         .filter(
             (pl.col("field") == "flagged") & (pl.col("at") <= as_of) & pl.col("at").is_not_null()
         )
-        .select("item_id", "at", "to_status")
+        .select("item_id", "at", "change_id", "to_status")
         .join(done.select("item_id", "ix"), on="item_id", how="inner")
-        .sort("ix", "at")
+        .sort("ix", "at", "change_id")  # flag on and off at one moment: the tracker's order
         .with_columns(
             pl.col("at").shift(-1).over("ix").alias("next_at"),
             (

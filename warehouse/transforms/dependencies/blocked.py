@@ -84,7 +84,7 @@ def blocked_time(
     per_source = blocked_status_table(blocked_statuses)
 
     changes = (
-        status_changes.select("item_id", "source", "at", "field", "to_status")
+        status_changes.select("item_id", "source", "at", "change_id", "field", "to_status")
         .filter(pl.col("at").is_not_null() & (pl.col("at") <= nowl))
         .join(items.select("item_id", "ix"), on="item_id", how="inner")
     )
@@ -109,8 +109,9 @@ def blocked_time(
             .otherwise(pl.col("_blk"))
             .fill_null(False)
             .alias("_on"),
+            "change_id",
         )
-        .sort("ix", "_f", "at")
+        .sort("ix", "_f", "at", "change_id")  # changes at one moment: the tracker's order
         .with_columns(pl.when(same).then(pl.col("at").shift(-1)).alias("_next"))
     )
     on = changes.filter(pl.col("_on"))
