@@ -356,6 +356,29 @@ def test_blocked_time_from_flags_and_blocked_statuses():
     assert joined.filter(pl.col("link_id") == "7")["dependent_blocked_days"].to_list() == [19.0]
 
 
+def test_blocked_time_of_changes_at_one_moment_follows_the_trackers_order_not_the_rows():
+    """Flag off and on again in one edit (same ``at``): the change ids say which came last, so
+    the answer is the same whatever order the rows arrive in (a join's order changes per run)."""
+    f = programme()
+    ts = lambda d: datetime(2026, 2, d, tzinfo=UTC)  # noqa: E731
+    rows = [
+        {"item_id": "u1", "at": ts(1), "field": "flagged", "to_status": "Impediment",
+         "change_id": "100.0"},
+        {"item_id": "u1", "at": ts(10), "field": "flagged", "to_status": None,
+         "change_id": "200.0"},
+        {"item_id": "u1", "at": ts(10), "field": "flagged", "to_status": "Impediment",
+         "change_id": "200.1"},
+        {"item_id": "u1", "at": ts(12), "field": "flagged", "to_status": None,
+         "change_id": "300.0"},
+    ]  # fmt: skip
+    answers = set()
+    for order in range(6):
+        random.Random(order).shuffle(rows)
+        got = D.blocked_time(f["work_items"], frame("status_changes", *rows), None, AS_OF)
+        answers.add(got.filter(pl.col("item_id") == "u1").row(0))
+    assert answers == {("u1", 11.0, False, None)}  # 1-12 Feb: the flag went back on at once
+
+
 def test_scrum_of_scrums_three_questions():
     sos = D.scrum_of_scrums(programme()["work_items"], edges())
     assert sos.rows() == [
