@@ -111,10 +111,11 @@ def same(a_path: Path, b_path: Path) -> str | None:
             continue
         if a.schema[column].is_float() and a[column].is_null().equals(b[column].is_null()):
             # a parallel sum adds in another order from run to run: the last bits may differ
-            gap = ((a[column] - b[column]).abs() / b[column].abs().clip(1e-12)).max()
-            if isinstance(gap, float) and gap <= FLOAT_TOLERANCE:
+            ratio = ((a[column] - b[column]).abs() / b[column].abs().clip(1e-12)).max()
+            gap = float(ratio) if isinstance(ratio, int | float) else float("nan")
+            if gap <= FLOAT_TOLERANCE:
                 continue
-            return f"column {column} differs (largest relative difference {gap})"
+            return f"column {column} differs (largest relative difference {gap:.3g})"
         return f"column {column} differs"
     return None
 
