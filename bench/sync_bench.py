@@ -51,7 +51,7 @@ import httpx
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from pmolens.connectors.jira import BASE_FIELDS  # noqa: E402
+from pmolens.connectors.jira import requested_fields  # noqa: E402
 from pmolens.pipeline.refresh import refresh_after_sync  # noqa: E402
 from pmolens.pipeline.sync import sync_source  # noqa: E402
 from pmolens.simulator import DEMO_TOKEN, demo_settings  # noqa: E402
@@ -180,21 +180,7 @@ def jira_sdk(base_url: str, user: str, jql: str, cut: list[int]) -> Callable[[],
 
 def jira_fields(settings: Any) -> list[str]:
     """The fields the connector asks for (BASE_FIELDS plus the mapped custom fields)."""
-    mapping = settings.sources[0].fields
-    extra = [
-        mapping.story_points,
-        mapping.sprint,
-        mapping.team,
-        mapping.epic_link,
-        mapping.flagged,
-        mapping.rank,
-        mapping.business_value,
-        mapping.cost,
-        mapping.time_criticality,
-        mapping.risk_reduction,
-        mapping.target_date,
-    ]
-    return BASE_FIELDS + sorted({f for f in extra if f and f not in BASE_FIELDS})
+    return requested_fields(settings.sources[0])
 
 
 def jira_loop(

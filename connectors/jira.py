@@ -693,6 +693,25 @@ def _ids_of(page: dict[str, Any]) -> list[str]:
     return [str(issue["id"]) for issue in page["issues"]]
 
 
+def requested_fields(config: SourceConfig) -> list[str]:
+    """The issue fields a sync asks for: BASE_FIELDS plus the source's mapped custom fields."""
+    mapping = config.fields
+    extra = [
+        mapping.story_points,
+        mapping.sprint,
+        mapping.team,
+        mapping.epic_link,
+        mapping.flagged,
+        mapping.rank,
+        mapping.business_value,
+        mapping.cost,
+        mapping.time_criticality,
+        mapping.risk_reduction,
+        mapping.target_date,
+    ]
+    return BASE_FIELDS + sorted({f for f in extra if f and f not in BASE_FIELDS})
+
+
 class JiraConnector:
     """Reads one Jira Cloud or Data Center source. Never touches the warehouse."""
 
@@ -850,21 +869,7 @@ class JiraConnector:
         return _by_id({i for page in pages for i in page})
 
     def _fields(self) -> list[str]:
-        mapping = self.config.fields
-        extra = [
-            mapping.story_points,
-            mapping.sprint,
-            mapping.team,
-            mapping.epic_link,
-            mapping.flagged,
-            mapping.rank,
-            mapping.business_value,
-            mapping.cost,
-            mapping.time_criticality,
-            mapping.risk_reduction,
-            mapping.target_date,
-        ]
-        return BASE_FIELDS + sorted({f for f in extra if f and f not in BASE_FIELDS})
+        return requested_fields(self.config)
 
     async def _cloud_issues(
         self, where: str
