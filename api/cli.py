@@ -23,14 +23,16 @@ from rich.progress import (
 from rich.text import Text
 
 from pmolens.api.console import (
+    ConfigOption,
     console,
     err,
     print_deliveries,
     print_outcomes,
     print_remote_runs,
     print_status,
+    settings_or_exit,
 )
-from pmolens.warehouse.config import DEFAULT_CONFIG, ConfigError, Settings, load_settings
+from pmolens.warehouse.config import DEFAULT_CONFIG, ConfigError, Settings
 
 # A source's failure is printed once, in the sync summary; pipeline.sync logs it too, which
 # Python's last-resort handler would otherwise print a second time (before the summary).
@@ -42,21 +44,6 @@ app = typer.Typer(
     pretty_exceptions_enable=False,
 )
 # Piped output (CI logs, `make demo | tee`) gets room for the tables instead of rich's 80 columns.
-
-ConfigOption = Annotated[
-    Path | None,
-    typer.Option(
-        "--config", "-c", help="Config file (default: $PMOLENS_CONFIG or ./pmolens.toml)."
-    ),
-]
-
-
-def _settings(config: Path | None) -> Settings:
-    try:
-        return load_settings(config)
-    except ConfigError as exc:
-        err.print(f"[red]config error[/red] {exc}")
-        raise typer.Exit(2) from None
 
 
 def _owner(settings: Settings) -> dict | None:
@@ -111,7 +98,7 @@ def sync(
     ] = False,
 ) -> None:
     """Pull sources into the warehouse (incremental from the last cursor unless --full)."""
-    settings = _settings(config)
+    settings = settings_or_exit(config)
     if not settings.sources:
         err.print("no [[sources]] in the config: add one (see `pmolens init`)")
         raise typer.Exit(2)
@@ -234,7 +221,7 @@ def _sync_via_server(
 @app.command()
 def status(config: ConfigOption = None) -> None:
     """Sources, last runs, counts and cursors; the last delivery of each scheduled report."""
-    settings = _settings(config)
+    settings = settings_or_exit(config)
     if _owner(settings) is not None:
         console.print("pmolens serve owns the warehouse: see its /health and /sync-runs")
         raise typer.Exit(0)
@@ -274,7 +261,7 @@ def serve(
     ] = False,
 ) -> None:
     """Serve the API and run the scheduled syncs; this process then owns the warehouse."""
-    settings = _settings(config)
+    settings = settings_or_exit(config)
     from pmolens.api.app import serve as run_server
 
     if _owner(settings) is not None:
@@ -331,7 +318,7 @@ def report(
 
     langs: dict[str, Lang] = {"nl": "nl", "en": "en"}
     modes: dict[str, PlotlyMode] = {"inline": "inline", "cdn": "cdn"}
-    settings = _settings(config)
+    settings = settings_or_exit(config)
     if lang not in langs or plotly not in modes:
         err.print("--lang must be nl or en; --plotly must be inline or cdn")
         raise typer.Exit(2)
@@ -391,7 +378,7 @@ def deliver(
     config: ConfigOption = None,
 ) -> None:
     """Deliver one scheduled report now (mail and/or folder, as configured) and record it."""
-    settings = _settings(config)
+    settings = settings_or_exit(config)
     try:
         report = settings.report(name)
     except ConfigError as exc:

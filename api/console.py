@@ -7,20 +7,40 @@ import os
 import re
 import sys
 from collections.abc import Callable
+from pathlib import Path
+from typing import Annotated
 
+import typer
 from rich.console import Console
 from rich.markup import escape
 from rich.table import Table
 
 from pmolens.pipeline.sync import SyncOutcome
 from pmolens.reports.i18n import Lang, add_labels, translator
-from pmolens.warehouse.config import Settings
+from pmolens.warehouse.config import ConfigError, Settings, load_settings
 from pmolens.warehouse.secrets import redact
 from pmolens.warehouse.store import Warehouse
 from pmolens.warehouse.transforms.dependencies.timing import RED_LINES, red_line_headline
 
 console = Console(width=None if sys.stdout.isatty() else 132)
 err = Console(stderr=True, width=None if sys.stderr.isatty() else 132)
+
+ConfigOption = Annotated[
+    Path | None,
+    typer.Option(
+        "--config", "-c", help="Config file (default: $PMOLENS_CONFIG or ./pmolens.toml)."
+    ),
+]
+
+
+def settings_or_exit(config: Path | None) -> Settings:
+    """The settings of ``config``, or the config error in one line and exit code 2 (every
+    command that reads a config file)."""
+    try:
+        return load_settings(config)
+    except ConfigError as exc:
+        err.print(f"[red]config error[/red] {exc}")
+        raise typer.Exit(2) from None
 
 
 add_labels(

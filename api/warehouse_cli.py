@@ -8,26 +8,11 @@ from typing import Annotated
 
 import typer
 
-from pmolens.api.console import console, err
-from pmolens.warehouse.config import ConfigError, Settings, load_settings
+from pmolens.api.console import ConfigOption, console, err, settings_or_exit
+from pmolens.warehouse.config import ConfigError, Settings
 from pmolens.warehouse.store import Warehouse
 
 warehouse_app = typer.Typer(help="The warehouse itself: snapshot retention, copying.")
-
-ConfigOption = Annotated[
-    Path | None,
-    typer.Option(
-        "--config", "-c", help="Config file (default: $PMOLENS_CONFIG or ./pmolens.toml)."
-    ),
-]
-
-
-def _settings(config: Path | None) -> Settings:
-    try:
-        return load_settings(config)
-    except ConfigError as exc:
-        err.print(f"[red]config error[/red] {exc}")
-        raise typer.Exit(2) from None
 
 
 def _open(settings: Settings) -> Warehouse:
@@ -51,7 +36,7 @@ def expire(
     """Forget the lake's snapshots older than the retention and delete unneeded data files."""
     from pmolens.warehouse.transfer import expire as run_expire
 
-    settings = _settings(config)
+    settings = settings_or_exit(config)
     if settings.warehouse.kind != "ducklake":
         err.print('expire is for a lake (kind = "ducklake"): a DuckDB file keeps no snapshots')
         raise typer.Exit(2)
@@ -72,7 +57,7 @@ def copy(
     from pmolens.pipeline.refresh import refresh_after_sync
     from pmolens.warehouse.transfer import copy_into
 
-    origin_settings, target_settings = _settings(config), _settings(to)
+    origin_settings, target_settings = settings_or_exit(config), settings_or_exit(to)
     with _open(origin_settings) as origin, _open(target_settings) as target:
         try:
             copied = copy_into(origin, target)
@@ -94,7 +79,7 @@ def export(
     """Write the canonical tables as Parquet, the whole chain or one organisation's slice."""
     from pmolens.warehouse.transfer import export_parquet
 
-    settings = _settings(config)
+    settings = settings_or_exit(config)
     with _open(settings) as warehouse:
         try:
             written = export_parquet(warehouse, parquet, organisation)
