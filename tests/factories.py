@@ -42,6 +42,20 @@ def frame(kind: str, *rows: dict[str, Any]) -> pl.DataFrame:
     return pl.DataFrame(list(rows), schema=SCHEMAS[kind])
 
 
+def northwind_source(**extra: Any) -> dict[str, Any]:
+    """The Jira Cloud source "nw" (organisation Northwind) of the warehouse tests' configs."""
+    return {
+        "name": "nw",
+        "kind": "jira_cloud",
+        "organisation": "Northwind",
+        "base_url": "https://nw.example",
+        "email": "a@nw.example",
+        "jql": "project = NW",
+        "token_env": "NW_TOKEN",
+        **extra,
+    }
+
+
 def plant_cross_org_conflict(warehouse: Any) -> tuple[dict, dict]:
     """On a synced simulated chain: link the Fabrikam story with the latest planned end (in an
     epic) to the Northwind story with the earliest one, as an ordinary tracker link row — a

@@ -8,7 +8,7 @@ from pmolens.api.runtime import make_runtime
 from pmolens.pipeline.refresh import refresh
 from pmolens.warehouse.config import settings_from_dict
 from pmolens.warehouse.store import Staged, Warehouse
-from tests.factories import frame, work_items
+from tests.factories import frame, northwind_source, work_items
 
 VIEWER, OPERATOR = "viewer-token-123", "operator-token-456"
 
@@ -26,16 +26,7 @@ def chain_settings(tmp_path, auth: str = "token"):
             },
             "organisations": [{"name": "Northwind"}, {"name": "Contoso"}],
             "sources": [
-                {
-                    "name": "nw",
-                    "kind": "jira_cloud",
-                    "organisation": "Northwind",
-                    "base_url": "https://nw.example",
-                    "email": "a@nw.example",
-                    "jql": "project = NW",
-                    "token_env": "NW_TOKEN",
-                    "schedule": "*/15 * * * *",
-                },
+                northwind_source(schedule="*/15 * * * *"),
                 {
                     "name": "co",
                     "kind": "jira_dc",

@@ -14,7 +14,7 @@ from pmolens.warehouse.analyses import ANALYSES, Inputs
 from pmolens.warehouse.config import settings_from_dict
 from pmolens.warehouse.results import compute
 from pmolens.warehouse.store import Staged, Warehouse
-from tests.factories import work_items
+from tests.factories import northwind_source, work_items
 
 AS_OF = datetime(2026, 3, 1, tzinfo=UTC)
 
@@ -22,17 +22,7 @@ AS_OF = datetime(2026, 3, 1, tzinfo=UTC)
 def test_refresh_writes_the_computed_frames_in_one_go(tmp_path):
     settings = settings_from_dict(
         {
-            "sources": [
-                {
-                    "name": "nw",
-                    "kind": "jira_cloud",
-                    "organisation": "Northwind",
-                    "base_url": "https://nw.example",
-                    "email": "a@nw.example",
-                    "jql": "project = NW",
-                    "token_env": "NW_TOKEN",
-                }
-            ],
+            "sources": [northwind_source()],
             "analytics": {"forecast": {"trials": 200}},
         }
     )

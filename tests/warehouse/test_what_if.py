@@ -27,7 +27,7 @@ from pmolens.warehouse.transforms.forecast import (
     forecast,
     what_if_forecast,
 )
-from tests.factories import frame, work_items
+from tests.factories import frame, northwind_source, work_items
 
 AS_OF = datetime(2026, 3, 1, 12, tzinfo=UTC)
 DAY0 = date(2026, 3, 1)
@@ -196,17 +196,7 @@ def history(team: str, per_day: int) -> list[dict[str, object]]:
 def warehouse(tmp_path):
     settings = settings_from_dict(
         {
-            "sources": [
-                {
-                    "name": "nw",
-                    "kind": "jira_cloud",
-                    "organisation": "Northwind",
-                    "base_url": "https://nw.example",
-                    "email": "a@nw.example",
-                    "jql": "project = NW",
-                    "token_env": "NW_TOKEN",
-                }
-            ],
+            "sources": [northwind_source()],
             "analytics": {"forecast": {"trials": 500}},
         }
     )
