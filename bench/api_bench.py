@@ -53,21 +53,8 @@ def free_port() -> int:
 
 def bench_settings(frames: dict[str, Any], warehouse: Path, port: int = 8765) -> dict[str, Any]:
     """Config for the synthetic programme: one source per organisation, auth none on loopback."""
-    sources = []
-    for row in frames["sources"].iter_rows(named=True):
-        source = {
-            "name": row["source"],
-            "kind": row["kind"],
-            "organisation": row["organisation"],
-            "base_url": row["base_url"],
-            "token_env": TOKEN_ENV,
-        }
-        if row["kind"] == "jira_cloud":
-            source["email"] = "bench@example.com"
-            source["jql"] = "project = BENCH"
-        if row["kind"] == "azure_devops":
-            source["project"] = "Bench"
-        sources.append(source)
+    from bench.synthetic import source_configs
+
     return {
         "warehouse": {"path": str(warehouse)},
         "server": {"host": "127.0.0.1", "port": port, "auth": "none"},
@@ -75,7 +62,7 @@ def bench_settings(frames: dict[str, Any], warehouse: Path, port: int = 8765) ->
             {"name": r["organisation"], "description": ""}
             for r in frames["organisations"].iter_rows(named=True)
         ],
-        "sources": sources,
+        "sources": source_configs(frames, TOKEN_ENV),
     }
 
 

@@ -373,29 +373,16 @@ def timed_refresh(settings: Any, frames: dict[str, Any]) -> float:
 
 
 def synthetic_settings(frames: dict[str, Any], warehouse: dict[str, Any]) -> Any:
+    from bench.synthetic import source_configs
     from pmolens.warehouse.config import settings_from_dict
 
-    sources = []
-    for row in frames["sources"].iter_rows(named=True):
-        source = {
-            "name": row["source"],
-            "kind": row["kind"],
-            "organisation": row["organisation"],
-            "base_url": row["base_url"],
-            "token_env": "PMOLENS_BENCH_TOKEN",
-        }
-        if row["kind"] == "jira_cloud":
-            source |= {"email": "bench@example.com", "jql": "project = BENCH"}
-        if row["kind"] == "azure_devops":
-            source["project"] = "Bench"
-        sources.append(source)
     return settings_from_dict(
         {
             "warehouse": warehouse,
             "organisations": [
                 {"name": r["organisation"]} for r in frames["organisations"].iter_rows(named=True)
             ],
-            "sources": sources,
+            "sources": source_configs(frames, "PMOLENS_BENCH_TOKEN"),
         }
     )
 

@@ -298,3 +298,23 @@ def commit_per_source(warehouse: Any, frames: dict[str, pl.DataFrame]) -> None:
         )
         run_id = warehouse.begin_run(source, "full", None)
         warehouse.commit_sync(run_id, source, staged, live_ids=None, cursor=None)
+
+
+def source_configs(frames: dict[str, pl.DataFrame], token_env: str) -> list[dict[str, Any]]:
+    """The ``[[sources]]`` of a config for the synthetic programme: one per generated source,
+    each with the keys its tracker kind requires (the token is never read: nothing is synced)."""
+    sources = []
+    for row in frames["sources"].iter_rows(named=True):
+        source = {
+            "name": row["source"],
+            "kind": row["kind"],
+            "organisation": row["organisation"],
+            "base_url": row["base_url"],
+            "token_env": token_env,
+        }
+        if row["kind"] == "jira_cloud":
+            source |= {"email": "bench@example.com", "jql": "project = BENCH"}
+        if row["kind"] == "azure_devops":
+            source["project"] = "Bench"
+        sources.append(source)
+    return sources
