@@ -590,16 +590,20 @@ class GenerationCache:
         return value
 
 
-_caches: weakref.WeakKeyDictionary[Warehouse, GenerationCache] = weakref.WeakKeyDictionary()
+_caches: weakref.WeakKeyDictionary[Warehouse, dict[str, GenerationCache]] = (
+    weakref.WeakKeyDictionary()
+)
 _caches_lock = threading.Lock()
 
 
-def generation_cache(runtime: Runtime) -> GenerationCache:
-    """The cache of this runtime's warehouse (one per warehouse, shared by the routes)."""
+def generation_cache(runtime: Runtime, name: str = "api", size: int = 64) -> GenerationCache:
+    """The cache ``name`` of this runtime's warehouse (one per warehouse and name: the routes
+    share "api", the web app keeps its own, larger one), created with ``size`` entries."""
     with _caches_lock:
-        cache = _caches.get(runtime.warehouse)
+        named = _caches.setdefault(runtime.warehouse, {})
+        cache = named.get(name)
         if cache is None:
-            cache = _caches[runtime.warehouse] = GenerationCache()
+            cache = named[name] = GenerationCache(size)
         return cache
 
 

@@ -9,8 +9,6 @@ dates through Babel.
 
 from __future__ import annotations
 
-import threading
-import weakref
 from collections.abc import Callable, Hashable
 from dataclasses import dataclass, field, replace
 from datetime import date, datetime
@@ -24,7 +22,14 @@ from fastapi import Depends, Query, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 from markupsafe import Markup
 
-from pmolens.api.deps import AS_OF_DESCRIPTION, AsOfMoment, Day, GenerationCache, Results
+from pmolens.api.deps import (
+    AS_OF_DESCRIPTION,
+    AsOfMoment,
+    Day,
+    GenerationCache,
+    Results,
+    generation_cache,
+)
 from pmolens.api.runtime import Runtime
 from pmolens.api.web import labels  # noqa: F401  (registers the app's labels)
 from pmolens.api.web.session import Viewer, csrf_token, keep_pre_session, viewer_of
@@ -291,16 +296,10 @@ def bare_page(request: Request, lang: str | None, *, anonymous: bool = False) ->
 
 WEB_CACHE = 1024
 """Values and page parts kept per generation for the web app (its own LRU beside the API's)."""
-_caches: weakref.WeakKeyDictionary[Any, GenerationCache] = weakref.WeakKeyDictionary()
-_caches_lock = threading.Lock()
 
 
 def _cache(runtime: Runtime) -> GenerationCache:
-    with _caches_lock:
-        found = _caches.get(runtime.warehouse)
-        if found is None:
-            found = _caches[runtime.warehouse] = GenerationCache(WEB_CACHE)
-        return found
+    return generation_cache(runtime, "web", WEB_CACHE)
 
 
 @cache
